@@ -1,0 +1,11 @@
+// The private native module eulerflow._core: registration only.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void bind_network(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "eulerflow's native core (private: use the eulerflow package)";
+    bind_network(m);
+}

@@ -1,0 +1,115 @@
+// Element-wise activations: forward and derivative side by side.
+// Definitions follow PyTorch (relu'(0) = 0, leaky_relu slope 0.01, elu alpha 1,
+// softplus beta 1 threshold 20).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#include "eulerflow/fastmath.hpp"
+
+namespace eulerflow {
+
+enum class ActKind { Identity = 0, Relu, LeakyRelu, Elu, Tanh, Atan, Sigmoid, Softplus };
+
+struct ActParams {
+    ActKind kind = ActKind::Identity;
+    double p1 = 0.0;  // leaky_relu: slope; elu: alpha; softplus: beta
+    double p2 = 0.0;  // softplus: threshold
+};
+
+// y = act(x) over n contiguous values.
+template <class T>
+void activation_forward(const ActParams& a, const T* x, T* y, std::size_t n) {
+    namespace fm = fastmath;
+    switch (a.kind) {
+        case ActKind::Identity:
+            for (std::size_t i = 0; i < n; ++i) y[i] = x[i];
+            break;
+        case ActKind::Relu:
+            for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+            break;
+        case ActKind::LeakyRelu: {
+            const T s = T(a.p1);
+            for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : s * x[i];
+            break;
+        }
+        case ActKind::Elu: {
+            const double alpha = a.p1;
+            for (std::size_t i = 0; i < n; ++i) {
+                const double v = double(x[i]);
+                y[i] = T(v > 0.0 ? v : alpha * fm::expm1(v));
+            }
+            break;
+        }
+        case ActKind::Tanh:
+            for (std::size_t i = 0; i < n; ++i) y[i] = T(fm::tanh(double(x[i])));
+            break;
+        case ActKind::Atan:
+            for (std::size_t i = 0; i < n; ++i) y[i] = T(fm::atan(double(x[i])));
+            break;
+        case ActKind::Sigmoid:
+            for (std::size_t i = 0; i < n; ++i) y[i] = T(fm::sigmoid(double(x[i])));
+            break;
+        case ActKind::Softplus: {
+            const double beta = a.p1, threshold = a.p2;
+            for (std::size_t i = 0; i < n; ++i) {
+                const double bx = beta * double(x[i]);
+                y[i] = T(bx > threshold ? double(x[i]) : std::log1p(std::exp(bx)) / beta);
+            }
+            break;
+        }
+    }
+}
+
+// gx = gy * act'(x), given the forward input x and output y.
+template <class T>
+void activation_backward(const ActParams& a, const T* x, const T* y, const T* gy, T* gx,
+                         std::size_t n) {
+    switch (a.kind) {
+        case ActKind::Identity:
+            for (std::size_t i = 0; i < n; ++i) gx[i] = gy[i];
+            break;
+        case ActKind::Relu:
+            for (std::size_t i = 0; i < n; ++i) gx[i] = x[i] > T(0) ? gy[i] : T(0);
+            break;
+        case ActKind::LeakyRelu: {
+            const T s = T(a.p1);
+            for (std::size_t i = 0; i < n; ++i) gx[i] = x[i] > T(0) ? gy[i] : s * gy[i];
+            break;
+        }
+        case ActKind::Elu: {
+            const T alpha = T(a.p1);  // d/dx alpha (e^x - 1) = y + alpha
+            for (std::size_t i = 0; i < n; ++i) gx[i] = x[i] > T(0) ? gy[i] : gy[i] * (y[i] + alpha);
+            break;
+        }
+        case ActKind::Tanh:
+            for (std::size_t i = 0; i < n; ++i) gx[i] = gy[i] * (T(1) - y[i] * y[i]);
+            break;
+        case ActKind::Atan:
+            for (std::size_t i = 0; i < n; ++i) gx[i] = gy[i] / (T(1) + x[i] * x[i]);
+            break;
+        case ActKind::Sigmoid:
+            for (std::size_t i = 0; i < n; ++i) gx[i] = gy[i] * (y[i] * (T(1) - y[i]));
+            break;
+        case ActKind::Softplus: {
+            const double beta = a.p1, threshold = a.p2;
+            for (std::size_t i = 0; i < n; ++i) {
+                const double bx = beta * double(x[i]);
+                gx[i] = bx > threshold ? gy[i] : T(double(gy[i]) * fastmath::sigmoid(bx));
+            }
+            break;
+        }
+    }
+}
+
+inline ActKind activation_kind_from_int(int k) {
+    if (k < 0 || k > int(ActKind::Softplus)) {
+        throw std::invalid_argument("unknown activation code " + std::to_string(k));
+    }
+    return ActKind(k);
+}
+
+}  // namespace eulerflow

@@ -1,0 +1,113 @@
+// Optimizers with torch.optim's update rules, step for step (single-tensor,
+// non-amsgrad). The state buffers are flat arrays owned by the caller, laid out
+// parameter after parameter, so they can be saved and restored exactly.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace eulerflow {
+
+enum class OptimKind { Sgd = 0, Adam = 1, Nadam = 2 };
+
+struct OptimConfig {
+    OptimKind kind = OptimKind::Sgd;
+    double lr = 1e-2;
+    double momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
+    bool nesterov = false;
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, momentum_decay = 4e-3;
+};
+
+// Scalars of the optimizer's state: steps taken so far and Nadam's product of mu.
+struct OptimScalars {
+    std::int64_t step = 0;
+    double mu_product = 1.0;
+};
+
+template <class T>
+struct ParamRef {
+    T* p;
+    T* g;
+    std::size_t size;
+    bool is_weight;  // a Dense weight matrix (L1/L2 penalties apply), not a bias
+};
+
+// One update of every parameter. buf1/buf2 hold momentum or first/second
+// moments (total size of all parameters each; buf2 unused by SGD).
+template <class T>
+void optim_step(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<T>>& params,
+                T* buf1, T* buf2) {
+    const std::int64_t step = ++s.step;
+    const double wd = c.weight_decay;
+    std::size_t off = 0;
+    if (c.kind == OptimKind::Sgd) {
+        const T lr = T(c.lr), mom = T(c.momentum), damp1 = T(1.0 - c.dampening), wdt = T(wd);
+        for (const auto& pr : params) {
+            T* p = pr.p;
+            const T* g = pr.g;
+            T* buf = buf1 + off;
+            for (std::size_t i = 0; i < pr.size; ++i) {
+                T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
+                if (c.momentum != 0.0) {
+                    buf[i] = step == 1 ? d : mom * buf[i] + damp1 * d;
+                    d = c.nesterov ? d + mom * buf[i] : buf[i];
+                }
+                p[i] -= lr * d;
+            }
+            off += pr.size;
+        }
+        return;
+    }
+    const double b1 = c.beta1, b2 = c.beta2;
+    const double bc2 = 1.0 - std::pow(b2, double(step));
+    if (c.kind == OptimKind::Adam) {
+        const T step_size = T(c.lr / (1.0 - std::pow(b1, double(step))));
+        const T bc2_sqrt = T(std::sqrt(bc2));
+        const T eps = T(c.eps), omb1 = T(1.0 - b1), b2t = T(b2), omb2 = T(1.0 - b2), wdt = T(wd);
+        for (const auto& pr : params) {
+            T* p = pr.p;
+            const T* g = pr.g;
+            T* m = buf1 + off;
+            T* v = buf2 + off;
+            for (std::size_t i = 0; i < pr.size; ++i) {
+                const T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
+                m[i] += omb1 * (d - m[i]);
+                v[i] = b2t * v[i] + omb2 * d * d;
+                const T denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+                p[i] -= step_size * (m[i] / denom);
+            }
+            off += pr.size;
+        }
+        return;
+    }
+    // Nadam (Dozat 2016) with torch's momentum schedule mu_t = b1 (1 - 0.5 * 0.96^(t psi))
+    const double mu = b1 * (1.0 - 0.5 * std::pow(0.96, double(step) * c.momentum_decay));
+    const double mu_next = b1 * (1.0 - 0.5 * std::pow(0.96, double(step + 1) * c.momentum_decay));
+    s.mu_product *= mu;
+    const double mu_product_next = s.mu_product * mu_next;
+    const T coef_g = T(-c.lr * (1.0 - mu) / (1.0 - s.mu_product));
+    const T coef_m = T(-c.lr * mu_next / (1.0 - mu_product_next));
+    const T eps = T(c.eps), omb1 = T(1.0 - b1), b2t = T(b2), omb2 = T(1.0 - b2), wdt = T(wd);
+    const T bc2t = T(bc2);
+    for (const auto& pr : params) {
+        T* p = pr.p;
+        const T* g = pr.g;
+        T* m = buf1 + off;
+        T* v = buf2 + off;
+        for (std::size_t i = 0; i < pr.size; ++i) {
+            const T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
+            m[i] += omb1 * (d - m[i]);
+            v[i] = b2t * v[i] + omb2 * d * d;
+            const T denom = std::sqrt(v[i] / bc2t) + eps;
+            p[i] += coef_g * (d / denom);
+            p[i] += coef_m * (m[i] / denom);
+        }
+        off += pr.size;
+    }
+}
+
+}  // namespace eulerflow

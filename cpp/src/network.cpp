@@ -1,0 +1,201 @@
+#include "eulerflow/network.hpp"
+
+#include <algorithm>
+
+namespace eulerflow {
+
+namespace {
+
+std::string width_error(std::size_t expected, std::size_t got) {
+    return "layer expects " + std::to_string(expected) + " input features but receives " +
+           std::to_string(got);
+}
+
+}  // namespace
+
+template <class T>
+void Sequence<T>::resolve(std::size_t width) {
+    n_in = width;
+    for (auto& L : layers) {
+        switch (L.kind) {
+            case LayerKind::Dense:
+                if (L.n_in != width) throw std::invalid_argument(width_error(L.n_in, width));
+                break;
+            case LayerKind::Activation:
+            case LayerKind::Map:
+                L.n_in = L.n_out = width;
+                break;
+            case LayerKind::Block:
+                L.block->resolve(width);
+                L.n_in = width;
+                L.n_out = L.block->n_out;
+                if (L.mode != BlockMode::Plain && L.n_out != width) {
+                    throw std::invalid_argument("residual block maps " + std::to_string(width) +
+                                                " features to " + std::to_string(L.n_out) +
+                                                "; a residual needs equal widths");
+                }
+                break;
+        }
+        width = L.n_out;
+    }
+    n_out = width;
+    capacity = 0;  // widths may have changed: buffers are resized on the next reserve
+}
+
+template <class T>
+std::size_t Sequence<T>::max_width() const {
+    std::size_t w = n_in;
+    for (const auto& L : layers) w = std::max({w, L.n_in, L.n_out});
+    return w;
+}
+
+template <class T>
+void Sequence<T>::reserve(std::size_t n) {
+    if (n <= capacity) return;
+    for (auto& L : layers) {
+        L.out.assign(L.n_out * n, T(0));
+        if (L.kind == LayerKind::Map || L.kind == LayerKind::Block) L.scratch.assign(L.n_out * n, T(0));
+        if (L.kind == LayerKind::Block) L.block->reserve(n);
+    }
+    const std::size_t w = max_width();
+    grad_a.assign(w * n, T(0));
+    grad_b.assign(w * n, T(0));
+    capacity = n;
+}
+
+template <class T>
+const T* Sequence<T>::forward(const T* x, std::size_t n) {
+    for (auto& L : layers) {
+        L.in = x;
+        T* y = L.out.data();
+        const std::size_t count = L.n_out * n;
+        switch (L.kind) {
+            case LayerKind::Dense:
+                dense_forward(L.W, L.b, L.n_in, L.n_out, x, y, n);
+                break;
+            case LayerKind::Activation:
+                activation_forward(L.act, x, y, count);
+                break;
+            case LayerKind::Map:
+                L.map->f(x, y, L.n_out, n);
+                break;
+            case LayerKind::Block: {
+                const T* f = L.block->forward(x, n);
+                const T cf = T(L.coef_f()), cx = T(L.coef_x());
+                if (L.mode == BlockMode::Plain) {
+                    std::copy(f, f + count, y);
+                } else {
+                    for (std::size_t i = 0; i < count; ++i) y[i] = cf * f[i] + cx * x[i];
+                }
+                break;
+            }
+        }
+        x = y;
+    }
+    return x;
+}
+
+template <class T>
+const T* Sequence<T>::backward(const T* gy, std::size_t n, bool need_gx) {
+    T* bufs[2] = {grad_a.data(), grad_b.data()};
+    int which = 0;
+    for (std::size_t li = layers.size(); li-- > 0;) {
+        Layer<T>& L = layers[li];
+        const bool want = need_gx || li > 0;
+        T* gx = want ? bufs[which] : nullptr;
+        const std::size_t count = L.n_in * n;
+        switch (L.kind) {
+            case LayerKind::Dense:
+                dense_backward(L.W, L.n_in, L.n_out, L.in, gy, n, L.gW, L.gb, gx);
+                break;
+            case LayerKind::Activation:
+                if (want) activation_backward(L.act, L.in, L.out.data(), gy, gx, count);
+                break;
+            case LayerKind::Map:
+                if (want) {
+                    T* d = L.scratch.data();
+                    L.map->df(L.in, d, L.n_in, n);
+                    for (std::size_t i = 0; i < count; ++i) gx[i] = d[i] * gy[i];
+                }
+                break;
+            case LayerKind::Block: {
+                const T cf = T(L.coef_f()), cx = T(L.coef_x());
+                T* scaled = L.scratch.data();
+                const std::size_t out_count = L.n_out * n;
+                for (std::size_t i = 0; i < out_count; ++i) scaled[i] = cf * gy[i];
+                const T* gblk = L.block->backward(scaled, n, want);
+                if (want) {
+                    if (L.mode == BlockMode::Plain) {
+                        std::copy(gblk, gblk + count, gx);
+                    } else {
+                        for (std::size_t i = 0; i < count; ++i) gx[i] = gblk[i] + cx * gy[i];
+                    }
+                }
+                break;
+            }
+        }
+        gy = gx;
+        which ^= 1;
+    }
+    return need_gx ? gy : nullptr;
+}
+
+template <class T>
+void Sequence<T>::collect(std::vector<ParamRef<T>>& out) const {
+    for (const auto& L : layers) {
+        if (L.kind == LayerKind::Dense) {
+            out.push_back({L.W, L.gW, L.n_in * L.n_out, true});
+            if (L.b) out.push_back({L.b, L.gb, L.n_out, false});
+        } else if (L.kind == LayerKind::Block) {
+            L.block->collect(out);
+        }
+    }
+}
+
+template <class T>
+void Net<T>::finalize() {
+    std::vector<ParamRef<T>> all;
+    seq.collect(all);
+    params.clear();
+    for (const auto& p : all) {
+        bool seen = false;
+        for (const auto& q : params) seen = seen || q.p == p.p;
+        if (!seen) params.push_back(p);
+    }
+}
+
+template <class T>
+void Net<T>::zero_grad() {
+    for (auto& p : params) std::fill(p.g, p.g + p.size, T(0));
+}
+
+template <class T>
+void Net<T>::reserve(std::size_t width, std::size_t n) {
+    if (width != width_last) {
+        seq.resolve(width);
+        width_last = width;
+        n_last = 0;
+    }
+    seq.reserve(n);
+    if (xin.size() < width * n) xin.assign(width * n, T(0));
+}
+
+template <class T>
+const T* Net<T>::forward_rows(const T* x, std::size_t n, std::size_t width, std::ptrdiff_t rs,
+                              std::ptrdiff_t cs) {
+    reserve(width, n);
+    T* dst = xin.data();
+    for (std::size_t f = 0; f < width; ++f) {
+        for (std::size_t i = 0; i < n; ++i) dst[f * n + i] = x[std::ptrdiff_t(i) * rs + std::ptrdiff_t(f) * cs];
+    }
+    const T* y = seq.forward(dst, n);
+    n_last = n;
+    return y;
+}
+
+template struct Sequence<double>;
+template struct Sequence<float>;
+template struct Net<double>;
+template struct Net<float>;
+
+}  // namespace eulerflow

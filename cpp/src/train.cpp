@@ -1,0 +1,150 @@
+#include "eulerflow/train.hpp"
+
+#include <cmath>
+#include <numeric>
+
+namespace eulerflow {
+
+namespace {
+
+// Adds the penalty's gradient to the weight gradients; returns its value.
+template <class T>
+double apply_penalty(const std::vector<ParamRef<T>>& params, double l1, double l2, bool add_grad) {
+    double value = 0.0;
+    const T c1 = T(l1), c2 = T(2.0 * l2);
+    for (const auto& pr : params) {
+        if (!pr.is_weight) continue;
+        for (std::size_t i = 0; i < pr.size; ++i) {
+            const T w = pr.p[i];
+            value += l1 * std::fabs(double(w)) + l2 * double(w) * double(w);
+            if (add_grad) {
+                const T sign = w > T(0) ? T(1) : (w < T(0) ? T(-1) : T(0));
+                pr.g[i] += c1 * sign + c2 * w;
+            }
+        }
+    }
+    return value;
+}
+
+}  // namespace
+
+template <class T>
+FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const OptimConfig& oc,
+              OptimScalars& os, T* buf1, T* buf2, Rng& rng, double* loss_out, double* acc_out,
+              const EpochCallback& on_epoch) {
+    FitStatus st;
+    const std::size_t n = data.n, d = data.n_in, k = data.k;
+    const std::size_t nb = std::min(cfg.batch_size, n);
+    net.reserve(d, nb);
+    if (net.seq.n_out != k) {
+        throw std::invalid_argument("targets have " + std::to_string(k) +
+                                    " columns but the network outputs " +
+                                    std::to_string(net.seq.n_out));
+    }
+    std::vector<T> ybuf(k * nb), gbuf(k * nb);
+    std::vector<std::int64_t> lbuf(nb);
+    std::vector<std::size_t> idx(n);
+    LossWork lw;
+    lw.reserve(nb);
+    const bool penalty = cfg.l1 != 0.0 || cfg.l2 != 0.0;
+    T* xin = net.xin.data();
+
+    for (std::int64_t e = 0; e < cfg.epochs; ++e) {
+        std::iota(idx.begin(), idx.end(), std::size_t(0));
+        if (cfg.shuffle) rng.shuffle(idx.data(), n);
+        double epoch_loss = 0.0;
+        std::size_t correct = 0, batches = 0;
+        for (std::size_t start = 0; start < n; start += nb) {
+            const std::size_t m = std::min(nb, n - start);
+            const std::size_t* rows = idx.data() + start;
+            for (std::size_t f = 0; f < d; ++f) {
+                T* dst = xin + f * m;
+                for (std::size_t i = 0; i < m; ++i) dst[i] = data.X[rows[i] * d + f];
+            }
+            Targets<T> tg;
+            if (data.labels) {
+                for (std::size_t i = 0; i < m; ++i) lbuf[i] = data.labels[rows[i]];
+                tg.labels = lbuf.data();
+            } else {
+                for (std::size_t j = 0; j < k; ++j) {
+                    T* dst = ybuf.data() + j * m;
+                    for (std::size_t i = 0; i < m; ++i) dst[i] = data.Y[rows[i] * k + j];
+                }
+                tg.t = ybuf.data();
+            }
+            const T* y = net.seq.forward(xin, m);
+            std::size_t hits = 0;
+            double L = loss_and_grad(cfg.loss, y, tg, k, m, gbuf.data(), lw, &hits);
+            net.zero_grad();
+            if (penalty) L += apply_penalty(net.params, cfg.l1, cfg.l2, false);
+            if (!std::isfinite(L)) {
+                st.diverged = true;
+                st.bad_epoch = e;
+                st.bad_batch = std::int64_t(batches);
+                st.bad_loss = L;
+                return st;
+            }
+            net.seq.backward(gbuf.data(), m, false);
+            if (penalty) apply_penalty(net.params, cfg.l1, cfg.l2, true);
+            optim_step(oc, os, net.params, buf1, buf2);
+            epoch_loss += L;
+            correct += hits;
+            ++batches;
+        }
+        net.n_last = 0;  // the buffers no longer hold a forward the caller made
+        loss_out[e] = epoch_loss / double(batches);
+        acc_out[e] = double(correct) / double(n);
+        st.epochs_done = e + 1;
+        if (on_epoch && on_epoch(e, loss_out[e])) {
+            st.stopped = true;
+            return st;
+        }
+    }
+    return st;
+}
+
+template <class T>
+std::int64_t learn(Net<T>& net, const T* X, const T* Y, std::size_t count, std::size_t n_in,
+                   std::size_t k, double lr, double* losses_out) {
+    net.reserve(n_in, 1);
+    if (net.seq.n_out != k) {
+        throw std::invalid_argument("expected outputs have " + std::to_string(k) +
+                                    " values but the network outputs " +
+                                    std::to_string(net.seq.n_out));
+    }
+    std::vector<T> g(k);
+    const T rate = T(lr);
+    T* xin = net.xin.data();
+    for (std::size_t s = 0; s < count; ++s) {
+        for (std::size_t f = 0; f < n_in; ++f) xin[f] = X[s * n_in + f];
+        const T* y = net.seq.forward(xin, 1);
+        double L = 0.0;
+        for (std::size_t j = 0; j < k; ++j) {
+            const double e = double(y[j]) - double(Y[s * k + j]);
+            L += 0.5 * e * e;
+            g[j] = T(e);
+        }
+        losses_out[s] = L;
+        if (!std::isfinite(L)) return std::int64_t(s);
+        net.zero_grad();
+        net.seq.backward(g.data(), 1, false);
+        for (auto& pr : net.params) {
+            for (std::size_t i = 0; i < pr.size; ++i) pr.p[i] -= rate * pr.g[i];
+        }
+    }
+    net.n_last = 0;
+    return -1;
+}
+
+template FitStatus fit<double>(Net<double>&, const FitData<double>&, const FitConfig&,
+                               const OptimConfig&, OptimScalars&, double*, double*, Rng&, double*,
+                               double*, const EpochCallback&);
+template FitStatus fit<float>(Net<float>&, const FitData<float>&, const FitConfig&,
+                              const OptimConfig&, OptimScalars&, float*, float*, Rng&, double*,
+                              double*, const EpochCallback&);
+template std::int64_t learn<double>(Net<double>&, const double*, const double*, std::size_t,
+                                    std::size_t, std::size_t, double, double*);
+template std::int64_t learn<float>(Net<float>&, const float*, const float*, std::size_t,
+                                   std::size_t, std::size_t, double, double*);
+
+}  // namespace eulerflow

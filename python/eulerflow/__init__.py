@@ -1,0 +1,44 @@
+"""eulerflow: neural networks as dynamical systems, with a C++ core.
+
+Residual layers as Euler steps, Neural ODEs trained through their solver, and
+training itself as a flow. The public API is re-exported here; ``_core`` is
+the private native module.
+"""
+
+from __future__ import annotations
+
+try:
+    from . import _core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - only without a build
+    raise ImportError(
+        "eulerflow's native core (eulerflow._core) is missing: did you forget to compile? "
+        "Install with `pip install .` (or `pip install -e .` for development)."
+    ) from exc
+
+from . import data, optim
+from ._errors import DivergenceError
+from ._threads import get_num_threads, set_num_threads
+from .history import History
+from .io import load, save
+from .nn import Activation, Dense, Map, Module, Residual, Sequential, mlp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "Dense",
+    "DivergenceError",
+    "History",
+    "Map",
+    "Module",
+    "Residual",
+    "Sequential",
+    "data",
+    "get_num_threads",
+    "load",
+    "mlp",
+    "optim",
+    "save",
+    "set_num_threads",
+    "__version__",
+]

@@ -1,0 +1,140 @@
+"""Saving and loading networks as .npz files: architecture as JSON, weights as
+arrays, no pickle anywhere. Files are written atomically (temporary file,
+fsync, rename) and load back bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .nn import Activation, Dense, Map, Module, Residual, Sequential
+
+__all__ = ["save", "load"]
+
+_FORMAT = "eulerflow-network"
+_VERSION = 1
+
+
+def _describe(module: Module, dense_ids: dict[int, int], dense_list: list[Dense]) -> dict:
+    if isinstance(module, Dense):
+        if id(module) not in dense_ids:
+            dense_ids[id(module)] = len(dense_list)
+            dense_list.append(module)
+        return {"type": "Dense", "ref": dense_ids[id(module)]}
+    if isinstance(module, Activation):
+        return {"type": "Activation", "name": module.name, "params": module.params}
+    if isinstance(module, Residual):
+        return {"type": "Residual", "mode": module.mode, "h": module.h,
+                "block": _describe(module.block, dense_ids, dense_list)}
+    if isinstance(module, Sequential):
+        return {"type": "Sequential",
+                "layers": [_describe(m, dense_ids, dense_list) for m in module.layers]}
+    if isinstance(module, Map):
+        raise TypeError("a network with Map layers cannot be saved: they hold Python functions")
+    raise TypeError(f"cannot save a {type(module).__name__}")
+
+
+def save(module: Module, path) -> None:
+    """Writes ``module`` to ``path`` (.npz) atomically."""
+    dense_list: list[Dense] = []
+    arch = _describe(module, {}, dense_list)
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(_FORMAT),
+        "version": np.array(_VERSION, dtype=np.int64),
+        "architecture": np.array(json.dumps(arch)),
+        "dense": np.array(json.dumps([
+            {"n_in": d.in_features, "n_out": d.out_features, "bias": d.bias, "dtype": str(d.dtype)}
+            for d in dense_list])),
+    }
+    for i, d in enumerate(dense_list):
+        arrays[f"W{i}"] = d.W
+        if d.bias:
+            arrays[f"b{i}"] = d.b
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".eulerflow-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _refuse(path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a valid eulerflow network file: {why}")
+
+
+def _build(desc, dense: list[Dense], path) -> Module:
+    if not isinstance(desc, dict) or "type" not in desc:
+        raise _refuse(path, "malformed architecture")
+    kind = desc["type"]
+    try:
+        if kind == "Dense":
+            ref = desc["ref"]
+            if not isinstance(ref, int) or not 0 <= ref < len(dense):
+                raise _refuse(path, f"bad Dense reference {ref!r}")
+            return dense[ref]
+        if kind == "Activation":
+            return Activation(desc["name"], **desc["params"])
+        if kind == "Residual":
+            return Residual(_build(desc["block"], dense, path), mode=desc["mode"], h=desc["h"])
+        if kind == "Sequential":
+            return Sequential([_build(d, dense, path) for d in desc["layers"]])
+    except (KeyError, TypeError) as exc:
+        raise _refuse(path, f"malformed {kind} entry ({exc})") from None
+    raise _refuse(path, f"unknown layer type {kind!r}")
+
+
+def load(path) -> Module:
+    """Reads a network written by ``save``. Refuses foreign, truncated or
+    tampered files with ValueError (every key, shape and dtype is checked)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise _refuse(path, f"unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or str(data.get("format", "")) != _FORMAT:
+        raise _refuse(path, "missing or foreign 'format' marker")
+    if int(data.get("version", -1)) != _VERSION:
+        raise _refuse(path, f"unsupported version {data.get('version')}")
+    try:
+        arch = json.loads(str(data["architecture"]))
+        dense_desc = json.loads(str(data["dense"]))
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise _refuse(path, f"bad architecture ({exc})") from None
+    if not isinstance(dense_desc, list):
+        raise _refuse(path, "bad dense table")
+    expected = {"format", "version", "architecture", "dense"}
+    dense: list[Dense] = []
+    for i, d in enumerate(dense_desc):
+        try:
+            layer = Dense(int(d["n_in"]), int(d["n_out"]), bias=bool(d["bias"]), seed=0,
+                          dtype=np.dtype(d["dtype"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _refuse(path, f"bad Dense entry {i} ({exc})") from None
+        names = [f"W{i}"] + ([f"b{i}"] if layer.bias else [])
+        for name, target in zip(names, layer._params()):
+            if name not in data:
+                raise _refuse(path, f"missing array {name}")
+            arr = data[name]
+            if arr.shape != target.shape or arr.dtype != target.dtype:
+                raise _refuse(path, f"array {name} has shape {arr.shape} and dtype {arr.dtype}, "
+                                    f"expected {target.shape} and {target.dtype}")
+            target[...] = arr
+            expected.add(name)
+        dense.append(layer)
+    extra = set(data) - expected
+    if extra:
+        raise _refuse(path, f"unexpected arrays {sorted(extra)}")
+    return _build(arch, dense, path)
