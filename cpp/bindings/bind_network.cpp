@@ -215,7 +215,6 @@ public:
                 throw py::type_error("class labels must be a contiguous int64 array");
             }
             data.labels = static_cast<const std::int64_t*>(Yarr.data());
-            data.k = net_.seq.n_out;
         } else {
             if (!Yarr.dtype().is(py::dtype::of<T>()) || !(Yarr.flags() & py::array::c_style) ||
                 Yarr.ndim() != 2) {

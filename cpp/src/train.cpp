@@ -33,9 +33,10 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
               OptimScalars& os, T* buf1, T* buf2, Rng& rng, double* loss_out, double* acc_out,
               const EpochCallback& on_epoch) {
     FitStatus st;
-    const std::size_t n = data.n, d = data.n_in, k = data.k;
+    const std::size_t n = data.n, d = data.n_in;
     const std::size_t nb = std::min(cfg.batch_size, n);
     net.reserve(d, nb);
+    const std::size_t k = data.labels ? net.seq.n_out : data.k;
     if (net.seq.n_out != k) {
         throw std::invalid_argument("targets have " + std::to_string(k) +
                                     " columns but the network outputs " +

@@ -24,6 +24,15 @@ from .nn import Activation, Dense, Map, Module, Residual, Sequential, mlp
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # matplotlib-based modules load on first use, keeping `import eulerflow` light
+    if name in ("plot", "demos"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'eulerflow' has no attribute {name!r}")
+
 __all__ = [
     "Activation",
     "Dense",
@@ -38,6 +47,7 @@ __all__ = [
     "load",
     "mlp",
     "optim",
+    "plot",
     "save",
     "set_num_threads",
     "__version__",

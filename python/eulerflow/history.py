@@ -34,7 +34,8 @@ class History:
         """Draws the loss per epoch (log scale); returns the matplotlib Axes."""
         from . import plot
 
-        return plot.history(self, ax=ax)
+        fig = plot.history(self, ax=ax)
+        return ax if ax is not None else fig.axes[0]
 
     def __len__(self) -> int:
         return self.epochs

@@ -21,8 +21,10 @@ struct ActParams {
 };
 
 // y = act(x) over n contiguous values.
+namespace detail {
+
 template <class T>
-void activation_forward(const ActParams& a, const T* x, T* y, std::size_t n) {
+EF_ALWAYS_INLINE void activation_forward_impl(const ActParams& a, const T* x, T* y, std::size_t n) {
     namespace fm = fastmath;
     switch (a.kind) {
         case ActKind::Identity:
@@ -66,7 +68,7 @@ void activation_forward(const ActParams& a, const T* x, T* y, std::size_t n) {
 
 // gx = gy * act'(x), given the forward input x and output y.
 template <class T>
-void activation_backward(const ActParams& a, const T* x, const T* y, const T* gy, T* gx,
+EF_ALWAYS_INLINE void activation_backward_impl(const ActParams& a, const T* x, const T* y, const T* gy, T* gx,
                          std::size_t n) {
     switch (a.kind) {
         case ActKind::Identity:
@@ -105,11 +107,22 @@ void activation_backward(const ActParams& a, const T* x, const T* y, const T* gy
     }
 }
 
+
+}  // namespace detail
+
 inline ActKind activation_kind_from_int(int k) {
     if (k < 0 || k > int(ActKind::Softplus)) {
         throw std::invalid_argument("unknown activation code " + std::to_string(k));
     }
     return ActKind(k);
 }
+
+// Dispatched kernels (defined in kernels.cpp, compiled for several ISAs).
+void activation_forward(const ActParams& a, const double* x, double* y, std::size_t n);
+void activation_forward(const ActParams& a, const float* x, float* y, std::size_t n);
+void activation_backward(const ActParams& a, const double* x, const double* y, const double* gy,
+                         double* gx, std::size_t n);
+void activation_backward(const ActParams& a, const float* x, const float* y, const float* gy,
+                         float* gx, std::size_t n);
 
 }  // namespace eulerflow

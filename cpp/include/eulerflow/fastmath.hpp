@@ -12,13 +12,19 @@
 
 namespace eulerflow::fastmath {
 
-inline double bits_to_double(std::uint64_t u) {
+#if defined(__GNUC__)
+#define EF_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define EF_ALWAYS_INLINE inline
+#endif
+
+EF_ALWAYS_INLINE double bits_to_double(std::uint64_t u) {
     double d;
     std::memcpy(&d, &u, sizeof d);
     return d;
 }
 
-inline std::uint64_t double_to_bits(double d) {
+EF_ALWAYS_INLINE std::uint64_t double_to_bits(double d) {
     std::uint64_t u;
     std::memcpy(&u, &d, sizeof u);
     return u;
@@ -28,14 +34,14 @@ inline std::uint64_t double_to_bits(double d) {
 constexpr double kRoundMagic = 6755399441055744.0;
 
 // 2^k for an integer-valued double k in [-1022, 1023].
-inline double pow2i(double k) {
+EF_ALWAYS_INLINE double pow2i(double k) {
     const std::uint64_t u = double_to_bits(k + kRoundMagic);
     return bits_to_double((u + 1023u) << 52);
 }
 
 // expm1 of the reduced argument |r| <= ln2/2 by its Taylor series to r^13/13!
 // (truncation error below 5e-18).
-inline double expm1_reduced(double r) {
+EF_ALWAYS_INLINE double expm1_reduced(double r) {
     double p = 1.0 / 6227020800.0;
     p = p * r + 1.0 / 479001600.0;
     p = p * r + 1.0 / 39916800.0;
@@ -54,7 +60,7 @@ inline double expm1_reduced(double r) {
 
 // x = n ln2 + r; returns q = expm1(r) and the scale 2^n split in two factors
 // so that results down to the subnormal range are rebuilt without overflow.
-inline void exp_split(double x, double& q, double& s1, double& s2) {
+EF_ALWAYS_INLINE void exp_split(double x, double& q, double& s1, double& s2) {
     constexpr double kLog2e = 1.4426950408889634;
     constexpr double kLn2Hi = 6.93147180369123816490e-01;  // 32 significant bits: n*hi is exact
     constexpr double kLn2Lo = 1.90821492927058770002e-10;
@@ -68,46 +74,77 @@ inline void exp_split(double x, double& q, double& s1, double& s2) {
     s2 = pow2i(n - n1);
 }
 
-inline double exp(double x) {
+EF_ALWAYS_INLINE double exp(double x) {
     double q, s1, s2;
     exp_split(x, q, s1, s2);
     return ((1.0 + q) * s1) * s2;
 }
 
 // exp(x) - 1 with full relative accuracy near 0: (s - 1) + s q with s = 2^n.
-inline double expm1(double x) {
+EF_ALWAYS_INLINE double expm1(double x) {
     double q, s1, s2;
     exp_split(x, q, s1, s2);
     const double s = s1 * s2;
     return (s - 1.0) + s * q;
 }
 
-inline double copysign(double magnitude, double sign_of) {
+EF_ALWAYS_INLINE double copysign(double magnitude, double sign_of) {
     const std::uint64_t m = double_to_bits(magnitude) & 0x7fffffffffffffffull;
     const std::uint64_t s = double_to_bits(sign_of) & 0x8000000000000000ull;
     return bits_to_double(m | s);
 }
 
-inline double fabs(double x) {
+EF_ALWAYS_INLINE double fabs(double x) {
     return bits_to_double(double_to_bits(x) & 0x7fffffffffffffffull);
 }
 
+// log(x) for the positive normal x this library meets (sums of exponentials):
+// x = 2^e m with m in [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(s), s = (m-1)/(m+1),
+// |s| <= 0.1716, by its series to s^23 (truncation below 1e-18). NaN and +inf
+// pass through; zero and negative inputs are not supported.
+EF_ALWAYS_INLINE double log(double x) {
+    constexpr double kLn2Hi = 6.93147180369123816490e-01;
+    constexpr double kLn2Lo = 1.90821492927058770002e-10;
+    const std::uint64_t u = double_to_bits(x);
+    // exponent field as a double without an int64 conversion (which SSE/AVX2 lack)
+    double e = bits_to_double(0x4330000000000000ull | (u >> 52)) - (4503599627370496.0 + 1023.0);
+    double m = bits_to_double((u & 0x000fffffffffffffull) | 0x3ff0000000000000ull);
+    const bool high = m > 1.4142135623730951;
+    m = high ? 0.5 * m : m;
+    e = high ? e + 1.0 : e;
+    const double s = (m - 1.0) / (m + 1.0);
+    const double z = s * s;
+    double p = 1.0 / 23.0;
+    p = p * z + 1.0 / 21.0;
+    p = p * z + 1.0 / 19.0;
+    p = p * z + 1.0 / 17.0;
+    p = p * z + 1.0 / 15.0;
+    p = p * z + 1.0 / 13.0;
+    p = p * z + 1.0 / 11.0;
+    p = p * z + 1.0 / 9.0;
+    p = p * z + 1.0 / 7.0;
+    p = p * z + 1.0 / 5.0;
+    p = p * z + 1.0 / 3.0;
+    const double res = e * kLn2Hi + (2.0 * s + (2.0 * s * z * p + e * kLn2Lo));
+    return x > 1.7976931348623157e308 || x != x ? x : res;
+}
+
 // tanh(x) = e / (e + 2) with e = expm1(2|x|); tanh(20) rounds to 1.
-inline double tanh(double x) {
+EF_ALWAYS_INLINE double tanh(double x) {
     double a = fabs(x);
     a = a > 20.0 ? 20.0 : a;
     const double e = expm1(2.0 * a);
     return copysign(e / (e + 2.0), x);
 }
 
-inline double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+EF_ALWAYS_INLINE double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 // atan with one division. |x| > 1 is folded by atan(a) = pi/2 - atan(1/a), then
 // r > tan(pi/12) by atan(r) = pi/6 + atan((r sqrt3 - 1)/(r + sqrt3)); both folds
 // are carried as numerator/denominator pairs so only the last quotient divides.
 // On |r| <= tan(pi/12), atan(r) = r + r^3 P(r^2) with P of degree 8 fitted by
 // Chebyshev interpolation of (atan(r) - r)/r^3 (max error 0.5 ulp).
-inline double atan(double x) {
+EF_ALWAYS_INLINE double atan(double x) {
     constexpr double kSqrt3 = 1.7320508075688772;
     constexpr double kTanPi12 = 0.2679491924311227;
     constexpr double kPi2 = 1.5707963267948966;

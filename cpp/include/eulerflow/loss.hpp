@@ -6,10 +6,10 @@
 // Each returns the loss and, when g is not null, writes dL/dY into g.
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "eulerflow/fastmath.hpp"
@@ -23,12 +23,18 @@ inline LossKind loss_kind_from_int(int k) {
     return LossKind(k);
 }
 
+// Per-sample scratch for cross entropy; sized by the caller before the loop.
 struct LossWork {
-    std::vector<double> zmax, zsum;
+    std::vector<double> zmax, zsum, best_val, best_t;
+    std::vector<std::int64_t> best, best_tj;
     void reserve(std::size_t n) {
         if (zmax.size() < n) {
             zmax.resize(n);
             zsum.resize(n);
+            best_val.resize(n);
+            best_t.resize(n);
+            best.resize(n);
+            best_tj.resize(n);
         }
     }
 };
@@ -40,8 +46,10 @@ struct Targets {
     const std::int64_t* labels = nullptr;
 };
 
+namespace detail {
+
 template <class T>
-double squared_error(const T* y, const T* t, std::size_t count, double scale, T* g) {
+EF_ALWAYS_INLINE double squared_error(const T* y, const T* t, std::size_t count, double scale, T* g) {
     double acc = 0.0;
     for (std::size_t i = 0; i < count; ++i) {
         const double e = double(y[i]) - double(t[i]);
@@ -51,68 +59,85 @@ double squared_error(const T* y, const T* t, std::size_t count, double scale, T*
     return acc * scale;
 }
 
-// Returns the mean cross entropy; counts correct argmax predictions in *correct.
+// Mean cross entropy; counts correct argmax predictions (first maximum, as
+// numpy.argmax) in *correct. Every pass runs along a contiguous row of n
+// samples so that it vectorizes; exp is evaluated once per element.
 template <class T>
-double cross_entropy(const T* z, const Targets<T>& tg, std::size_t k, std::size_t n, T* g,
+EF_ALWAYS_INLINE double cross_entropy(const T* z, const Targets<T>& tg, std::size_t k, std::size_t n, T* g,
                      LossWork& w, std::size_t* correct) {
-    w.reserve(n);
     double* zmax = w.zmax.data();
     double* zsum = w.zsum.data();
-    for (std::size_t i = 0; i < n; ++i) zmax[i] = double(z[i]);
+    double* bval = w.best_val.data();
+    std::int64_t* best = w.best.data();
+    for (std::size_t i = 0; i < n; ++i) {
+        zmax[i] = double(z[i]);
+        best[i] = 0;
+    }
     for (std::size_t j = 1; j < k; ++j) {
         const T* zj = z + j * n;
-        for (std::size_t i = 0; i < n; ++i) zmax[i] = double(zj[i]) > zmax[i] ? double(zj[i]) : zmax[i];
+        for (std::size_t i = 0; i < n; ++i) {
+            const bool up = double(zj[i]) > zmax[i];
+            best[i] = up ? std::int64_t(j) : best[i];
+            zmax[i] = up ? double(zj[i]) : zmax[i];
+        }
     }
+    // softmax numerators e_j = exp(z_j - max) go into g (or nowhere)
     for (std::size_t i = 0; i < n; ++i) zsum[i] = 0.0;
     for (std::size_t j = 0; j < k; ++j) {
         const T* zj = z + j * n;
-        for (std::size_t i = 0; i < n; ++i) zsum[i] += fastmath::exp(double(zj[i]) - zmax[i]);
+        T* gj = g ? g + j * n : nullptr;
+        for (std::size_t i = 0; i < n; ++i) {
+            const double e = fastmath::exp(double(zj[i]) - zmax[i]);
+            zsum[i] += e;
+            if (gj) gj[i] = T(e);
+        }
     }
     const double inv_n = 1.0 / double(n);
     double total = 0.0;
     std::size_t hits = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        const double lse = zmax[i] + std::log(zsum[i]);
-        // argmax of the prediction (first maximum, like numpy.argmax)
-        std::size_t best = 0;
-        for (std::size_t j = 1; j < k; ++j) {
-            if (double(z[j * n + i]) > double(z[best * n + i])) best = j;
-        }
-        if (tg.labels) {
+    // zmax becomes logsumexp (a vectorized pass), then the loss is gathered
+    for (std::size_t i = 0; i < n; ++i) zmax[i] += fastmath::log(zsum[i]);
+    if (tg.labels) {
+        for (std::size_t i = 0; i < n; ++i) {
             const std::size_t c = std::size_t(tg.labels[i]);
-            total += lse - double(z[c * n + i]);
-            hits += (best == c);
-        } else {
-            double tsum = 0.0, tz = 0.0;
-            std::size_t tbest = 0;
-            for (std::size_t j = 0; j < k; ++j) {
-                const double tj = double(tg.t[j * n + i]);
-                tsum += tj;
-                tz += tj * double(z[j * n + i]);
-                if (tj > double(tg.t[tbest * n + i])) tbest = j;
-            }
-            total += lse * tsum - tz;
-            zsum[i] = tsum;  // reused below as the target mass
-            hits += (best == tbest);
-            zmax[i] = lse;
-            continue;
+            total += zmax[i] - double(z[c * n + i]);
+            hits += std::size_t(best[i] == std::int64_t(c));
         }
-        zmax[i] = lse;
-        zsum[i] = 1.0;
+        for (std::size_t i = 0; i < n; ++i) zsum[i] = inv_n / zsum[i];
+    } else {
+        double* tsum = bval;
+        double* tz = w.best_t.data();
+        std::int64_t* tbest = w.best_tj.data();
+        for (std::size_t i = 0; i < n; ++i) {
+            tsum[i] = 0.0;
+            tz[i] = 0.0;
+            tbest[i] = 0;
+        }
+        for (std::size_t j = 0; j < k; ++j) {
+            const T* tj = tg.t + j * n;
+            const T* zj = z + j * n;
+            for (std::size_t i = 0; i < n; ++i) {
+                tsum[i] += double(tj[i]);
+                tz[i] += double(tj[i]) * double(zj[i]);
+                tbest[i] = double(tj[i]) > double(tg.t[std::size_t(tbest[i]) * n + i]) ? std::int64_t(j) : tbest[i];
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            total += zmax[i] * tsum[i] - tz[i];
+            hits += std::size_t(best[i] == tbest[i]);
+            zsum[i] = tsum[i] * inv_n / zsum[i];
+        }
     }
     if (correct) *correct = hits;
     if (g) {
-        // dL/dz_j = (softmax_j * mass - t_j) / n, with softmax_j = exp(z_j - lse)
+        // dL/dz_j = (softmax_j * mass - t_j) / n
         for (std::size_t j = 0; j < k; ++j) {
-            const T* zj = z + j * n;
             T* gj = g + j * n;
-            for (std::size_t i = 0; i < n; ++i) {
-                gj[i] = T(fastmath::exp(double(zj[i]) - zmax[i]) * zsum[i] * inv_n);
-            }
+            for (std::size_t i = 0; i < n; ++i) gj[i] = T(double(gj[i]) * zsum[i]);
             if (tg.labels) {
-                for (std::size_t i = 0; i < n; ++i) {
-                    if (std::size_t(tg.labels[i]) == j) gj[i] -= T(inv_n);
-                }
+                const std::int64_t jj = std::int64_t(j);
+                const T step = T(inv_n);
+                for (std::size_t i = 0; i < n; ++i) gj[i] -= tg.labels[i] == jj ? step : T(0);
             } else {
                 const T* tj = tg.t + j * n;
                 for (std::size_t i = 0; i < n; ++i) gj[i] = T(double(gj[i]) - double(tj[i]) * inv_n);
@@ -123,8 +148,8 @@ double cross_entropy(const T* z, const Targets<T>& tg, std::size_t k, std::size_
 }
 
 template <class T>
-double loss_and_grad(LossKind kind, const T* y, const Targets<T>& tg, std::size_t k, std::size_t n,
-                     T* g, LossWork& w, std::size_t* correct) {
+EF_ALWAYS_INLINE double loss_and_grad_impl(LossKind kind, const T* y, const Targets<T>& tg, std::size_t k,
+                          std::size_t n, T* g, LossWork& w, std::size_t* correct) {
     switch (kind) {
         case LossKind::Mse:
             return squared_error(y, tg.t, k * n, 1.0 / double(k * n), g);
@@ -135,5 +160,14 @@ double loss_and_grad(LossKind kind, const T* y, const Targets<T>& tg, std::size_
     }
     return 0.0;
 }
+
+}  // namespace detail
+
+// Dispatched kernels (defined in kernels.cpp, compiled for several ISAs).
+// w must have been reserved for n samples.
+double loss_and_grad(LossKind kind, const double* y, const Targets<double>& tg, std::size_t k,
+                     std::size_t n, double* g, LossWork& w, std::size_t* correct);
+double loss_and_grad(LossKind kind, const float* y, const Targets<float>& tg, std::size_t k,
+                     std::size_t n, float* g, LossWork& w, std::size_t* correct);
 
 }  // namespace eulerflow

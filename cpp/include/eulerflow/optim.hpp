@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "eulerflow/fastmath.hpp"
+
 namespace eulerflow {
 
 enum class OptimKind { Sgd = 0, Adam = 1, Nadam = 2 };
@@ -36,10 +38,12 @@ struct ParamRef {
     bool is_weight;  // a Dense weight matrix (L1/L2 penalties apply), not a bias
 };
 
+namespace detail {
+
 // One update of every parameter. buf1/buf2 hold momentum or first/second
 // moments (total size of all parameters each; buf2 unused by SGD).
 template <class T>
-void optim_step(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<T>>& params,
+EF_ALWAYS_INLINE void optim_step_impl(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<T>>& params,
                 T* buf1, T* buf2) {
     const std::int64_t step = ++s.step;
     const double wd = c.weight_decay;
@@ -109,5 +113,13 @@ void optim_step(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRe
         off += pr.size;
     }
 }
+
+}  // namespace detail
+
+// Dispatched kernels (defined in kernels.cpp, compiled for several ISAs).
+void optim_step(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<double>>& params,
+                double* buf1, double* buf2);
+void optim_step(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<float>>& params,
+                float* buf1, float* buf2);
 
 }  // namespace eulerflow

@@ -1,0 +1,51 @@
+// The hot kernels, each compiled for several instruction sets (baseline
+// x86-64, AVX2+FMA, AVX-512) with the CPU picking the best at load time.
+// This is function multi-versioning, not -march=native: the wheel runs on
+// any x86-64. Each kernel inlines its template body (and fastmath), so every
+// clone is vectorized for its own ISA; nothing outside these functions is
+// compiled for a specific ISA, so no instruction the CPU lacks can leak.
+#include "eulerflow/activations.hpp"
+#include "eulerflow/dense.hpp"
+#include "eulerflow/loss.hpp"
+#include "eulerflow/optim.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(EULERFLOW_NO_MULTIVERSION)
+#define EF_KERNEL __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define EF_KERNEL
+#endif
+
+namespace eulerflow {
+
+#define EF_DEFINE_KERNELS(T)                                                                      \
+    EF_KERNEL void activation_forward(const ActParams& a, const T* x, T* y, std::size_t n) {      \
+        detail::activation_forward_impl(a, x, y, n);                                              \
+    }                                                                                             \
+    EF_KERNEL void activation_backward(const ActParams& a, const T* x, const T* y, const T* gy,   \
+                                       T* gx, std::size_t n) {                                    \
+        detail::activation_backward_impl(a, x, y, gy, gx, n);                                     \
+    }                                                                                             \
+    EF_KERNEL void dense_forward(const T* W, const T* b, std::size_t n_in, std::size_t n_out,     \
+                                 const T* X, T* Y, std::size_t n) {                               \
+        detail::dense_forward_impl(W, b, n_in, n_out, X, Y, n);                                   \
+    }                                                                                             \
+    EF_KERNEL void dense_backward(const T* W, std::size_t n_in, std::size_t n_out, const T* X,    \
+                                  const T* gY, std::size_t n, T* gW, T* gb, T* gX) {              \
+        detail::dense_backward_impl(W, n_in, n_out, X, gY, n, gW, gb, gX);                        \
+    }                                                                                             \
+    EF_KERNEL double loss_and_grad(LossKind kind, const T* y, const Targets<T>& tg,               \
+                                   std::size_t k, std::size_t n, T* g, LossWork& w,               \
+                                   std::size_t* correct) {                                        \
+        return detail::loss_and_grad_impl(kind, y, tg, k, n, g, w, correct);                      \
+    }                                                                                             \
+    EF_KERNEL void optim_step(const OptimConfig& c, OptimScalars& s,                              \
+                              const std::vector<ParamRef<T>>& params, T* buf1, T* buf2) {         \
+        detail::optim_step_impl(c, s, params, buf1, buf2);                                        \
+    }
+
+EF_DEFINE_KERNELS(double)
+EF_DEFINE_KERNELS(float)
+
+#undef EF_DEFINE_KERNELS
+
+}  // namespace eulerflow

@@ -1,0 +1,529 @@
+"""Figures for the seed experiments.
+
+This is the only eulerflow module that uses matplotlib, and it imports it inside the
+functions, so ``import eulerflow`` stays light and ``eulerflow.plot`` can be imported
+without a display. Every plotting function draws into ``ax`` when one is given and
+otherwise creates a new figure with ``layout="constrained"``; it returns the
+:class:`matplotlib.figure.Figure` it drew on.
+
+Scripts that only save files should select a non-interactive backend first
+(``matplotlib.use("Agg")``), as ``eulerflow demo`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "classification_map",
+    "class_colors",
+    "fact_losses",
+    "gaussian_lowpass",
+    "history",
+    "layers_comparison",
+    "output_map",
+    "scatter_classes",
+    "softmax",
+    "weights_image",
+]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """Return ``(figure, ax)``: the given axes and its figure, or a new constrained figure."""
+    if ax is not None:
+        return ax.figure, ax
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _as_1d_float(name: str, values: Any) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    return arr
+
+
+def _check_points(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate 2-D points ``X (n, 2)`` and integer labels ``y (n,)``."""
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.dtype.kind not in "iuf":
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
+        raise ValueError(f"X must have shape (n, 2) with n >= 1, got {X.shape}")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},) to match X {X.shape}, got {y.shape}")
+    if y.min() < 0:
+        raise ValueError(f"y must hold class indices >= 0, got min {y.min()}")
+    return X.astype(np.float64, copy=False), y.astype(np.int64, copy=False)
+
+
+def _check_grid(grid: Any) -> int:
+    if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
+        raise ValueError(f"grid must be an integer >= 2, got {grid!r}")
+    return int(grid)
+
+
+def _bounds(X: np.ndarray, margin: float = 0.1) -> tuple[float, float, float, float]:
+    """A square window around the points, ``margin`` times the larger span on each side."""
+    lo = X.min(axis=0)
+    hi = X.max(axis=0)
+    centre = (lo + hi) / 2
+    half = max(float((hi - lo).max()) / 2, 1e-12) * (1 + 2 * margin)
+    return (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
+
+
+def _grid_points(bounds: Sequence[float], grid: int) -> np.ndarray:
+    """``grid*grid`` points, row ``i*grid + j`` at ``(x_j, y_i)`` (image order, origin lower)."""
+    x0, x1, y0, y1 = (float(v) for v in bounds)
+    gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
+    return np.column_stack([gx.ravel(), gy.ravel()])
+
+
+def softmax(z: Any) -> np.ndarray:
+    r"""Row-wise softmax, stabilised by the row maximum.
+
+    .. math:: \operatorname{softmax}(z)_i = \frac{e^{z_i - m}}{\sum_j e^{z_j - m}},
+              \qquad m = \max_j z_j .
+    """
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def class_colors(k: int) -> np.ndarray:
+    """``k`` distinct RGB colours, shape ``(k, 3)``: matplotlib's tab10, then an HSV wheel."""
+    from matplotlib import colormaps
+    from matplotlib.colors import hsv_to_rgb
+
+    if k <= 10:
+        return np.asarray(colormaps["tab10"].colors[:k], dtype=np.float64)
+    hues = np.arange(k) / k
+    return hsv_to_rgb(np.column_stack([hues, np.full(k, 0.75), np.full(k, 0.85)]))
+
+
+def gaussian_lowpass(values: Any, sigma: float) -> np.ndarray:
+    r"""Gaussian low-pass filter of a 1-D signal, in NumPy (no SciPy).
+
+    .. math:: s_i = \sum_{m=-R}^{R} w_m\, v_{i+m}, \qquad
+              w_m = \frac{e^{-m^2 / (2\sigma^2)}}{\sum_{m'} e^{-m'^2 / (2\sigma^2)}},
+              \qquad R = \lfloor 4\sigma + 1/2 \rfloor,
+
+    with the signal mirrored at both ends (``v_{-1} = v_0``), which is what
+    ``scipy.ndimage.gaussian_filter1d(values, sigma)`` computes with its defaults.
+    ``sigma`` is in samples; ``sigma = 0`` returns a copy.
+    """
+    v = _as_1d_float("values", values)
+    sigma = float(sigma)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma}")
+    radius = int(4.0 * sigma + 0.5)
+    if v.size == 0 or radius == 0:
+        return v.copy()
+    m = np.arange(-radius, radius + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (m / sigma) ** 2)
+    w /= w.sum()
+    padded = np.pad(v, radius, mode="symmetric")
+    return np.convolve(padded, w, mode="valid")
+
+
+def _dense_parameters(net: Any) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """``[(W, b or None), ...]`` of every Dense layer, in order, from ``net.parameters()``.
+
+    A Dense layer's ``W`` is the only 2-D parameter and its bias, when it has one, is the
+    1-D parameter right after it, so the pairs are read off the flat list.
+    """
+    params = [np.asarray(p) for p in net.parameters()]
+    pairs: list[tuple[np.ndarray, np.ndarray | None]] = []
+    i = 0
+    while i < len(params):
+        W = params[i]
+        if W.ndim != 2:
+            raise ValueError(f"expected a 2-D weight matrix at parameters()[{i}], got {W.shape}")
+        b = None
+        if i + 1 < len(params) and params[i + 1].ndim == 1 and params[i + 1].size == W.shape[0]:
+            b = params[i + 1]
+            i += 1
+        pairs.append((W, b))
+        i += 1
+    return pairs
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def history(hist: Any, ax: Axes | None = None, label: str | None = None) -> Figure:
+    """Loss per epoch on a log scale, and the accuracy (right axis) when it was recorded.
+
+    ``hist`` is an :class:`eulerflow.History` (its ``loss`` and ``metrics["accuracy"]``
+    are used) or a 1-D array of losses.
+    """
+    losses = _as_1d_float("hist.loss", getattr(hist, "loss", hist))
+    metrics = getattr(hist, "metrics", None) or {}
+    fig, ax = _new_axes(ax, (6.0, 4.0))
+    epochs = np.arange(1, losses.size + 1)
+    lines = ax.plot(epochs, losses, color="C0", label=label or "loss")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (log scale)")
+    ax.set_title("Training loss per epoch")
+    ax.grid(True, which="major", alpha=0.3)
+    if "accuracy" in metrics:
+        acc = _as_1d_float("hist.metrics['accuracy']", metrics["accuracy"])
+        ax2 = ax.twinx()
+        lines += ax2.plot(
+            np.arange(1, acc.size + 1), 100 * acc, color="C1", alpha=0.8, label="accuracy"
+        )
+        ax2.set_ylabel("accuracy (%)")
+        ax2.set_ylim(min(float(100 * acc.min()), 90.0) - 2, 101)
+        ax.set_title("Training loss and accuracy per epoch")
+        ax.legend(lines, [ln.get_label() for ln in lines], loc="center right")
+    elif label is not None:
+        ax.legend()
+    return fig
+
+
+def fact_losses(
+    losses: Any,
+    ax: Axes | None = None,
+    smooth: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    r"""Per-fact losses of online learning (seed 001) on a log scale.
+
+    ``losses`` is a 1-D array (as returned by ``net.learn``) or a mapping
+    ``{label: losses}`` for several runs. With ``smooth=sigma`` every raw curve is drawn
+    faintly and a Gaussian low-pass of it (``sigma`` facts wide) on top. The filter acts
+    on :math:`\log_{10}` of the loss, i.e. it is a running geometric mean, so the
+    smoothed curve runs through the raw one on the log axis. Losses of exactly 0 leave
+    gaps in the raw curve (and count as the smallest positive loss in the low-pass).
+    """
+    series = dict(losses) if isinstance(losses, Mapping) else {None: losses}
+    fig, ax = _new_axes(ax, (7.0, 4.0))
+    for i, (label, values) in enumerate(series.items()):
+        v = _as_1d_float("losses", values)
+        positive = v > 0
+        raw = np.where(positive, v, np.nan)  # a log axis cannot show 0: leave a gap
+        facts = np.arange(v.size)
+        colour = f"C{i % 10}"
+        name = "loss" if label is None else str(label)
+        if smooth and positive.any():
+            ax.plot(facts, raw, color=colour, lw=0.6, alpha=0.35, label=f"{name} (raw)")
+            floor = v[positive].min()  # exact zeros count as the smallest loss seen
+            lowpass = 10.0 ** gaussian_lowpass(np.log10(np.maximum(v, floor)), smooth)
+            ax.plot(facts, lowpass, color=colour, lw=1.8, label=f"{name} (low-pass)")
+        else:
+            ax.plot(facts, raw, color=colour, lw=1.0, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("fact (one SGD step each)")
+    ax.set_ylabel(r"loss $\|y - \mathrm{expected}\|^2/2$ (log scale)")
+    default = "Per-fact loss of online learning"
+    if smooth:
+        default += f"\nraw (faint) and Gaussian low-pass, sigma = {smooth:g} facts"
+    ax.set_title(title or default)
+    ax.grid(True, which="major", alpha=0.3)
+    if len(series) > 1 or smooth or None not in series:
+        ax.legend(fontsize="small")
+    return fig
+
+
+# ----------------------------------------------------------------------------- classification
+
+
+def scatter_classes(
+    X: Any, y: Any, ax: Axes | None = None, title: str | None = None, legend: bool = True
+) -> Figure:
+    """The points ``X (n, 2)`` coloured by their class ``y (n,)``."""
+    X, y = _check_points(X, y)
+    k = int(y.max()) + 1
+    colours = class_colors(k)
+    fig, ax = _new_axes(ax, (5.0, 5.0))
+    for j in range(k):
+        pts = X[y == j]
+        ax.scatter(
+            pts[:, 0], pts[:, 1], s=14, color=colours[j], edgecolors="black",
+            linewidths=0.3, label=f"class {j}",
+        )
+    bounds = _bounds(X)
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title or f"{k} classes, {X.shape[0]} points")
+    if legend:
+        ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def classification_map(
+    net: Any,
+    X: Any,
+    y: Any,
+    ax: Axes | None = None,
+    grid: int = 200,
+    bounds: Sequence[float] | None = None,
+    title: str | None = None,
+    legend: bool = True,
+) -> Figure:
+    r"""Class-probability map of a classifier with the data on top (seed 004).
+
+    The network's outputs ``z`` (logits, one per class) are evaluated on a ``grid x grid``
+    lattice covering the data; each pixel gets the colours :math:`c_j` of the classes
+    mixed by their probabilities,
+
+    .. math:: \mathrm{rgb} = \tfrac12 \mathbf 1 + \tfrac12 \sum_j p_j c_j, \qquad
+              p = \operatorname{softmax}(z),
+
+    (lightened halfway to white so the points stand out): pure colours where the network
+    is sure, blends along the decision boundaries. ``bounds = (x0, x1, y0, y1)`` defaults
+    to a square around the data. The title reports the accuracy on ``(X, y)``.
+    """
+    X, y = _check_points(X, y)
+    grid = _check_grid(grid)
+    bounds = _bounds(X) if bounds is None else tuple(float(v) for v in bounds)
+    z_data = np.asarray(net(X))
+    if z_data.ndim != 2 or z_data.shape[1] < 2:
+        raise ValueError(
+            f"net must output one logit per class, shape (n, k) with k >= 2; got {z_data.shape}"
+        )
+    k = z_data.shape[1]
+    if y.max() >= k:
+        raise ValueError(f"y holds class {y.max()} but the network has only {k} outputs")
+    accuracy = float(np.mean(z_data.argmax(axis=1) == y))
+
+    probs = softmax(np.asarray(net(_grid_points(bounds, grid))))
+    colours = class_colors(k)
+    rgb = 0.5 + 0.5 * (probs @ colours)
+    fig, ax = _new_axes(ax, (5.5, 5.0))
+    ax.imshow(
+        rgb.reshape(grid, grid, 3), origin="lower", extent=bounds, interpolation="bilinear"
+    )
+    for j in range(k):
+        pts = X[y == j]
+        ax.scatter(
+            pts[:, 0], pts[:, 1], s=12, color=colours[j], edgecolors="black",
+            linewidths=0.3, label=f"class {j}",
+        )
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title or f"Class probabilities (accuracy {100 * accuracy:.1f}%)")
+    if legend:
+        ax.legend(fontsize="small", loc="best", framealpha=0.8)
+    return fig
+
+
+def output_map(
+    net: Any,
+    X: Any,
+    Y: Any,
+    ax: Axes | None = None,
+    grid: int = 200,
+    bounds: Sequence[float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Output of a one-output network over the plane, with the 0.5 level and the data.
+
+    Meant for XOR-like problems: ``X (n, 2)`` inputs, ``Y (n,)`` or ``(n, 1)`` targets.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2 or X.shape[1] != 2 or Y.shape != (X.shape[0],):
+        raise ValueError(f"X must be (n, 2) and Y (n,) or (n, 1); got {X.shape} and {Y.shape}")
+    grid = _check_grid(grid)
+    bounds = _bounds(X, margin=0.25) if bounds is None else tuple(float(v) for v in bounds)
+    out = np.asarray(net(_grid_points(bounds, grid)))
+    if out.ndim != 2 or out.shape[1] != 1:
+        raise ValueError(f"net must have one output, got outputs of shape {out.shape}")
+    out = out.reshape(grid, grid)
+    from matplotlib.colors import TwoSlopeNorm
+
+    fig, ax = _new_axes(ax, (5.5, 4.5))
+    # 0.5 (the decision level) is white; 0 and 1 lie on the blue and red sides.
+    norm = TwoSlopeNorm(vcenter=0.5, vmin=min(0.0, float(out.min())),
+                        vmax=max(1.0, float(out.max())))
+    image = ax.imshow(out, origin="lower", extent=bounds, cmap="coolwarm", norm=norm)
+    fig.colorbar(image, ax=ax, label="network output")
+    gx = np.linspace(bounds[0], bounds[1], grid)
+    gy = np.linspace(bounds[2], bounds[3], grid)
+    if out.min() < 0.5 < out.max():
+        ax.contour(gx, gy, out, levels=[0.5], colors="black", linestyles="--", linewidths=1)
+    for value, marker in ((0.0, "o"), (1.0, "s")):
+        sel = np.isclose(Y, value)
+        if sel.any():
+            ax.scatter(
+                X[sel, 0], X[sel, 1], s=90, marker=marker, color=f"C{int(value) * 3}",
+                edgecolors="black", linewidths=1.0, label=f"target {value:g}", zorder=3,
+            )
+    ax.plot([], [], color="black", ls="--", lw=1, label="output = 0.5")
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title or "Network output")
+    ax.legend(fontsize="small", loc="upper center", framealpha=0.9, ncols=3)
+    return fig
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def weights_image(
+    net: Any, ax: Axes | None = None, annotate: bool | None = None, title: str | None = None
+) -> Figure:
+    r"""Image of the weights of every Dense layer, bias as an extra row (seed 001).
+
+    Layer :math:`l` with :math:`y = W x + b` is drawn as its augmented matrix
+
+    .. math:: \begin{bmatrix} W^\top \\ b^\top \end{bmatrix}, \qquad
+              y = \begin{bmatrix} x^\top & 1 \end{bmatrix}
+                  \begin{bmatrix} W^\top \\ b^\top \end{bmatrix},
+
+    one column per output unit and one row per input, the bias last; the layers stand
+    side by side, bias rows aligned at the bottom (grey cells are padding), on a
+    diverging colour scale centred on 0. Small networks get the values written in the
+    cells (``annotate=None`` decides by size).
+    """
+    pairs = _dense_parameters(net)
+    if not pairs:
+        raise ValueError("net has no Dense layer (net.parameters() is empty)")
+    n_rows = max(W.shape[1] for W, _ in pairs) + 1  # inputs + bias row
+    blocks = []
+    centres = []
+    col = 0
+    for W, b in pairs:
+        n_out, n_in = W.shape
+        block = np.full((n_rows, n_out), np.nan)
+        block[:n_in] = W.T
+        if b is not None:
+            block[-1] = b
+        if blocks:
+            blocks.append(np.full((n_rows, 1), np.nan))
+            col += 1
+        blocks.append(block)
+        centres.append(col + (n_out - 1) / 2)
+        col += n_out
+    image = np.concatenate(blocks, axis=1)
+    vmax = float(np.nanmax(np.abs(image))) if np.isfinite(image).any() else 1.0
+    vmax = vmax or 1.0
+
+    size = (min(12.0, max(4.0, 1.2 + 0.45 * image.shape[1])),
+            min(7.0, max(3.0, 1.6 + 0.4 * n_rows)))
+    fig, ax = _new_axes(ax, size)
+    ax.set_facecolor("0.82")  # cells that are not weights (padding) in grey, apart from 0
+    shown = ax.imshow(image, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
+    fig.colorbar(shown, ax=ax, label="weight value")
+    ax.set_xticks(centres)
+    ax.set_xticklabels(
+        [f"Dense {i + 1}\n{W.shape[1]}→{W.shape[0]}" for i, (W, _) in enumerate(pairs)]
+    )
+    row_ticks = list(range(n_rows))
+    row_labels = [f"in {i}" for i in range(n_rows - 1)] + ["bias"]
+    if n_rows > 12:  # keep the labels readable
+        keep = sorted(set(range(0, n_rows - 1, max(1, (n_rows - 1) // 6))) | {n_rows - 1})
+        row_ticks = keep
+        row_labels = [row_labels[i] for i in keep]
+    ax.set_yticks(row_ticks)
+    ax.set_yticklabels(row_labels)
+    ax.set_xlabel("output units, grouped by layer")
+    ax.set_ylabel("input (rows of $W^T$), bias last")
+    ax.set_title(title or "Dense weights: $W^T$ with the bias as last row")
+    if annotate is None:
+        annotate = image.size <= 120
+    if annotate:
+        for (r, c), value in np.ndenumerate(image):
+            if np.isfinite(value):
+                ax.text(
+                    c, r, f"{value:.2f}", ha="center", va="center", fontsize="small",
+                    color="white" if abs(value) > 0.6 * vmax else "black",
+                )
+    return fig
+
+
+# ----------------------------------------------------------------------------- depth
+
+
+def layers_comparison(
+    runs: Sequence[tuple[str, Any, Any]],
+    X: Any,
+    y: Any,
+    grid: int = 150,
+    title: str | None = None,
+) -> Figure:
+    """Influence of the number of layers: loss curves, final accuracy, maps side by side.
+
+    ``runs`` is a sequence of ``(label, net, history)``, one per architecture trained the
+    same way on ``(X, y)``. Top left: every loss curve (log scale); top right: final
+    accuracy per architecture with its final loss; bottom: each network's class map.
+    """
+    import matplotlib.pyplot as plt
+
+    X, y = _check_points(X, y)
+    runs = list(runs)
+    if not runs:
+        raise ValueError("runs must hold at least one (label, net, history)")
+    n = len(runs)
+    fig = plt.figure(figsize=(max(8.0, 3.4 * n), 7.6), layout="constrained")
+    gs = fig.add_gridspec(2, 2 * n, height_ratios=[1.0, 1.15])
+    ax_loss = fig.add_subplot(gs[0, :n])
+    ax_bar = fig.add_subplot(gs[0, n:])
+
+    labels, accs, finals = [], [], []
+    for i, (label, net, hist) in enumerate(runs):
+        loss = _as_1d_float("history.loss", getattr(hist, "loss", hist))
+        ax_loss.plot(np.arange(1, loss.size + 1), loss, color=f"C{i % 10}", label=label)
+        z = np.asarray(net(X))
+        labels.append(label)
+        accs.append(100 * float(np.mean(z.argmax(axis=1) == y)))
+        finals.append(float(loss[-1]))
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss (log scale)")
+    ax_loss.set_title("Training loss per epoch")
+    ax_loss.grid(True, alpha=0.3)
+    ax_loss.legend(fontsize="small", title="layer sizes D")
+
+    positions = np.arange(n)
+    bars = ax_bar.bar(positions, accs, color=[f"C{i % 10}" for i in range(n)])
+    for rect, acc, final in zip(bars, accs, finals, strict=True):
+        ax_bar.annotate(
+            f"{acc:.1f}%\nloss {final:.3g}", (rect.get_x() + rect.get_width() / 2, acc),
+            xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+            fontsize="small",
+        )
+    ax_bar.set_xticks(positions)
+    ax_bar.set_xticklabels(labels, fontsize="small")
+    low = min(accs)
+    ax_bar.set_ylim(max(0.0, low - 15), 100 + max(6.0, (100 - low) * 0.35))
+    ax_bar.set_yticks([t for t in ax_bar.get_yticks() if 0 <= t <= 100])  # room for the text
+    ax_bar.set_xlabel("layer sizes D")
+    ax_bar.set_ylabel("final training accuracy (%)")
+    ax_bar.set_title("Accuracy and loss after training")
+
+    bounds = _bounds(X)
+    for i, (label, net, _) in enumerate(runs):
+        ax = fig.add_subplot(gs[1, 2 * i : 2 * i + 2])
+        classification_map(net, X, y, ax=ax, grid=grid, bounds=bounds, legend=(i == 0))
+        ax.set_title(f"D = {label}\naccuracy {accs[i]:.1f}%", fontsize="medium")
+    fig.suptitle(title or "Influence of the number of layers")
+    return fig
