@@ -236,9 +236,16 @@ public:
         double* ap = accs.mutable_data();
         EpochCallback on_epoch;
         if (!callback.is_none()) {
-            on_epoch = [&callback](std::int64_t e, double l) {
+            // The callback may use this network (e.g. evaluate it): the busy flag is
+            // lifted while it runs and must be free again when it returns.
+            on_epoch = [this, &callback](std::int64_t e, double l) {
                 py::gil_scoped_acquire gil;
+                net_.busy.store(false);
                 py::object r = callback(e, l);
+                bool expected = false;
+                if (!net_.busy.compare_exchange_strong(expected, true)) {
+                    throw std::runtime_error("the network was in use by another thread when a fit callback returned");
+                }
                 return bool(py::bool_(r));
             };
         }

@@ -96,9 +96,14 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
         loss_out[e] = epoch_loss / double(batches);
         acc_out[e] = double(correct) / double(n);
         st.epochs_done = e + 1;
-        if (on_epoch && on_epoch(e, loss_out[e])) {
-            st.stopped = true;
-            return st;
+        if (on_epoch) {
+            if (on_epoch(e, loss_out[e])) {
+                st.stopped = true;
+                return st;
+            }
+            // the callback may have run the network on other data: restore the buffers
+            net.reserve(d, nb);
+            xin = net.xin.data();
         }
     }
     return st;

@@ -98,8 +98,12 @@ def load(path) -> Module:
     """Reads a network written by ``save``. Refuses foreign, truncated or
     tampered files with ValueError (every key, shape and dtype is checked)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
+        with open(path, "rb") as fh:
+            npz = np.load(fh, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise _refuse(path, "not an .npz archive")
+            with npz:
+                data = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:

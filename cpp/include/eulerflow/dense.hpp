@@ -132,17 +132,34 @@ template <class T>
 EF_ALWAYS_INLINE void dense_backward_impl(const T* W, std::size_t n_in, std::size_t n_out,
                                           const T* X, const T* gY, std::size_t n, T* gW, T* gb,
                                           T* gX) {
-    for (std::size_t o = 0; o < n_out; ++o) {
-        const T* gy = gY + o * n;
-        T* gw = gW + o * n_in;
-        std::size_t k = 0;
-        for (; k + 4 <= n_in; k += 4) {
-            T d[4];
-            dot4_impl(gy, X + k * n, X + (k + 1) * n, X + (k + 2) * n, X + (k + 3) * n, n, d);
-            for (int r = 0; r < 4; ++r) gw[k + r] += d[r];
+    if (n_in >= 4 || n_out < 4) {
+        // four inputs at a time share one output-gradient row
+        for (std::size_t o = 0; o < n_out; ++o) {
+            const T* gy = gY + o * n;
+            T* gw = gW + o * n_in;
+            std::size_t k = 0;
+            for (; k + 4 <= n_in; k += 4) {
+                T d[4];
+                dot4_impl(gy, X + k * n, X + (k + 1) * n, X + (k + 2) * n, X + (k + 3) * n, n, d);
+                for (int r = 0; r < 4; ++r) gw[k + r] += d[r];
+            }
+            for (; k < n_in; ++k) gw[k] += dot_impl(gy, X + k * n, n);
         }
-        for (; k < n_in; ++k) gw[k] += dot_impl(gy, X + k * n, n);
-        if (gb) gb[o] += sum_impl(gy, n);
+    } else {
+        // narrow input (e.g. 2 features): four output rows at a time share one input row
+        for (std::size_t k = 0; k < n_in; ++k) {
+            const T* x = X + k * n;
+            std::size_t o = 0;
+            for (; o + 4 <= n_out; o += 4) {
+                T d[4];
+                dot4_impl(x, gY + o * n, gY + (o + 1) * n, gY + (o + 2) * n, gY + (o + 3) * n, n, d);
+                for (int r = 0; r < 4; ++r) gW[(o + r) * n_in + k] += d[r];
+            }
+            for (; o < n_out; ++o) gW[o * n_in + k] += dot_impl(x, gY + o * n, n);
+        }
+    }
+    if (gb) {
+        for (std::size_t o = 0; o < n_out; ++o) gb[o] += sum_impl(gY + o * n, n);
     }
     if (!gX) return;
     constexpr std::size_t C = 32;
