@@ -73,7 +73,7 @@ def _refuse(path, why: str) -> ValueError:
     return ValueError(f"{path} is not a valid eulerflow network file: {why}")
 
 
-def _build(desc, dense: list[Dense], path) -> Module:
+def _build(desc, dense: list[Dense], path, used: set[int]) -> Module:
     if not isinstance(desc, dict) or "type" not in desc:
         raise _refuse(path, "malformed architecture")
     kind = desc["type"]
@@ -82,13 +82,15 @@ def _build(desc, dense: list[Dense], path) -> Module:
             ref = desc["ref"]
             if not isinstance(ref, int) or not 0 <= ref < len(dense):
                 raise _refuse(path, f"bad Dense reference {ref!r}")
+            used.add(ref)
             return dense[ref]
         if kind == "Activation":
             return Activation(desc["name"], **desc["params"])
         if kind == "Residual":
-            return Residual(_build(desc["block"], dense, path), mode=desc["mode"], h=desc["h"])
+            return Residual(_build(desc["block"], dense, path, used), mode=desc["mode"],
+                            h=desc["h"])
         if kind == "Sequential":
-            return Sequential([_build(d, dense, path) for d in desc["layers"]])
+            return Sequential([_build(d, dense, path, used) for d in desc["layers"]])
     except (KeyError, TypeError) as exc:
         raise _refuse(path, f"malformed {kind} entry ({exc})") from None
     raise _refuse(path, f"unknown layer type {kind!r}")
@@ -141,4 +143,8 @@ def load(path) -> Module:
     extra = set(data) - expected
     if extra:
         raise _refuse(path, f"unexpected arrays {sorted(extra)}")
-    return _build(arch, dense, path)
+    used: set[int] = set()
+    module = _build(arch, dense, path, used)
+    if used != set(range(len(dense))):
+        raise _refuse(path, f"Dense entries {sorted(set(range(len(dense))) - used)} are never used")
+    return module

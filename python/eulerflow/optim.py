@@ -22,7 +22,7 @@ class Optimizer:
     _kind = -1
 
     def __init__(self, lr: float):
-        self.lr = real_scalar(lr, "lr", min_value=0.0, min_inclusive=False)
+        self.lr = real_scalar(lr, "lr", min_value=0.0)
         self.reset()
 
     def reset(self) -> None:

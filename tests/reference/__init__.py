@@ -1,0 +1,1 @@
+"""Plain NumPy reference implementations that the tests compare eulerflow against."""
