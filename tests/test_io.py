@@ -215,5 +215,5 @@ def test_sgd_with_zero_learning_rate_leaves_the_weights_unchanged():
     net = ef.mlp([2, 3, 1], "tanh", seed=0)
     before = [p.copy() for p in net.parameters()]
     net.fit(X, Y, optimizer=ef.optim.SGD(lr=0.0, momentum=0.9), epochs=3, batch_size=2)
-    for b, p in zip(before, net.parameters()):
+    for b, p in zip(before, net.parameters(), strict=True):
         assert np.array_equal(b, p)

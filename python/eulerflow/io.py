@@ -130,7 +130,7 @@ def load(path) -> Module:
         except (KeyError, TypeError, ValueError) as exc:
             raise _refuse(path, f"bad Dense entry {i} ({exc})") from None
         names = [f"W{i}"] + ([f"b{i}"] if layer.bias else [])
-        for name, target in zip(names, layer._params()):
+        for name, target in zip(names, layer._params(), strict=True):
             if name not in data:
                 raise _refuse(path, f"missing array {name}")
             arr = data[name]

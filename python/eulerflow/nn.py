@@ -9,7 +9,8 @@ them in place, so ``parameters()`` returns the real weights, not copies.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence as SequenceABC
+from collections.abc import Callable, Iterable
+from collections.abc import Sequence as SequenceABC
 
 import numpy as np
 
@@ -95,7 +96,7 @@ class Module:
         (summed over the batch)."""
         out, seen = [], set()
         for d in self._dense_layers():
-            for p, g in zip(d._params(), d._grads()):
+            for p, g in zip(d._params(), d._grads(), strict=True):
                 if id(p) not in seen:
                     seen.add(id(p))
                     out.append(g)
@@ -179,7 +180,8 @@ class Module:
         if optimizer is None:
             optimizer = Adam()
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be an eulerflow.optim optimizer, got {type(optimizer).__name__}")
+            raise TypeError("optimizer must be an eulerflow.optim optimizer, got "
+                            f"{type(optimizer).__name__}")
         callbacks = list(callbacks) if callbacks else []
         for cb in callbacks:
             if not callable(cb):
@@ -242,11 +244,12 @@ class Module:
             arr = np.asarray(Y) if not isinstance(Y, np.ndarray) else Y
             if arr.ndim == 1:
                 if arr.dtype.kind not in "iu":
-                    raise TypeError(f"Y must hold integer class indices for cross_entropy, got dtype "
-                                    f"{arr.dtype} with shape {arr.shape}")
+                    raise TypeError("Y must hold integer class indices for cross_entropy, got "
+                                    f"dtype {arr.dtype} with shape {arr.shape}")
                 labels = np.ascontiguousarray(arr, dtype=np.int64)
                 if labels.shape[0] != n:
-                    raise ValueError(f"X has {n} rows but Y has {labels.shape[0]} (Y shape {arr.shape})")
+                    raise ValueError(f"X has {n} rows but Y has {labels.shape[0]} "
+                                     f"(Y shape {arr.shape})")
                 width = k if k is not None else n_in
                 if labels.size and (labels.min() < 0 or labels.max() >= width):
                     raise ValueError(f"Y class indices must lie in [0, {width}), got values in "
@@ -464,8 +467,8 @@ def _widths(layers: SequenceABC[Module]) -> tuple[int | None, int | None]:
     for i, layer in enumerate(layers):
         if layer.in_features is not None:
             if w is not None and layer.in_features != w:
-                raise ValueError(f"layer {i} ({layer!r}) expects {layer.in_features} input features "
-                                 f"but layer {i - 1} outputs {w}")
+                raise ValueError(f"layer {i} ({layer!r}) expects {layer.in_features} input "
+                                 f"features but layer {i - 1} outputs {w}")
             if w is None and w_in is None:
                 w_in = layer.in_features
         if layer.out_features is not None:
@@ -482,7 +485,8 @@ class Sequential(Module):
             raise ValueError("Sequential needs at least one layer")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise TypeError(f"layer {i} must be an eulerflow module, got {type(layer).__name__}")
+                raise TypeError(f"layer {i} must be an eulerflow module, got "
+                                f"{type(layer).__name__}")
         self.layers = tuple(layers)
         self.in_features, self.out_features = _widths(self.layers)
         if self.out_features is None:
@@ -534,7 +538,8 @@ class Residual(Module):
             raise ValueError(f"a residual block needs equal input and output widths, got "
                              f"{block.in_features} -> {block.out_features}")
         self.block, self.mode = block, mode
-        self.in_features = block.in_features if block.in_features is not None else block.out_features
+        width = block.in_features if block.in_features is not None else block.out_features
+        self.in_features = width
         self.out_features = self.in_features
 
     def _items(self) -> list[tuple]:

@@ -134,7 +134,8 @@ class Adam(_AdamBase):
         super().__init__(lr, betas, eps, weight_decay)
 
     def __repr__(self) -> str:
-        return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay})"
+        return (f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+                f"weight_decay={self.weight_decay})")
 
 
 class Nadam(_AdamBase):
