@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "eulerflow/fields.hpp"
 #include "eulerflow/network.hpp"
 #include "eulerflow/train.hpp"
 
@@ -280,6 +281,9 @@ public:
 
     std::size_t n_out() const { return net_.seq.n_out; }
 
+    // This network as an autonomous field f(y) of dimension d (float64 only).
+    Net<T>& native() { return net_; }
+
 private:
     Net<T> net_;
     py::list keep_;  // the NumPy arrays and callables the core points into
@@ -296,6 +300,10 @@ void bind_net_class(py::module_& m, const char* name) {
              py::arg("scalars"), py::arg("buf1"), py::arg("buf2"), py::arg("seed"), py::arg("callback"))
         .def("learn", &PyNet<T>::learn, py::arg("X"), py::arg("Y"), py::arg("lr"))
         .def_property_readonly("n_out", &PyNet<T>::n_out);
+}
+
+std::shared_ptr<Field> network_field(PyNet<double>& pynet, std::size_t d) {
+    return std::make_shared<NetworkField>(pynet.native(), d);
 }
 
 }  // namespace
@@ -345,4 +353,6 @@ void bind_network(py::module_& m) {
 
     bind_net_class<double>(m, "Net64");
     bind_net_class<float>(m, "Net32");
+    m.def("network_field", &network_field, py::arg("net"), py::arg("dim"), py::keep_alive<0, 1>(),
+          "The float64 network as an autonomous vector field f(y).");
 }

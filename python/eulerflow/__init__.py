@@ -15,12 +15,13 @@ except ImportError as exc:  # pragma: no cover - only without a build
         "Install with `pip install .` (or `pip install -e .` for development)."
     ) from exc
 
-from . import data, optim
+from . import data, fields, optim
 from ._errors import DivergenceError
 from ._threads import get_num_threads, set_num_threads
 from .history import History
 from .io import load, save
 from .nn import Activation, Dense, Map, Module, Residual, Sequential, mlp
+from .ode import IntegrationError, odeint
 
 __version__ = "0.1.0"
 
@@ -38,14 +39,17 @@ __all__ = [
     "Dense",
     "DivergenceError",
     "History",
+    "IntegrationError",
     "Map",
     "Module",
     "Residual",
     "Sequential",
     "data",
+    "fields",
     "get_num_threads",
     "load",
     "mlp",
+    "odeint",
     "optim",
     "plot",
     "save",

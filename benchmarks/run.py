@@ -1,0 +1,204 @@
+"""Run the benchmark workloads and print a markdown table of ratios against eulerflow.
+
+    python benchmarks/run.py                 # every workload (w*_*.py in this directory)
+    python benchmarks/run.py w4              # only W4 (names are prefixes: w4, w2_deep, ...)
+    python benchmarks/run.py w4 -- --iters 1000 --repeats 2   # arguments after -- go to each
+    python benchmarks/run.py --jsonl out.jsonl                # also keep the raw records
+
+Each workload runs in its own process; its JSON lines (one per implementation) are echoed
+as they arrive, then collected into one table: seconds per unit, eulerflow's speed-up over
+each peer (peer seconds / eulerflow seconds), the quality figures side by side, and the
+targets of the foundation issue with whether they are met.
+"""
+
+from __future__ import annotations
+
+import os
+
+# The machine sets these and they slow NumPy down: clear them for this process and for the
+# workload processes it starts, before anything imports NumPy.
+for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    os.environ.pop(_var, None)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+REFERENCE = "eulerflow"
+OTHER_LOAD_WARN = 0.2  # CPU-seconds per second used by other processes while timing
+
+# (workload, peer impl, minimum eulerflow speed-up); quality checks are in QUALITY_CHECKS
+SPEED_TARGETS = [
+    ("w4_spiral_classify", "numpy_seed", 10.0),
+    ("w4_spiral_classify", "torch_1thread", 20.0),
+    ("w2_deep_residual", "torch_1thread", 10.0),
+]
+# (workload, quality key, "abs" or "rel", tolerance, peers it must agree with)
+QUALITY_CHECKS = [
+    ("w4_spiral_classify", "loss", "abs", 1e-6,
+     ("numpy_seed", "numpy_seed_noloss", "torch_1thread", "torch_2threads")),
+    ("w2_deep_residual", "loss_epoch_last", "rel", 0.10, ("torch_1thread", "torch_2threads")),
+]
+
+
+def workload_files() -> list[Path]:
+    return sorted(p for p in HERE.glob("w*_*.py") if p.stem[1:2].isdigit())
+
+
+def run_workload(path: Path, extra: list[str], echo: bool) -> list[dict]:
+    """Run one workload script; return its JSON records (stderr passes straight through)."""
+    env = dict(os.environ)
+    records = []
+    cmd = [sys.executable, str(path), *extra]
+    print(f"== {path.name} {' '.join(extra)}".rstrip(), file=sys.stderr, flush=True)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if echo:
+                print(line, flush=True)
+            records.append(record)
+    if proc.returncode:
+        records.append({"workload": path.stem, "impl": "(script)", "seconds": None,
+                        "units": "", "n_units": 0, "repeats": 0, "quality": {},
+                        "notes": f"failed: exit status {proc.returncode}"})
+    return records
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if not s:
+        return "-"
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s:.3g} s"
+
+
+def _fmt_quality(quality: dict) -> str:
+    parts = []
+    for key, value in quality.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # lists (per-epoch curves) stay in the JSON
+        if isinstance(value, int):
+            parts.append(f"{key}={value}")
+        elif "loss" in key or "mse" in key:
+            parts.append(f"{key}={value:.10g}")
+        else:
+            parts.append(f"{key}={value:.4g}")
+    return ", ".join(parts)
+
+
+def _reference(records: list[dict], workload: str) -> dict | None:
+    return next((r for r in records if r["workload"] == workload and r["impl"] == REFERENCE
+                 and r["seconds"]), None)
+
+
+def table(records: list[dict]) -> str:
+    rows = ["| workload | impl | time per unit | GFLOP/s | eulerflow speed-up | quality "
+            "| other load | notes |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        ref = _reference(records, r["workload"])
+        if r["seconds"] and ref is not None:
+            speedup = ("1 (reference)" if r is ref
+                       else f"{r['seconds'] / ref['seconds']:.1f}x")
+        else:
+            speedup = "-"
+        per = f"{_fmt_seconds(r['seconds'])} / {r['units']}" if r["seconds"] else "-"
+        gflops = (f"{r['flops_per_unit'] / r['seconds'] / 1e9:.2f}"
+                  if r["seconds"] and r.get("flops_per_unit") else "-")
+        notes = r["notes"] if r["notes"].startswith(("skipped", "failed")) else ""
+        load = r.get("other_load")
+        load = "-" if load is None else f"{load:.2f}"
+        rows.append(f"| {r['workload']} | {r['impl']} | {per} | {gflops} | {speedup} | "
+                    f"{_fmt_quality(r['quality'])} | {load} | {notes} |")
+    return "\n".join(rows)
+
+
+def targets(records: list[dict]) -> str:
+    rows = ["| target | measured | met |", "|---|---|---|"]
+    seen = {r["workload"] for r in records}
+    for workload, peer, minimum in SPEED_TARGETS:
+        if workload not in seen:
+            continue
+        ref = _reference(records, workload)
+        other = next((r for r in records if r["workload"] == workload and r["impl"] == peer
+                      and r["seconds"]), None)
+        what = f"{workload}: eulerflow >= {minimum:g}x faster than {peer}"
+        if ref is None or other is None:
+            rows.append(f"| {what} | not measured | - |")
+            continue
+        ratio = other["seconds"] / ref["seconds"]
+        rows.append(f"| {what} | {ratio:.1f}x | {'yes' if ratio >= minimum else 'NO'} |")
+    for workload, key, kind, tol, peers in QUALITY_CHECKS:
+        if workload not in seen:
+            continue
+        ref = _reference(records, workload)
+        for peer in peers:
+            other = next((r for r in records if r["workload"] == workload
+                          and r["impl"] == peer and r["seconds"]), None)
+            what = (f"{workload}: {key} equal to {peer}'s within "
+                    + (f"{tol:g}" if kind == "abs" else f"{tol:.0%}"))
+            if ref is None or other is None or key not in ref["quality"] \
+                    or key not in other["quality"]:
+                rows.append(f"| {what} | not measured | - |")
+                continue
+            a, b = ref["quality"][key], other["quality"][key]
+            diff = abs(a - b) if kind == "abs" else abs(a - b) / abs(b)
+            shown = f"{diff:.2e}" if kind == "abs" else f"{diff:.1%}"
+            rows.append(f"| {what} | {shown} ({a:.10g} vs {b:.10g}) | "
+                        f"{'yes' if diff <= tol else 'NO'} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("workloads", nargs="*", help="prefixes of workload names (w2, w4, ...)")
+    ap.add_argument("--jsonl", type=Path, help="also write the records to this file")
+    ap.add_argument("--quiet", action="store_true", help="do not echo the JSON lines")
+    args = ap.parse_args(argv)
+
+    files = workload_files()
+    if args.workloads:
+        chosen = [p for p in files if any(p.stem.startswith(w) for w in args.workloads)]
+        unknown = [w for w in args.workloads if not any(p.stem.startswith(w) for p in files)]
+        if unknown:
+            ap.error(f"unknown workload(s) {unknown}; known: {[p.stem for p in files]}")
+        files = chosen
+
+    records: list[dict] = []
+    for path in files:
+        records.extend(run_workload(path, extra, echo=not args.quiet))
+    if args.jsonl:
+        args.jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    print()
+    busy = [(r["impl"], r["other_load"]) for r in records
+            if (r.get("other_load") or 0.0) > OTHER_LOAD_WARN]
+    if busy:
+        print(f"WARNING: other processes used CPU while timing ({os.cpu_count()} CPUs): "
+              + ", ".join(f"{impl} {load:.2f}" for impl, load in busy)
+              + " CPU-s/s; those numbers are skewed.")
+        print()
+    print(table(records))
+    print()
+    print(targets(records))
+    return 0 if records and all(not r["notes"].startswith("failed") for r in records) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

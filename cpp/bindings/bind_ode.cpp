@@ -1,0 +1,172 @@
+// pybind11 glue for the ODE solvers: native fields, Python callables as
+// fields, and odeint. Checks shapes, releases the GIL around the integration.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+
+#include "eulerflow/fields.hpp"
+#include "eulerflow/rk.hpp"
+#include "eulerflow/tableau.hpp"
+
+namespace py = pybind11;
+using namespace eulerflow;
+
+namespace {
+
+// A Python callable f(t, y) -> dy/dt, called with y shaped like y0.
+class PyField : public Field {
+public:
+    PyField(py::object fun, std::size_t d, bool batched) : fun_(std::move(fun)), d_(d), batched_(batched) {}
+    ~PyField() override {
+        py::gil_scoped_acquire gil;
+        fun_ = py::object();
+    }
+    void eval(double t, const double* y, double* dy, std::size_t batch) override {
+        py::gil_scoped_acquire gil;
+        std::vector<py::ssize_t> shape;
+        if (batched_) shape = {py::ssize_t(batch), py::ssize_t(d_)};
+        else shape = {py::ssize_t(d_)};
+        py::array_t<double> arr(shape, y);
+        py::object r = fun_(t, arr);
+        py::array ra = py::array::ensure(r);
+        if (!ra) throw py::type_error("func must return an array of derivatives");
+        const char kind = ra.dtype().kind();
+        if (kind != 'f' && kind != 'i' && kind != 'u') {
+            throw py::type_error("func must return real numbers, got dtype " + std::string(py::str(ra.dtype())));
+        }
+        if (ra.ndim() != py::ssize_t(shape.size()) || (batched_ && (ra.shape(0) != shape[0] || ra.shape(1) != shape[1])) ||
+            (!batched_ && ra.shape(0) != shape[0])) {
+            std::string got = "(";
+            for (py::ssize_t i = 0; i < ra.ndim(); ++i) got += std::to_string(ra.shape(i)) + (i + 1 < ra.ndim() ? ", " : "");
+            got += ra.ndim() == 1 ? ",)" : ")";
+            std::string want = batched_ ? "(" + std::to_string(batch) + ", " + std::to_string(d_) + ")"
+                                        : "(" + std::to_string(d_) + ",)";
+            throw std::invalid_argument("func returned shape " + got + " at t = " + std::to_string(t) +
+                                        "; expected the shape of y, " + want);
+        }
+        auto v = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(ra);
+        std::copy(v.data(), v.data() + batch * d_, dy);
+    }
+    std::size_t dim() const override { return d_; }
+
+private:
+    py::object fun_;
+    std::size_t d_;
+    bool batched_;
+};
+
+std::vector<double> square(const py::array_t<double, py::array::c_style | py::array::forcecast>& A, std::size_t& d) {
+    if (A.ndim() != 2 || A.shape(0) != A.shape(1)) throw std::invalid_argument("A must be a square 2-D array");
+    d = std::size_t(A.shape(0));
+    return std::vector<double>(A.data(), A.data() + d * d);
+}
+
+py::tuple run_odeint(std::shared_ptr<Field> field, py::array_t<double, py::array::c_style> y0, std::size_t batch,
+                     py::array_t<double, py::array::c_style> t, const std::string& method, double rtol, double atol,
+                     double step_size, std::int64_t max_steps) {
+    const Tableau& tb = tableau_by_name(method);
+    const std::size_t d = field->dim();
+    if (std::size_t(y0.size()) != batch * d) {
+        throw std::invalid_argument("y0 has " + std::to_string(y0.size()) + " values; the field needs " +
+                                    std::to_string(batch) + " x " + std::to_string(d));
+    }
+    const std::size_t nt = std::size_t(t.size());
+    OdeOptions opt;
+    opt.rtol = rtol;
+    opt.atol = atol;
+    opt.step_size = step_size;
+    opt.max_steps = max_steps;
+    OdeInfo info;
+    py::array_t<double> out({py::ssize_t(nt), py::ssize_t(batch * d)});
+    double* o = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        odeint(tb, *field, batch, y0.data(), t.data(), nt, opt, o, info);
+    }
+    py::dict d_info;
+    d_info["nfev"] = info.nfev;
+    d_info["nsteps"] = info.nsteps;
+    d_info["naccepted"] = info.naccepted;
+    d_info["nrejected"] = info.nrejected;
+    return py::make_tuple(out, d_info);
+}
+
+}  // namespace
+
+void bind_ode(py::module_& m) {
+    py::register_exception<IntegrationError>(m, "IntegrationError", PyExc_RuntimeError);
+
+    py::class_<Field, std::shared_ptr<Field>>(m, "Field")
+        .def_property_readonly("dim", &Field::dim)
+        .def("__call__", [](Field& f, double t, py::array_t<double, py::array::c_style | py::array::forcecast> y) {
+            const std::size_t d = f.dim();
+            if (y.size() % py::ssize_t(d) != 0 || y.size() == 0) {
+                throw std::invalid_argument("y must hold rows of " + std::to_string(d) + " values");
+            }
+            const std::size_t batch = std::size_t(y.size()) / d;
+            py::array_t<double> out(std::vector<py::ssize_t>(y.shape(), y.shape() + y.ndim()));
+            f.eval(t, y.data(), out.mutable_data(), batch);
+            return out;
+        }, py::arg("t"), py::arg("y"));
+
+    py::class_<LinearField, Field, std::shared_ptr<LinearField>>(m, "LinearField")
+        .def(py::init([](py::array_t<double, py::array::c_style | py::array::forcecast> A, py::object b) {
+            std::size_t d = 0;
+            std::vector<double> Av = square(A, d), bv;
+            if (!b.is_none()) {
+                auto ba = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(b);
+                if (!ba || ba.ndim() != 1 || std::size_t(ba.shape(0)) != d) {
+                    throw std::invalid_argument("b must have shape (" + std::to_string(d) + ",)");
+                }
+                bv.assign(ba.data(), ba.data() + d);
+            }
+            return std::make_shared<LinearField>(std::move(Av), std::move(bv), d);
+        }), py::arg("A"), py::arg("b") = py::none());
+    py::class_<LorenzField, Field, std::shared_ptr<LorenzField>>(m, "LorenzField")
+        .def(py::init<double, double, double>(), py::arg("sigma"), py::arg("rho"), py::arg("beta"));
+    py::class_<ProjectileField, Field, std::shared_ptr<ProjectileField>>(m, "ProjectileField")
+        .def(py::init<double, double, double>(), py::arg("ax"), py::arg("ay"), py::arg("az"));
+    py::class_<VanDerPolField, Field, std::shared_ptr<VanDerPolField>>(m, "VanDerPolField")
+        .def(py::init<double>(), py::arg("mu"));
+    py::class_<ArenstorfField, Field, std::shared_ptr<ArenstorfField>>(m, "ArenstorfField")
+        .def(py::init<double>(), py::arg("mu"));
+    py::class_<PyField, Field, std::shared_ptr<PyField>>(m, "PyField")
+        .def(py::init<py::object, std::size_t, bool>(), py::arg("fun"), py::arg("dim"), py::arg("batched"));
+
+    m.def("tableau_names", &tableau_names);
+    m.def("tableau_info", [](const std::string& name) {
+        const Tableau& tb = tableau_by_name(name);
+        py::dict d;
+        d["name"] = tb.name;
+        d["stages"] = tb.stages;
+        d["a"] = tb.a;
+        d["b"] = tb.b;
+        d["c"] = tb.c;
+        d["b_err"] = tb.b_err;
+        d["order"] = tb.order;
+        d["error_order"] = tb.error_order;
+        d["adaptive"] = tb.adaptive();
+        d["fsal"] = tb.fsal;
+        return d;
+    }, py::arg("name"));
+    m.def("validate_tableau", [](const std::string& name, std::vector<double> a, std::vector<double> b,
+                                 std::vector<double> c, std::vector<double> b_hat) {
+        Tableau t;
+        t.name = name;
+        t.stages = b.size();
+        t.a = std::move(a);
+        t.b = std::move(b);
+        t.c = std::move(c);
+        if (!b_hat.empty()) {
+            if (b_hat.size() != t.stages) throw std::invalid_argument("b_hat must have one weight per stage");
+            t.b_err.resize(t.stages);
+            for (std::size_t j = 0; j < t.stages; ++j) t.b_err[j] = t.b[j] - b_hat[j];
+        }
+        t.validate();
+    }, py::arg("name"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("b_hat") = std::vector<double>());
+    m.def("odeint", &run_odeint, py::arg("field"), py::arg("y0"), py::arg("batch"), py::arg("t"),
+          py::arg("method"), py::arg("rtol"), py::arg("atol"), py::arg("step_size"), py::arg("max_steps"));
+}

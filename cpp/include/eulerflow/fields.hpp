@@ -1,0 +1,89 @@
+// Vector fields dy/dt = f(t, y) evaluated on a batch of states (rows of y).
+// Native fields run with no Python call; a network is a field f(y).
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "eulerflow/network.hpp"
+
+namespace eulerflow {
+
+class Field {
+public:
+    virtual ~Field() = default;
+    // dy = f(t, y) for `batch` states of dimension dim(), stored as rows.
+    virtual void eval(double t, const double* y, double* dy, std::size_t batch) = 0;
+    virtual std::size_t dim() const = 0;
+};
+
+// dy/dt = A y + b.
+class LinearField : public Field {
+public:
+    LinearField(std::vector<double> A, std::vector<double> b, std::size_t d);
+    void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    std::size_t dim() const override { return d_; }
+
+private:
+    std::vector<double> A_, b_;
+    std::size_t d_;
+};
+
+// Lorenz (1963): x' = sigma (y - x), y' = x (rho - z) - y, z' = x y - beta z.
+class LorenzField : public Field {
+public:
+    LorenzField(double sigma, double rho, double beta) : s_(sigma), r_(rho), b_(beta) {}
+    void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    std::size_t dim() const override { return 3; }
+
+private:
+    double s_, r_, b_;
+};
+
+// Seed 000's projectile as a first-order system on (x, y, z, vx, vy, vz):
+// positions move with the velocities, velocities with constant accelerations.
+class ProjectileField : public Field {
+public:
+    ProjectileField(double ax, double ay, double az) : ax_(ax), ay_(ay), az_(az) {}
+    void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    std::size_t dim() const override { return 6; }
+
+private:
+    double ax_, ay_, az_;
+};
+
+// Van der Pol: y0' = y1, y1' = mu (1 - y0^2) y1 - y0.
+class VanDerPolField : public Field {
+public:
+    explicit VanDerPolField(double mu) : mu_(mu) {}
+    void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    std::size_t dim() const override { return 2; }
+
+private:
+    double mu_;
+};
+
+// Arenstorf orbit of the restricted three-body problem on (x, y, vx, vy).
+class ArenstorfField : public Field {
+public:
+    explicit ArenstorfField(double mu) : mu_(mu) {}
+    void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    std::size_t dim() const override { return 4; }
+
+private:
+    double mu_;
+};
+
+// An eulerflow network used as an autonomous field f(y).
+class NetworkField : public Field {
+public:
+    NetworkField(Net<double>& net, std::size_t d) : net_(net), d_(d) {}
+    void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    std::size_t dim() const override { return d_; }
+
+private:
+    Net<double>& net_;
+    std::size_t d_;
+};
+
+}  // namespace eulerflow

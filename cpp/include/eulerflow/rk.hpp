@@ -1,0 +1,63 @@
+// Explicit Runge-Kutta integration driven by a Butcher tableau: one stepping
+// routine for every method, fixed steps that land exactly on the output
+// times, and adaptive steps (embedded error estimate, PI step-size control,
+// first-step selection, dense output at the requested times).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "eulerflow/fields.hpp"
+#include "eulerflow/tableau.hpp"
+
+namespace eulerflow {
+
+// An integration that cannot go on: too many steps, or a step that
+// underflowed. Carries the time reached and the last step size.
+class IntegrationError : public std::runtime_error {
+public:
+    IntegrationError(const std::string& what, double t, double h)
+        : std::runtime_error(what), t_reached(t), step(h) {}
+    double t_reached, step;
+};
+
+struct OdeOptions {
+    double rtol = 1e-7;
+    double atol = 1e-9;
+    double step_size = 0.0;   // fixed-step methods: 0 = one step per output interval
+    std::int64_t max_steps = 100000;
+};
+
+struct OdeInfo {
+    std::int64_t nfev = 0, nsteps = 0, naccepted = 0, nrejected = 0;
+};
+
+// Integrates dy/dt = f(t, y) for `batch` states of dimension f.dim() from
+// y0 (batch * dim values) over the strictly monotone times t[0..nt); writes
+// the state at every t[i] into out (nt * batch * dim), out[0] = y0.
+void odeint(const Tableau& tb, Field& f, std::size_t batch, const double* y0, const double* t,
+            std::size_t nt, const OdeOptions& opt, double* out, OdeInfo& info);
+
+// Scratch space of one integration: stage derivatives and temporaries,
+// sized once so the stepping loop does not allocate.
+struct RkWork {
+    std::vector<double> K;     // stages * n
+    std::vector<double> ytmp;  // n
+    std::vector<double> err;   // n
+    void reserve(std::size_t stages, std::size_t n) {
+        K.assign(stages * n, 0.0);
+        ytmp.assign(n, 0.0);
+        err.assign(n, 0.0);
+    }
+};
+
+// One step of size h from (t, y): K[0] must hold f(t, y) on entry. Writes
+// y_new and, for embedded tableaus, the error estimate into w.err.
+// Calls f stages - 1 times.
+void rk_step(const Tableau& tb, Field& f, std::size_t batch, double t, double h, const double* y,
+             double* y_new, RkWork& w);
+
+}  // namespace eulerflow

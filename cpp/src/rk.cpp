@@ -1,0 +1,264 @@
+#include "eulerflow/rk.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace eulerflow {
+
+void rk_step(const Tableau& tb, Field& f, std::size_t batch, double t, double h, const double* y,
+             double* y_new, RkWork& w) {
+    const std::size_t S = tb.stages, n = w.ytmp.size();
+    double* K = w.K.data();
+    double* ytmp = w.ytmp.data();
+    for (std::size_t s = 1; s < S; ++s) {
+        for (std::size_t i = 0; i < n; ++i) ytmp[i] = y[i];
+        for (std::size_t j = 0; j < s; ++j) {
+            const double a = h * tb.A(s, j);
+            if (a == 0.0) continue;
+            const double* Kj = K + j * n;
+            for (std::size_t i = 0; i < n; ++i) ytmp[i] += a * Kj[i];
+        }
+        f.eval(t + tb.c[s] * h, ytmp, K + s * n, batch);
+    }
+    if (tb.fsal) {
+        // the last stage was evaluated at y + h sum b_j K_j, which is y_new
+        std::copy(ytmp, ytmp + n, y_new);
+    } else {
+        for (std::size_t i = 0; i < n; ++i) y_new[i] = y[i];
+        for (std::size_t j = 0; j < S; ++j) {
+            const double bj = h * tb.b[j];
+            if (bj == 0.0) continue;
+            const double* Kj = K + j * n;
+            for (std::size_t i = 0; i < n; ++i) y_new[i] += bj * Kj[i];
+        }
+    }
+    if (tb.adaptive()) {
+        double* err = w.err.data();
+        std::fill(err, err + n, 0.0);
+        for (std::size_t j = 0; j < S; ++j) {
+            const double e = h * tb.b_err[j];
+            if (e == 0.0) continue;
+            const double* Kj = K + j * n;
+            for (std::size_t i = 0; i < n; ++i) err[i] += e * Kj[i];
+        }
+    }
+}
+
+namespace {
+
+std::string fmt(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+void check_finite(const double* y, std::size_t n, double t) {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(y[i])) {
+            throw IntegrationError("the solution became non-finite (NaN or inf) at t = " + fmt(t), t, 0.0);
+        }
+    }
+}
+
+void integrate_fixed(const Tableau& tb, Field& f, std::size_t batch, const double* t, std::size_t nt,
+                     const OdeOptions& opt, double* out, OdeInfo& info, RkWork& w) {
+    const std::size_t n = w.ytmp.size();
+    std::vector<double> ybuf(n);
+    double* y = out;  // the current state lives in the output row being advanced
+    for (std::size_t i = 1; i < nt; ++i) {
+        double* y_next = out + i * n;
+        std::copy(y, y + n, ybuf.data());
+        const double t_start = t[i - 1], t_end = t[i];
+        const double span = t_end - t_start;
+        const double dir = span > 0.0 ? 1.0 : -1.0;
+        // k steps of h (times computed from t_start, not accumulated); the last
+        // one takes what is left and lands exactly on t_end. A remainder below a
+        // relative 1e-9 of h is absorbed rather than taken as a sliver step.
+        std::int64_t k = 1;
+        if (opt.step_size > 0.0) {
+            k = std::int64_t(std::ceil(std::fabs(span) / opt.step_size * (1.0 - 1e-9)));
+            k = std::max<std::int64_t>(k, 1);
+        }
+        const double h_nominal = opt.step_size > 0.0 ? dir * opt.step_size : span;
+        for (std::int64_t j = 0; j < k; ++j) {
+            const double tc = t_start + double(j) * h_nominal;
+            const double h = j + 1 == k ? t_end - tc : h_nominal;
+            if (info.nsteps >= opt.max_steps) {
+                throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) +
+                                           ") reached at t = " + fmt(tc) + " with step size " + fmt(h),
+                                       tc, h);
+            }
+            f.eval(tc, ybuf.data(), w.K.data(), batch);
+            rk_step(tb, f, batch, tc, h, ybuf.data(), y_next, w);
+            info.nfev += std::int64_t(tb.stages);
+            ++info.nsteps;
+            ++info.naccepted;
+            if (j + 1 < k) std::copy(y_next, y_next + n, ybuf.data());
+        }
+        check_finite(y_next, n, t_end);
+        y = y_next;
+    }
+}
+
+// Weighted RMS norm: sqrt(mean((v_i / (atol + rtol * scale_i))^2)).
+double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol, double atol) {
+    double s = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double sc = atol + rtol * std::max(std::fabs(a[i]), b ? std::fabs(b[i]) : 0.0);
+        const double q = v[i] / sc;
+        s += q * q;
+    }
+    return std::sqrt(s / double(n));
+}
+
+// Hairer, Norsett & Wanner, Solving ODEs I, II.4: a first step from the
+// size of y0, f(y0) and an estimate of the second derivative.
+double initial_step(const Tableau& tb, Field& f, std::size_t batch, double t0, const double* y0,
+                    const double* f0, double dir, double span, const OdeOptions& opt, OdeInfo& info,
+                    RkWork& w) {
+    const std::size_t n = w.ytmp.size();
+    const double d0 = rms_norm(y0, y0, nullptr, n, opt.rtol, opt.atol);
+    const double d1 = rms_norm(f0, y0, nullptr, n, opt.rtol, opt.atol);
+    double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+    h0 = std::min(h0, span);
+    double* y1 = w.ytmp.data();
+    for (std::size_t i = 0; i < n; ++i) y1[i] = y0[i] + dir * h0 * f0[i];
+    std::vector<double> f1(n);
+    f.eval(t0 + dir * h0, y1, f1.data(), batch);
+    ++info.nfev;
+    for (std::size_t i = 0; i < n; ++i) f1[i] -= f0[i];
+    const double d2 = rms_norm(f1.data(), y0, nullptr, n, opt.rtol, opt.atol) / h0;
+    const double q = double(tb.error_order + 1);
+    double h1 = std::max(d1, d2) <= 1e-15 ? std::max(1e-6, h0 * 1e-3)
+                                           : std::pow(0.01 / std::max(d1, d2), 1.0 / q);
+    return std::min({100.0 * h0, h1, span});
+}
+
+// Shampine's fourth-order continuous extension of Dormand-Prince 5(4)
+// (as in Hairer's DOPRI5): y(t0 + theta h) from y0, y1 and the stages.
+void dense_dopri5(const double* y0, const double* y1, const double* K, std::size_t n, double h,
+                  double theta, double* out) {
+    constexpr double d1 = -12715105075.0 / 11282082432.0, d3 = 87487479700.0 / 32700410799.0,
+                     d4 = -10690763975.0 / 1880347072.0, d5 = 701980252875.0 / 199316789632.0,
+                     d6 = -1453857185.0 / 822651844.0, d7 = 69997945.0 / 29380423.0;
+    const double th1 = 1.0 - theta;
+    const double *k1 = K, *k3 = K + 2 * n, *k4 = K + 3 * n, *k5 = K + 4 * n, *k6 = K + 5 * n, *k7 = K + 6 * n;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double r2 = y1[i] - y0[i];
+        const double r3 = h * k1[i] - r2;
+        const double r4 = r2 - h * k7[i] - r3;
+        const double r5 = h * (d1 * k1[i] + d3 * k3[i] + d4 * k4[i] + d5 * k5[i] + d6 * k6[i] + d7 * k7[i]);
+        out[i] = y0[i] + theta * (r2 + th1 * (r3 + theta * (r4 + th1 * r5)));
+    }
+}
+
+// Cubic Hermite interpolation from the values and slopes at both ends.
+void dense_hermite(const double* y0, const double* y1, const double* f0, const double* f1, std::size_t n,
+                   double h, double theta, double* out) {
+    const double t2 = theta * theta, t3 = t2 * theta;
+    const double h00 = 2 * t3 - 3 * t2 + 1, h10 = t3 - 2 * t2 + theta, h01 = -2 * t3 + 3 * t2, h11 = t3 - t2;
+    for (std::size_t i = 0; i < n; ++i) out[i] = h00 * y0[i] + h10 * h * f0[i] + h01 * y1[i] + h11 * h * f1[i];
+}
+
+void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const double* t, std::size_t nt,
+                        const OdeOptions& opt, double* out, OdeInfo& info, RkWork& w) {
+    const std::size_t n = w.ytmp.size(), S = tb.stages;
+    std::vector<double> y(out, out + n), y_new(n), f0(n);
+    double* K = w.K.data();
+    const double t0 = t[0], t_final = t[nt - 1];
+    const double dir = t_final > t0 ? 1.0 : -1.0;
+    const double span = std::fabs(t_final - t0);
+    f.eval(t0, y.data(), K, batch);
+    ++info.nfev;
+    double h = initial_step(tb, f, batch, t0, y.data(), K, dir, span, opt, info, w);
+    // PI step-size control (Hairer's DOPRI5 constants)
+    const double beta = 0.04, safety = 0.9, facmin = 0.2, facmax = 10.0;
+    const double expo1 = 1.0 / double(tb.error_order + 1) - 0.75 * beta;
+    double err_old = 1e-4;
+    bool rejected_last = false;
+    double tc = t0;
+    std::size_t next = 1;  // next output index to fill
+    while (next < nt) {
+        if (info.nsteps >= opt.max_steps) {
+            throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) + ") reached at t = " +
+                                       fmt(tc) + " with step size " + fmt(dir * h) +
+                                       "; the problem may be stiff, or raise max_steps",
+                                   tc, dir * h);
+        }
+        if (h < 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc))) {
+            throw IntegrationError("step size underflow at t = " + fmt(tc) + " (step " + fmt(dir * h) +
+                                       "); the problem may be stiff or singular there",
+                                   tc, dir * h);
+        }
+        const bool reaches_end = std::fabs(t_final - tc) <= h * (1.0 + 1e-12);
+        const double hs = reaches_end ? t_final - tc : dir * h;
+        std::copy(K, K + n, f0.data());
+        rk_step(tb, f, batch, tc, hs, y.data(), y_new.data(), w);
+        info.nfev += std::int64_t(S - 1);
+        ++info.nsteps;
+        const double err = rms_norm(w.err.data(), y.data(), y_new.data(), n, opt.rtol, opt.atol);
+        if (!std::isfinite(err)) {
+            // a blown-up stage: retry with a much smaller step
+            ++info.nrejected;
+            h *= facmin;
+            rejected_last = true;
+            continue;
+        }
+        const double fac11 = std::pow(err, expo1);
+        if (err <= 1.0) {
+            ++info.naccepted;
+            const double t_new = reaches_end ? t_final : tc + hs;
+            // fill every requested time in (tc, t_new]
+            while (next < nt && (dir * (t[next] - t_new) <= 0.0)) {
+                double* o = out + next * n;
+                if (t[next] == t_new) {
+                    std::copy(y_new.begin(), y_new.end(), o);
+                } else {
+                    const double theta = (t[next] - tc) / hs;
+                    if (tb.shampine_dense) {
+                        dense_dopri5(y.data(), y_new.data(), K, n, hs, theta, o);
+                    } else {
+                        dense_hermite(y.data(), y_new.data(), f0.data(), K + (S - 1) * n, n, hs, theta, o);
+                    }
+                }
+                ++next;
+            }
+            double fac = fac11 / std::pow(err_old, beta);
+            fac = std::max(1.0 / facmax, std::min(1.0 / facmin, fac / safety));
+            double h_new = std::fabs(hs) / fac;
+            if (rejected_last) h_new = std::min(h_new, std::fabs(hs));
+            err_old = std::max(err, 1e-4);
+            rejected_last = false;
+            tc = t_new;
+            y.swap(y_new);
+            // FSAL: the last stage is f(t_new, y_new); it becomes the next first stage
+            std::copy(K + (S - 1) * n, K + S * n, K);
+            h = h_new;
+        } else {
+            ++info.nrejected;
+            h = std::fabs(hs) / std::min(1.0 / facmin, fac11 / safety);
+            rejected_last = true;
+        }
+    }
+    check_finite(out + (nt - 1) * n, n, t_final);
+}
+
+}  // namespace
+
+void odeint(const Tableau& tb, Field& f, std::size_t batch, const double* y0, const double* t,
+            std::size_t nt, const OdeOptions& opt, double* out, OdeInfo& info) {
+    const std::size_t n = batch * f.dim();
+    std::copy(y0, y0 + n, out);
+    if (nt < 2) return;
+    RkWork w;
+    w.reserve(tb.stages, n);
+    if (tb.adaptive()) {
+        if (!tb.fsal) throw std::invalid_argument("adaptive methods need an FSAL tableau");
+        integrate_adaptive(tb, f, batch, t, nt, opt, out, info, w);
+    } else {
+        integrate_fixed(tb, f, batch, t, nt, opt, out, info, w);
+    }
+}
+
+}  // namespace eulerflow
