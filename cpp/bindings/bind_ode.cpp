@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -44,7 +45,9 @@ public:
             got += ra.ndim() == 1 ? ",)" : ")";
             std::string want = batched_ ? "(" + std::to_string(batch) + ", " + std::to_string(d_) + ")"
                                         : "(" + std::to_string(d_) + ",)";
-            throw std::invalid_argument("func returned shape " + got + " at t = " + std::to_string(t) +
+            char tbuf[32];
+            std::snprintf(tbuf, sizeof tbuf, "%.17g", t);
+            throw std::invalid_argument("func returned shape " + got + " at t = " + tbuf +
                                         "; expected the shape of y, " + want);
         }
         auto v = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(ra);

@@ -25,6 +25,13 @@ namespace eulerflow {
                                        T* gx, std::size_t n) {                                    \
         detail::activation_backward_impl(a, x, y, gy, gx, n);                                     \
     }                                                                                             \
+    EF_KERNEL void activation_forward_deriv(const ActParams& a, const T* x, T* y, T* d,          \
+                                            std::size_t n) {                                      \
+        detail::activation_forward_deriv_impl(a, x, y, d, n);                                     \
+    }                                                                                             \
+    EF_KERNEL void multiply(const T* a, const T* b, T* out, std::size_t n) {                      \
+        detail::multiply_impl(a, b, out, n);                                                      \
+    }                                                                                             \
     EF_KERNEL void dense_forward(const T* W, const T* b, std::size_t n_in, std::size_t n_out,     \
                                  const T* X, T* Y, std::size_t n) {                               \
         detail::dense_forward_impl(W, b, n_in, n_out, X, Y, n);                                   \

@@ -55,6 +55,8 @@ void Sequence<T>::reserve(std::size_t n) {
     for (auto& L : layers) {
         L.out.assign(L.n_out * n, T(0));
         if (L.kind == LayerKind::Map || L.kind == LayerKind::Block) L.scratch.assign(L.n_out * n, T(0));
+        if (L.kind == LayerKind::Activation) L.deriv.assign(L.n_out * n, T(0));
+        L.has_deriv = false;
         if (L.kind == LayerKind::Block) L.block->reserve(n);
     }
     const std::size_t w = max_width();
@@ -64,7 +66,7 @@ void Sequence<T>::reserve(std::size_t n) {
 }
 
 template <class T>
-const T* Sequence<T>::forward(const T* x, std::size_t n) {
+const T* Sequence<T>::forward(const T* x, std::size_t n, bool keep_deriv) {
     for (auto& L : layers) {
         L.in = x;
         T* y = L.out.data();
@@ -74,13 +76,18 @@ const T* Sequence<T>::forward(const T* x, std::size_t n) {
                 dense_forward(L.W, L.b, L.n_in, L.n_out, x, y, n);
                 break;
             case LayerKind::Activation:
-                activation_forward(L.act, x, y, count);
+                if (keep_deriv) {
+                    activation_forward_deriv(L.act, x, y, L.deriv.data(), count);
+                } else {
+                    activation_forward(L.act, x, y, count);
+                }
+                L.has_deriv = keep_deriv;
                 break;
             case LayerKind::Map:
                 L.map->f(x, y, L.n_out, n);
                 break;
             case LayerKind::Block: {
-                const T* f = L.block->forward(x, n);
+                const T* f = L.block->forward(x, n, keep_deriv);
                 const T cf = T(L.coef_f()), cx = T(L.coef_x());
                 if (L.mode == BlockMode::Plain) {
                     std::copy(f, f + count, y);
@@ -109,7 +116,12 @@ const T* Sequence<T>::backward(const T* gy, std::size_t n, bool need_gx) {
                 dense_backward(L.W, L.n_in, L.n_out, L.in, gy, n, L.gW, L.gb, gx);
                 break;
             case LayerKind::Activation:
-                if (want) activation_backward(L.act, L.in, L.out.data(), gy, gx, count);
+                if (!want) break;
+                if (L.has_deriv) {
+                    multiply(L.deriv.data(), gy, gx, count);
+                } else {
+                    activation_backward(L.act, L.in, L.out.data(), gy, gx, count);
+                }
                 break;
             case LayerKind::Map:
                 if (want) {

@@ -77,8 +77,11 @@ void integrate_fixed(const Tableau& tb, Field& f, std::size_t batch, const doubl
         // relative 1e-9 of h is absorbed rather than taken as a sliver step.
         std::int64_t k = 1;
         if (opt.step_size > 0.0) {
-            k = std::int64_t(std::ceil(std::fabs(span) / opt.step_size * (1.0 - 1e-9)));
-            k = std::max<std::int64_t>(k, 1);
+            const double steps = std::ceil(std::fabs(span) / opt.step_size * (1.0 - 1e-9));
+            // a count beyond int64 (a tiny step) is capped, not overflowed: max_steps
+            // then stops the run at the time it reached
+            k = steps >= 9.0e18 ? std::numeric_limits<std::int64_t>::max()
+                                : std::max<std::int64_t>(std::int64_t(steps), 1);
         }
         const double h_nominal = opt.step_size > 0.0 ? dir * opt.step_size : span;
         for (std::int64_t j = 0; j < k; ++j) {

@@ -49,31 +49,44 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
     lw.reserve(nb);
     const bool penalty = cfg.l1 != 0.0 || cfg.l2 != 0.0;
     T* xin = net.xin.data();
+    // full-batch training without shuffling sees the same batch every epoch:
+    // it is gathered once (again only if a callback used the network)
+    const bool same_batch = !cfg.shuffle && nb == n;
+    bool gathered = false;
 
+    std::iota(idx.begin(), idx.end(), std::size_t(0));
     for (std::int64_t e = 0; e < cfg.epochs; ++e) {
-        std::iota(idx.begin(), idx.end(), std::size_t(0));
-        if (cfg.shuffle) rng.shuffle(idx.data(), n);
+        if (cfg.shuffle) {
+            std::iota(idx.begin(), idx.end(), std::size_t(0));
+            rng.shuffle(idx.data(), n);
+        }
         double epoch_loss = 0.0;
         std::size_t correct = 0, batches = 0;
         for (std::size_t start = 0; start < n; start += nb) {
             const std::size_t m = std::min(nb, n - start);
             const std::size_t* rows = idx.data() + start;
-            for (std::size_t f = 0; f < d; ++f) {
-                T* dst = xin + f * m;
-                for (std::size_t i = 0; i < m; ++i) dst[i] = data.X[rows[i] * d + f];
+            if (!(same_batch && gathered)) {
+                for (std::size_t f = 0; f < d; ++f) {
+                    T* dst = xin + f * m;
+                    for (std::size_t i = 0; i < m; ++i) dst[i] = data.X[rows[i] * d + f];
+                }
+                if (data.labels) {
+                    for (std::size_t i = 0; i < m; ++i) lbuf[i] = data.labels[rows[i]];
+                } else {
+                    for (std::size_t j = 0; j < k; ++j) {
+                        T* dst = ybuf.data() + j * m;
+                        for (std::size_t i = 0; i < m; ++i) dst[i] = data.Y[rows[i] * k + j];
+                    }
+                }
+                gathered = true;
             }
             Targets<T> tg;
             if (data.labels) {
-                for (std::size_t i = 0; i < m; ++i) lbuf[i] = data.labels[rows[i]];
                 tg.labels = lbuf.data();
             } else {
-                for (std::size_t j = 0; j < k; ++j) {
-                    T* dst = ybuf.data() + j * m;
-                    for (std::size_t i = 0; i < m; ++i) dst[i] = data.Y[rows[i] * k + j];
-                }
                 tg.t = ybuf.data();
             }
-            const T* y = net.seq.forward(xin, m);
+            const T* y = net.seq.forward(xin, m, true);
             std::size_t hits = 0;
             double L = loss_and_grad(cfg.loss, y, tg, k, m, gbuf.data(), lw, &hits);
             net.zero_grad();
@@ -104,6 +117,7 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
             // the callback may have run the network on other data: restore the buffers
             net.reserve(d, nb);
             xin = net.xin.data();
+            gathered = false;
         }
     }
     return st;

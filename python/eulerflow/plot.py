@@ -24,13 +24,16 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 __all__ = [
     "classification_map",
     "class_colors",
+    "convergence",
     "fact_losses",
     "gaussian_lowpass",
     "history",
     "layers_comparison",
+    "loglog_slope",
     "output_map",
     "scatter_classes",
     "softmax",
+    "trajectories_3d",
     "weights_image",
 ]
 
@@ -526,4 +529,181 @@ def layers_comparison(
         classification_map(net, X, y, ax=ax, grid=grid, bounds=bounds, legend=(i == 0))
         ax.set_title(f"D = {label}\naccuracy {accs[i]:.1f}%", fontsize="medium")
     fig.suptitle(title or "Influence of the number of layers")
+    return fig
+
+
+# ----------------------------------------------------------------------------- ODEs
+
+
+def _as_states(name: str, values: Any) -> np.ndarray:
+    """A trajectory ``(k, d)`` with ``d >= 3`` real columns, as float64."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[1] < 3 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (k, d) with k >= 1 and d >= 3, got {arr.shape}")
+    return arr.astype(np.float64, copy=False)
+
+
+def trajectories_3d(
+    trajectories: Any,
+    reference: Any = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    labels: Sequence[str] = ("x", "y", "z"),
+    order: Sequence[int] = (0, 1, 2),
+    reference_label: str = "analytic",
+    view: tuple[float, float] | None = None,
+    markers: bool | None = None,
+) -> Figure:
+    """Trajectories in 3-D, optionally against a reference curve (seeds 000 and 002).
+
+    ``trajectories`` is one array of states ``(k, d)`` or a mapping ``{label: states}``;
+    the first three columns are the position (a state ``(x, y, z, vx, vy, vz)`` is fine).
+    ``reference`` (same layout) is drawn last, as a dashed black line labelled
+    ``reference_label``. ``order`` says which position column goes on the plot's two
+    horizontal axes and on its vertical axis: seed 000 draws ``order=(2, 1, 0)`` so that
+    its height ``x`` is vertical; ``labels`` names the columns 0, 1, 2. ``view`` is
+    ``(elevation, azimuth)`` in degrees (seed 000: ``(7, 297)``). Each state is marked
+    with a dot when ``markers`` is true; ``markers=None`` marks curves of at most 60
+    states, so a coarse step shows its steps.
+    """
+    series = (dict(trajectories) if isinstance(trajectories, Mapping)
+              else {None: trajectories})
+    if not series:
+        raise ValueError("trajectories must hold at least one array of states")
+    order = tuple(int(i) for i in order)
+    if sorted(order) != [0, 1, 2]:
+        raise ValueError(f"order must be a permutation of (0, 1, 2), got {order}")
+    labels = tuple(str(v) for v in labels)
+    if len(labels) != 3:
+        raise ValueError(f"labels must name the 3 position columns, got {len(labels)}")
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(8.0, 6.5), layout="constrained")
+        ax = fig.add_subplot(projection="3d")
+    else:
+        fig = ax.figure
+    from matplotlib.ticker import MaxNLocator
+
+    a, b, c = order
+    for i, (label, values) in enumerate(series.items()):
+        states = _as_states("trajectories" if label is None else f"trajectories[{label!r}]",
+                            values)
+        mark = markers if markers is not None else states.shape[0] <= 60
+        ax.plot(states[:, a], states[:, b], states[:, c], color=f"C{i % 10}", lw=1.6,
+                marker="o" if mark else None, ms=3.5, label=label)
+    if reference is not None:  # last, thin and dashed, so converged curves do not hide it
+        ref = _as_states("reference", reference)
+        ax.plot(ref[:, a], ref[:, b], ref[:, c], color="black", lw=1.2, ls="--",
+                label=reference_label)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_major_locator(MaxNLocator(4))
+    ax.set_xlabel(labels[a])
+    ax.set_ylabel(labels[b])
+    ax.set_zlabel(labels[c])
+    if view is not None:
+        ax.view_init(elev=float(view[0]), azim=float(view[1]))
+    ax.set_title(title or "Trajectories")
+    if reference is not None or None not in series:
+        ax.legend(fontsize="small", loc="upper left")
+    return fig
+
+
+def loglog_slope(h: Any, errors: Any, mask: Any = None) -> tuple[float, float]:
+    r"""Least-squares line through :math:`(\log_{10} h_i, \log_{10} e_i)`: ``(slope, intercept)``.
+
+    .. math:: \log_{10} e \approx p \log_{10} h + c,
+
+    so :math:`p` is the measured order of a method whose error behaves like
+    :math:`C h^p`. Only points selected by ``mask`` (default: all) with a finite,
+    positive error enter the fit; with fewer than two such points both are ``nan``.
+    Pure NumPy.
+    """
+    h = _as_1d_float("h", h)
+    e = _as_1d_float("errors", errors)
+    if e.shape != h.shape:
+        raise ValueError(f"errors must have the shape of h {h.shape}, got {e.shape}")
+    use = np.isfinite(e) & (e > 0) & (h > 0)
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != h.shape:
+            raise ValueError(f"mask must have the shape of h {h.shape}, got {m.shape}")
+        use &= m
+    if use.sum() < 2:
+        return float("nan"), float("nan")
+    slope, intercept = np.polyfit(np.log10(h[use]), np.log10(e[use]), 1)
+    return float(slope), float(intercept)
+
+
+#: One marker per curve, so that curves lying on top of each other stay visible.
+_CONVERGENCE_MARKERS = ("o", "s", "^", "x", "D", "v", "+", "P")
+
+
+def convergence(
+    h: Any,
+    errors: Any,
+    fits: Mapping[str, Any] | None = None,
+    orders: Mapping[str, float] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = "step size h",
+    ylabel: str = "end-point error",
+) -> Figure:
+    r"""Error against step size on log-log axes, with the fitted slope of each curve.
+
+    ``errors`` maps a label (a method) to its errors at the step sizes ``h`` (or is one
+    array). Each curve's slope :math:`p` in :math:`e \approx C h^p` is fitted by
+    :func:`loglog_slope` over the points ``fits[label]`` (a boolean mask; default: every
+    positive point) and drawn as a dashed line over the fitted range; points left out
+    of the fit are hollow. Each curve has its own colour and marker. The legend gives
+    the fitted slope and, from ``orders``, the method's nominal order. A curve with
+    fewer than two fitted points (e.g. a method exact to rounding on the problem) says
+    so with its largest error instead. Errors of exactly 0 cannot be drawn on a log
+    axis: they are left out and counted in the legend.
+    """
+    series = dict(errors) if isinstance(errors, Mapping) else {"error": errors}
+    h = _as_1d_float("h", h)
+    fits = dict(fits or {})
+    orders = dict(orders or {})
+    fig, ax = _new_axes(ax, (6.5, 4.8))
+    for i, (label, values) in enumerate(series.items()):
+        e = _as_1d_float(f"errors[{label!r}]", values)
+        if e.shape != h.shape:
+            raise ValueError(f"errors[{label!r}] must have the shape of h {h.shape}, got {e.shape}")
+        mask = np.asarray(fits.get(label, np.ones(h.shape, dtype=bool)), dtype=bool)
+        if mask.shape != h.shape:
+            raise ValueError(
+                f"fits[{label!r}] must have the shape of h {h.shape}, got {mask.shape}")
+        drawn = np.isfinite(e) & (e > 0)
+        used = drawn & mask
+        colour = f"C{i % 10}"
+        slope, intercept = loglog_slope(h, e, used)
+        text = str(label)
+        if label in orders:
+            text += f" (order {orders[label]:g})"
+        if np.isfinite(slope):
+            text += f": fitted slope {slope:.2f}"
+        else:
+            text += f": no slope, max error {np.nanmax(np.abs(e)):.1e}"
+        zeros = int(np.sum(e == 0))
+        if zeros:
+            text += f" ({zeros} exact zero{'s' if zeros > 1 else ''} not drawn)"
+        marker = _CONVERGENCE_MARKERS[i % len(_CONVERGENCE_MARKERS)]
+        ax.plot(h[drawn], e[drawn], color=colour, lw=1.0, alpha=0.6)
+        ax.plot(h[used], e[used], marker, color=colour, ms=6, ls="none", label=text)
+        ax.plot(h[drawn & ~mask], e[drawn & ~mask], marker, ms=6, ls="none", mfc="none",
+                color=colour)
+        if np.isfinite(slope):
+            hh = np.array([h[used].min(), h[used].max()])
+            ax.plot(hh, 10.0 ** (intercept + slope * np.log10(hh)), "--", color=colour,
+                    lw=1.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel + " (log scale)")
+    ax.set_ylabel(ylabel + " (log scale)")
+    ax.set_title(title or "Convergence: error against step size")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
     return fig

@@ -4,6 +4,7 @@
 // row-major (n, features) layout is converted once at the network boundary.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -13,19 +14,20 @@ namespace eulerflow {
 
 namespace detail {
 
-// A SIMD register's worth of T as a GCC/Clang vector type (64 bytes: 8
-// doubles or 16 floats). Each multiversioned kernel lowers it to its own ISA
-// (one zmm, two ymm or four xmm); naming the vectors keeps the accumulators
-// in registers, which plain arrays do not guarantee.
+// A SIMD register's worth of T as a GCC/Clang vector type: 32 bytes, 4
+// doubles or 8 floats, the AVX2 width (the AVX-512 clone uses ymm too, which
+// Zen 4 runs at the same rate; 64-byte vectors made the AVX2 clone spill).
+// Naming the vectors keeps the accumulators in registers, which plain arrays
+// do not guarantee.
 template <class T>
 struct Simd;
 template <>
 struct Simd<double> {
-    typedef double type __attribute__((vector_size(64)));
+    typedef double type __attribute__((vector_size(32)));
 };
 template <>
 struct Simd<float> {
-    typedef float type __attribute__((vector_size(64)));
+    typedef float type __attribute__((vector_size(32)));
 };
 
 template <class T>
@@ -184,7 +186,16 @@ EF_ALWAYS_INLINE void dense_backward_impl(const T* W, std::size_t n_in, std::siz
                 dots_impl<4>(gy, rows, n, d);
                 for (int r = 0; r < 4; ++r) gw[k + r] += d[r];
             }
-            for (; k < n_in; ++k) gw[k] += dot_impl(gy, X + k * n, n);
+            const std::size_t rest = n_in - k;  // 0 to 3 inputs left: one more pass
+            if (rest > 0) {
+                const T* rows[3] = {X + k * n, X + std::min(k + 1, n_in - 1) * n,
+                                    X + std::min(k + 2, n_in - 1) * n};
+                T d[3];
+                if (rest == 1) dots_impl<1>(gy, rows, n, d);
+                if (rest == 2) dots_impl<2>(gy, rows, n, d);
+                if (rest == 3) dots_impl<3>(gy, rows, n, d);
+                for (std::size_t r = 0; r < rest; ++r) gw[k + r] += d[r];
+            }
         }
     } else {
         // narrow input (e.g. 2 features): four output rows at a time share one input row
@@ -197,7 +208,16 @@ EF_ALWAYS_INLINE void dense_backward_impl(const T* W, std::size_t n_in, std::siz
                 dots_impl<4>(x, rows, n, d);
                 for (int r = 0; r < 4; ++r) gW[(o + r) * n_in + k] += d[r];
             }
-            for (; o < n_out; ++o) gW[o * n_in + k] += dot_impl(x, gY + o * n, n);
+            const std::size_t rest = n_out - o;  // 0 to 3 outputs left: one more pass
+            if (rest > 0) {
+                const T* rows[3] = {gY + o * n, gY + std::min(o + 1, n_out - 1) * n,
+                                    gY + std::min(o + 2, n_out - 1) * n};
+                T d[3];
+                if (rest == 1) dots_impl<1>(x, rows, n, d);
+                if (rest == 2) dots_impl<2>(x, rows, n, d);
+                if (rest == 3) dots_impl<3>(x, rows, n, d);
+                for (std::size_t r = 0; r < rest; ++r) gW[(o + r) * n_in + k] += d[r];
+            }
         }
     }
     if (gb) {

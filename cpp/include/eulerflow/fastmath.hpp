@@ -144,20 +144,32 @@ EF_ALWAYS_INLINE double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 // are carried as numerator/denominator pairs so only the last quotient divides.
 // On |r| <= tan(pi/12), atan(r) = r + r^3 P(r^2) with P of degree 8 fitted by
 // Chebyshev interpolation of (atan(r) - r)/r^3 (max error 0.5 ulp).
-EF_ALWAYS_INLINE double atan(double x) {
+// With `deriv`, the same division also gives d/dx atan = 1/(1 + x^2):
+// q = 1/(bot u) with u = 1 + x^2, so r = top u q and 1/u = bot q. |x| is capped
+// at 1e100 there (atan is pi/2 to the last bit beyond it) so bot u stays finite.
+template <bool deriv>
+EF_ALWAYS_INLINE double atan_impl(double x, double* dydx) {
     constexpr double kSqrt3 = 1.7320508075688772;
     constexpr double kTanPi12 = 0.2679491924311227;
     constexpr double kPi2 = 1.5707963267948966;
     constexpr double kPi6 = 0.5235987755982989;
     double a = fabs(x);
     const bool fold1 = a > 1.0;
-    a = a > 1e300 ? 1e300 : a;  // keeps den * sqrt3 finite; NaN passes
+    a = a > (deriv ? 1e100 : 1e300) ? (deriv ? 1e100 : 1e300) : a;  // NaN passes
     const double num = fold1 ? 1.0 : a;
     const double den = fold1 ? a : 1.0;
     const bool fold2 = num > kTanPi12 * den;
     const double top = fold2 ? num * kSqrt3 - den : num;
     const double bot = fold2 ? num + den * kSqrt3 : den;
-    const double r = top / bot;
+    double r;
+    if (deriv) {
+        const double u = 1.0 + a * a;
+        const double q = 1.0 / (bot * u);
+        r = top * u * q;
+        *dydx = bot * q;
+    } else {
+        r = top / bot;
+    }
     const double z = r * r;
     double p = -0.03957893591546196;
     p = p * z + 0.05716329894442852;
@@ -173,5 +185,10 @@ EF_ALWAYS_INLINE double atan(double x) {
     res = fold1 ? kPi2 - res : res;
     return copysign(res, x);
 }
+
+EF_ALWAYS_INLINE double atan(double x) { return atan_impl<false>(x, nullptr); }
+
+// atan(x), and its derivative 1/(1 + x^2) in *dydx, for one division.
+EF_ALWAYS_INLINE double atan_with_derivative(double x, double* dydx) { return atan_impl<true>(x, dydx); }
 
 }  // namespace eulerflow::fastmath

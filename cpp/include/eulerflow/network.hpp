@@ -56,6 +56,8 @@ struct Layer {
     const T* in = nullptr;   // input of the last forward (owned by the previous layer)
     std::vector<T> out;      // (n_out, n)
     std::vector<T> scratch;  // Map derivative or block's scaled gradient
+    std::vector<T> deriv;    // Activation: act'(in) kept by a training forward
+    bool has_deriv = false;  // deriv holds the derivative of the last forward
 
     double coef_f() const {
         switch (mode) {
@@ -89,7 +91,8 @@ struct Sequence {
     // Sizes every buffer for batches up to n (allocates only when n grows).
     void reserve(std::size_t n);
     // Runs x (n_in, n) through the layers; returns the output (n_out, n).
-    const T* forward(const T* x, std::size_t n);
+    // With keep_deriv, activations also store their derivative for backward.
+    const T* forward(const T* x, std::size_t n, bool keep_deriv = false);
     // Given dL/dy (n_out, n) of the last forward, accumulates parameter
     // gradients and returns dL/dx (n_in, n), or null when need_gx is false.
     const T* backward(const T* gy, std::size_t n, bool need_gx);
