@@ -35,13 +35,72 @@ SPEED_TARGETS = [
     ("w4_spiral_classify", "numpy_seed", 10.0),
     ("w4_spiral_classify", "torch_1thread", 20.0),
     ("w2_deep_residual", "torch_1thread", 10.0),
+    ("w5_lorenz_rk4", "numpy_loop", 100.0),
+    ("w5_lorenz_rk4", "torchdiffeq_rk4_1thread", 100.0),
+    ("w7_adaptive_tol1e-06", "scipy_RK45", 20.0),
+    ("w7_adaptive_tol1e-09", "scipy_RK45", 20.0),
+    ("w7_adaptive_tol1e-12", "scipy_RK45", 20.0),
 ]
 # (workload, quality key, "abs" or "rel", tolerance, peers it must agree with)
 QUALITY_CHECKS = [
     ("w4_spiral_classify", "loss", "abs", 1e-6,
      ("numpy_seed", "numpy_seed_noloss", "torch_1thread", "torch_2threads")),
     ("w2_deep_residual", "loss_epoch_last", "rel", 0.10, ("torch_1thread", "torch_2threads")),
+    # the classic-RK4 peers: the same error at t = 1 (first 1,000 steps) against the reference
+    ("w5_lorenz_rk4", "err_t1", "rel", 0.01,
+     ("numpy_loop", "python_floats", "numba", "jax_jit", "diffrax_rk4")),
 ]
+W7_TOLS = ("1e-06", "1e-09", "1e-12")
+W7_NFEV_SLACK = 1.10  # eulerflow's evaluations at RK45's end-point error: at most 110% of RK45's
+W5_END_AGREE = 1e-6   # end states "the same" if this close (chaos: they are not, see the notes)
+
+
+def _custom_checks(records: list[dict]) -> list[str]:
+    """Rows of the W5 end-state and W7 evaluation targets (quality keys written by
+    w5_lorenz_rk4.py and w7_adaptive.py)."""
+    rows = []
+    ref = _reference(records, "w5_lorenz_rk4")
+    if ref is not None:
+        for r in records:
+            if r["workload"] != "w5_lorenz_rk4" or r is ref or not r["seconds"]:
+                continue
+            q = r["quality"]
+            if "end_dist_vs_eulerflow" not in q:
+                continue
+            dist = q["end_dist_vs_eulerflow"]
+            prof = q.get("divergence_vs_eulerflow") or {}
+            apart = next((t for t, d in prof.items() if d > 1e-3), None)
+            shown = (f"{dist:.3g} apart at t={r['n_units'] * 1e-3:g}; "
+                     f"{q.get('diff_t1_vs_eulerflow', float('nan')):.1e} at t=1"
+                     + (f"; > 1e-3 from t={apart}" if apart else ""))
+            met = "yes" if dist <= W5_END_AGREE else "NO (chaos: rounding grows ~e^(0.9 t))"
+            rows.append(f"| w5_lorenz_rk4: end state after {r['n_units']} steps equals "
+                        f"{r['impl']}'s | {shown} | {met} |")
+    for tol in W7_TOLS:
+        workload = f"w7_adaptive_tol{tol}"
+        ref = _reference(records, workload)
+        if ref is None:
+            if any(r["workload"] == workload for r in records):
+                rows.append(f"| {workload}: eulerflow nfev at RK45's error | not measured | - |")
+            continue
+        q = ref["quality"]
+        if q.get("nfev_ratio_at_rk45_error") is not None:
+            ratio = q["nfev_ratio_at_rk45_error"]
+            rows.append(
+                f"| {workload}: eulerflow reaches RK45's end-point error with <= "
+                f"{W7_NFEV_SLACK:.0%} of its evaluations (work-precision sweep) | "
+                f"{q['nfev_to_reach_rk45_error']:.0f} vs {q['rk45_nfev']} ({ratio:.3f}x) at "
+                f"error {q['rk45_end_error']:.3g} | {'yes' if ratio <= W7_NFEV_SLACK else 'NO'} |")
+        if "nfev_ratio_same_tol_vs_rk45" in q:
+            ratio = q["nfev_ratio_same_tol_vs_rk45"]
+            better = q["end_error"] <= q["rk45_end_error"]
+            ok = ratio <= W7_NFEV_SLACK and better
+            rows.append(
+                f"| {workload}: at the same tolerance, eulerflow nfev <= "
+                f"{W7_NFEV_SLACK:.0%} of RK45's and error <= RK45's | nfev {q['nfev']} vs "
+                f"{q['rk45_nfev']} ({ratio:.3f}x), error {q['end_error']:.3g} vs "
+                f"{q['rk45_end_error']:.3g} | {'yes' if ok else 'NO'} |")
+    return rows
 
 
 def workload_files() -> list[Path]:
@@ -107,6 +166,8 @@ def table(records: list[dict]) -> str:
             "| other load | notes |",
             "|---|---|---|---|---|---|---|---|"]
     for r in records:
+        if r["workload"].endswith("_work_precision"):
+            continue  # untimed sweeps (W7): curves stay in the JSON records
         ref = _reference(records, r["workload"])
         if r["seconds"] and ref is not None:
             speedup = ("1 (reference)" if r is ref
@@ -157,6 +218,7 @@ def targets(records: list[dict]) -> str:
             shown = f"{diff:.2e}" if kind == "abs" else f"{diff:.1%}"
             rows.append(f"| {what} | {shown} ({a:.10g} vs {b:.10g}) | "
                         f"{'yes' if diff <= tol else 'NO'} |")
+    rows.extend(_custom_checks(records))
     return "\n".join(rows)
 
 
