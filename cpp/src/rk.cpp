@@ -104,6 +104,8 @@ void integrate_fixed(const Tableau& tb, Field& f, std::size_t batch, const doubl
     }
 }
 
+}  // namespace
+
 // Weighted RMS norm: sqrt(mean((v_i / (atol + rtol * scale_i))^2)).
 double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol, double atol) {
     double s = 0.0;
@@ -137,6 +139,8 @@ double initial_step(const Tableau& tb, Field& f, std::size_t batch, double t0, c
                                            : std::pow(0.01 / std::max(d1, d2), 1.0 / q);
     return std::min({100.0 * h0, h1, span});
 }
+
+namespace {
 
 // Shampine's fourth-order continuous extension of Dormand-Prince 5(4)
 // (as in Hairer's DOPRI5): y(t0 + theta h) from y0, y1 and the stages.

@@ -21,6 +21,7 @@ from ._threads import get_num_threads, set_num_threads
 from .history import History
 from .io import load, save
 from .nn import Activation, Dense, Map, Module, Residual, Sequential, mlp
+from .node import NeuralODE
 from .ode import IntegrationError, odeint
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "IntegrationError",
     "Map",
     "Module",
+    "NeuralODE",
     "Residual",
     "Sequential",
     "data",

@@ -60,4 +60,14 @@ struct RkWork {
 void rk_step(const Tableau& tb, Field& f, std::size_t batch, double t, double h, const double* y,
              double* y_new, RkWork& w);
 
+// Weighted RMS norm sqrt(mean((v_i / (atol + rtol * max(|a_i|, |b_i|)))^2)); b may be null.
+double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol,
+                double atol);
+
+// Hairer-Norsett-Wanner first step size for an adaptive method, from y0 and
+// f0 = f(t0, y0); uses w.ytmp; costs one evaluation of f (counted in info).
+double initial_step(const Tableau& tb, Field& f, std::size_t batch, double t0, const double* y0,
+                    const double* f0, double dir, double span, const OdeOptions& opt,
+                    OdeInfo& info, RkWork& w);
+
 }  // namespace eulerflow

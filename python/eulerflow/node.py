@@ -1,0 +1,189 @@
+"""Neural ODEs: ``dz/dt = f_theta(z)`` with ``f`` any eulerflow network, trained
+through its solver (seed 002)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from . import _core
+from ._errors import DivergenceError
+from ._validate import nonneg_int, positive_int, real_array, real_scalar, seed_value
+from .history import History
+from .nn import Module
+from .ode import ADAPTIVE_METHODS, FIXED_METHODS, METHODS
+from .optim import SGD, Optimizer
+
+__all__ = ["NeuralODE"]
+
+_GRADIENTS = {"backprop": 0, "adjoint": 1}
+
+
+class NeuralODE:
+    """A Neural ODE ``dz/dt = field(z)`` whose field is an eulerflow network of
+    equal input and output width d (``ef.Dense(2, 2, bias=False)`` is seed 002's
+    LinearODE, ``ef.mlp([2, 4, 2], "relu")`` its NonLinearODE).
+
+    Fixed-step methods take ``steps_per_interval`` equal steps between
+    consecutive times, or steps of ``step_size`` (the last one shortened), or one
+    step per interval when neither is given; both at once is an error. Adaptive
+    methods (``bosh3``, ``dopri5``) control the local error with ``rtol``/``atol``
+    and land exactly on every time.
+    """
+
+    def __init__(self, field: Module, method: str = "euler", step_size: float | None = None,
+                 steps_per_interval: int | None = None, rtol: float = 1e-7, atol: float = 1e-9,
+                 max_steps: int = 1_000_000):
+        if not isinstance(field, Module):
+            raise TypeError(f"field must be an eulerflow network, got {type(field).__name__}")
+        if field.in_features is None or field.in_features != field.out_features:
+            raise ValueError("the field must map d features to d features, got "
+                             f"{field.in_features} -> {field.out_features}")
+        if field.dtype != np.float64:
+            raise TypeError("a Neural ODE field must be float64")
+        if not isinstance(method, str) or method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+        if step_size is not None and steps_per_interval is not None:
+            raise ValueError("give step_size or steps_per_interval, not both")
+        if method in ADAPTIVE_METHODS and (step_size is not None or steps_per_interval is not None):
+            raise ValueError(f"step_size and steps_per_interval apply to the fixed-step methods "
+                             f"{FIXED_METHODS}; {method!r} chooses its steps from rtol and atol")
+        self.field, self.method = field, method
+        self.step_size = (None if step_size is None else
+                          real_scalar(step_size, "step_size", min_value=0.0, min_inclusive=False))
+        self.steps_per_interval = (None if steps_per_interval is None
+                                   else positive_int(steps_per_interval, "steps_per_interval"))
+        self.rtol = real_scalar(rtol, "rtol", min_value=0.0, min_inclusive=False)
+        self.atol = real_scalar(atol, "atol", min_value=0.0, min_inclusive=False)
+        self.max_steps = positive_int(max_steps, "max_steps")
+        self.dim = int(field.in_features)
+        self._core = _core.NeuralOde(field._native(), self.dim, method,
+                                     self.steps_per_interval or 0, self.step_size or 0.0,
+                                     self.rtol, self.atol, self.max_steps)
+
+    def __repr__(self) -> str:
+        steps = (f", steps_per_interval={self.steps_per_interval}" if self.steps_per_interval
+                 else f", step_size={self.step_size}" if self.step_size else "")
+        return f"NeuralODE({self.field!r}, method={self.method!r}{steps})"
+
+    # --- checks ------------------------------------------------------------
+    def _times(self, t, name: str = "t") -> np.ndarray:
+        t = real_array(t, name, np.float64, ndim=(1,))
+        if t.size >= 2:
+            dt = np.diff(t)
+            if not (np.all(dt > 0) or np.all(dt < 0)):
+                raise ValueError(f"{name} must be strictly increasing or strictly decreasing")
+        return np.ascontiguousarray(t)
+
+    def _states(self, z, name: str) -> np.ndarray:
+        z = real_array(z, name, np.float64, ndim=(1, 2))
+        if z.shape[-1] != self.dim:
+            raise ValueError(f"{name} must have {self.dim} values per state (the field's width), "
+                             f"got shape {z.shape}")
+        return np.ascontiguousarray(z)
+
+    # --- running -----------------------------------------------------------
+    def trajectory(self, z0, t, full_output: bool = False):
+        """The states at every ``t[i]`` from ``z0`` (shape (d,) or (batch, d));
+        returns shape ``(len(t), *z0.shape)``."""
+        z0 = self._states(z0, "z0")
+        t = self._times(t)
+        batch = 1 if z0.ndim == 1 else z0.shape[0]
+        out, info = self._core.trajectory(z0, batch, t)
+        zs = out.reshape((t.size, *z0.shape))
+        return (zs, dict(info)) if full_output else zs
+
+    def loss_and_gradient(self, z0, target, t, gradient: str = "backprop"):
+        """One window: the loss ``mean((z(t[-1]) - target)^2)`` from ``z(t[0]) = z0``
+        and its gradient, a list matching ``field.parameters()``. Also returns the
+        scratch memory the gradient held, in bytes: ``(loss, grads, nbytes)``."""
+        if gradient not in _GRADIENTS:
+            raise ValueError(f"gradient must be 'backprop' or 'adjoint', got {gradient!r}")
+        z0 = self._states(z0, "z0")
+        target = self._states(target, "target")
+        if z0.ndim != 1 or target.ndim != 1:
+            raise ValueError("z0 and target must be single states of shape (d,)")
+        t = self._times(t)
+        if t.size < 2:
+            raise ValueError("t needs at least two times")
+        loss, flat, nbytes = self._core.window_gradient(z0, target, t, _GRADIENTS[gradient])
+        grads, k = [], 0
+        for p in self.field.parameters():
+            grads.append(flat[k:k + p.size].reshape(p.shape))
+            k += p.size
+        return float(loss), grads, int(nbytes)
+
+    def fit(self, data, t, epochs: int = 500, optimizer: Optimizer | None = None, window: int = 1,
+            batch_size: int = 1, gradient: str = "backprop", seed: int = 0,
+            callbacks: Iterable[Callable] = (), progress=None) -> History:
+        """Trains the field on the windows of ``data`` (shape (len(t), d)), as seed
+        002: a window starts at ``data[i]``, integrates over ``t[i], ..., t[i+window]``
+        and its loss is the MSE between the state reached and ``data[i+window]``.
+        Windows are shuffled each epoch (seeded); each optimizer step averages
+        ``batch_size`` windows; ``hist.loss[e]`` is the mean window loss of epoch e,
+        each taken before its step. The epoch loop runs in the C++ core; Python is
+        called once per epoch only for ``callbacks`` (``cb(epoch, loss)``, True
+        stops) and the progress bar. ``gradient="backprop"`` differentiates the
+        discrete solver exactly; ``"adjoint"`` integrates the adjoint ODE backwards
+        with memory independent of the number of steps.
+        """
+        if gradient not in _GRADIENTS:
+            raise ValueError(f"gradient must be 'backprop' or 'adjoint', got {gradient!r}")
+        t = self._times(t)
+        data = real_array(data, "data", np.float64, ndim=(2,))
+        if data.shape[0] != t.size:
+            raise ValueError(f"data has {data.shape[0]} rows but t has {t.size} times "
+                             f"(data shape {data.shape})")
+        if data.shape[1] != self.dim:
+            raise ValueError(f"data has {data.shape[1]} columns but the field's width is "
+                             f"{self.dim} (data shape {data.shape})")
+        window = positive_int(window, "window")
+        if window >= t.size:
+            raise ValueError(f"window must be smaller than the series: window={window} with "
+                             f"{t.size} times")
+        epochs = nonneg_int(epochs, "epochs")
+        batch_size = positive_int(batch_size, "batch_size")
+        seed = seed_value(seed)
+        if optimizer is None:
+            optimizer = SGD(lr=1e-2, momentum=0.95)
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("optimizer must be an eulerflow.optim optimizer, got "
+                            f"{type(optimizer).__name__}")
+        callbacks = list(callbacks) if callbacks else []
+        params = self.field.parameters()
+        if not params:
+            raise ValueError("the field has no parameters to train")
+        buf1, buf2 = optimizer._state_for(params)
+        scalars = optimizer._scalars()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=epochs, desc="NeuralODE.fit", unit="epoch", leave=False)
+        on_epoch = None
+        if callbacks or bar is not None:
+            def on_epoch(epoch: int, value: float) -> bool:
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{value:.4g}")
+                stop = False
+                for cb in callbacks:
+                    stop = bool(cb(epoch, value)) or stop
+                return stop
+        try:
+            losses, status = self._core.fit(np.ascontiguousarray(data), t, window, batch_size,
+                                            epochs, _GRADIENTS[gradient], optimizer._config(),
+                                            scalars, buf1, buf2, seed, on_epoch)
+        finally:
+            if bar is not None:
+                bar.close()
+        optimizer._store(scalars)
+        hist = History(losses[:int(status.epochs_done)])
+        if status.diverged:
+            raise DivergenceError(
+                f"training diverged at epoch {status.bad_epoch} (batch {status.bad_batch}): the "
+                f"loss became {status.bad_loss}; try a smaller learning rate than "
+                f"lr={optimizer.lr}", epoch=int(status.bad_epoch), batch=int(status.bad_batch),
+                loss=float(status.bad_loss), history=hist)
+        return hist
