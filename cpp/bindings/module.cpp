@@ -6,10 +6,12 @@ namespace py = pybind11;
 void bind_network(py::module_& m);
 void bind_ode(py::module_& m);
 void bind_node(py::module_& m);
+void bind_meanfield(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "eulerflow's native core (private: use the eulerflow package)";
     bind_network(m);
     bind_ode(m);
     bind_node(m);
+    bind_meanfield(m);
 }

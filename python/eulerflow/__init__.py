@@ -15,7 +15,7 @@ except ImportError as exc:  # pragma: no cover - only without a build
         "Install with `pip install .` (or `pip install -e .` for development)."
     ) from exc
 
-from . import data, fields, optim
+from . import data, fields, landscape, meanfield, optim
 from ._errors import DivergenceError
 from ._threads import get_num_threads, set_num_threads
 from .history import History
@@ -49,7 +49,9 @@ __all__ = [
     "data",
     "fields",
     "get_num_threads",
+    "landscape",
     "load",
+    "meanfield",
     "mlp",
     "odeint",
     "optim",

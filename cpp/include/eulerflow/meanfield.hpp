@@ -1,0 +1,72 @@
+// Mean-field two-layer ReLU networks (seed 003; Chizat & Bach 2018): m
+// particles (a_j, w_j, b_j) in dimension d, output
+//     f(x) = (1/m) sum_j a_j relu(w_j . x + b_j),
+// trained by minibatch SGD on the loss mean_i (f(x_i) - y_i)^2 / 2 with the
+// exact gradient (the 1/m included), as the seed writes it (relu'(0) = 1).
+// Particles are stored feature-major (a, b and one row of w per dimension, each
+// of length m) so that every pass over the particles is a vectorized loop.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "eulerflow/rng.hpp"
+
+namespace eulerflow {
+
+struct MeanField {
+    std::size_t m = 0, d = 0;
+    std::vector<double> a, b;  // m each
+    std::vector<double> w;     // d rows of m: w[k * m + j] is w_j[k]
+
+    // from/to row-major w (m, d)
+    void load(const double* a_in, const double* w_rows, const double* b_in, std::size_t m_, std::size_t d_);
+    void store(double* a_out, double* w_rows, double* b_out) const;
+    // the particles (a, w, b) as rows of d + 2 values
+    void snapshot(double* out) const;
+};
+
+// Scratch for a batch of n samples (sized once per run).
+struct MeanFieldWork {
+    std::vector<double> z, coef, ga, gb, gw, resid;
+    void reserve(std::size_t m, std::size_t d);
+    // room for per-sample partial sums of a batch of n (before the loop)
+    void reserve_samples(std::size_t n);
+    double* scratch();  // z's storage aligned to 32 bytes
+};
+
+// f(x_i) for n row-major samples x (n, d).
+void meanfield_forward(const MeanField& net, const double* x, std::size_t n, double* out, MeanFieldWork& w);
+
+// One SGD step of rate lr on the batch (x (n, d), y (n)); returns the batch
+// loss before the step.
+double meanfield_step(MeanField& net, const double* x, const double* y, std::size_t n, double lr,
+                      MeanFieldWork& w);
+
+// Standard normal deviates (Box-Muller on the seeded generator).
+void normal_fill(Rng& rng, double* out, std::size_t n);
+
+struct MeanFieldRun {
+    std::int64_t steps_done = 0;
+    bool diverged = false;
+    std::int64_t bad_step = -1;
+};
+
+// Trains `student` on fresh Gaussian samples labelled by `teacher`: `steps`
+// SGD steps of `batch` samples. Every `snapshot_every` steps (and at step 0)
+// writes all particles to snapshots (k, m, d + 2) and the test loss on
+// (x_test, y_test) to test_loss. snapshot_every = 0: only the start and end.
+MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
+                                   std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
+                                   const double* x_test, const double* y_test, std::size_t n_test,
+                                   double* snapshots, double* test_loss);
+
+// Trains on a given data set (x (n, d), y (n)) for `epochs` passes of
+// consecutive batches (in a seeded shuffled order when shuffle is set);
+// snapshots and the training loss as above, counting steps.
+MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std::size_t n, double lr,
+                           std::size_t batch, std::int64_t epochs, bool shuffle, Rng& rng,
+                           std::int64_t snapshot_every, double* snapshots, double* loss_out);
+
+}  // namespace eulerflow

@@ -1,0 +1,351 @@
+#include "eulerflow/meanfield.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "eulerflow/dense.hpp"
+#include "eulerflow/multiversion.hpp"
+
+namespace eulerflow {
+
+namespace {
+
+// Particles are visited in blocks that stay in L1 while every sample of the
+// batch passes over them; the block size is fixed, so sums have a fixed order.
+constexpr std::size_t kBlock = 512;
+
+// z[j] = b[j] + sum_k w[k][j] x[k] for the particles of one block.
+EF_ALWAYS_INLINE void preactivation(const double* b, const double* w, std::size_t m, std::size_t d, const double* x,
+                          std::size_t j0, std::size_t jb, double* z) {
+    for (std::size_t j = 0; j < jb; ++j) z[j] = b[j0 + j];
+    for (std::size_t k = 0; k < d; ++k) {
+        const double xk = x[k];
+        const double* wk = w + k * m + j0;
+        for (std::size_t j = 0; j < jb; ++j) z[j] += wk[j] * xk;
+    }
+}
+
+// f(x_i) * m for n samples: sum_j a_j relu(z_ij).
+// For small d the particles are visited four at a time (one vector) with their
+// parameters in registers while every sample passes; each sample keeps a
+// vector of partial sums, reduced once at the end (a fixed order).
+template <std::size_t D>
+EF_ALWAYS_INLINE void output_sums_small(const double* a, const double* b, const double* w, std::size_t m,
+                                        const double* x, std::size_t n, double* sums, double* part) {
+    using V = detail::vec_t<double>;
+    constexpr std::size_t L = detail::lanes<double>();
+    V* acc = reinterpret_cast<V*>(part);  // n vectors, 32-byte aligned by the caller
+    for (std::size_t i = 0; i < n; ++i) acc[i] = V{};
+    std::size_t j = 0;
+    for (; j + L <= m; j += L) {
+        const V aj = detail::vload(a + j), bj = detail::vload(b + j);
+        V wj[D];
+        for (std::size_t k = 0; k < D; ++k) wj[k] = detail::vload(w + k * m + j);
+        for (std::size_t i = 0; i < n; ++i) {
+            V z = bj;
+            for (std::size_t k = 0; k < D; ++k) z += wj[k] * x[i * D + k];
+            acc[i] += aj * (z >= 0.0 ? z : V{});
+        }
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        double t = detail::hsum<double>(acc[i]);
+        for (std::size_t jj = j; jj < m; ++jj) {
+            double z = b[jj];
+            for (std::size_t k = 0; k < D; ++k) z += w[k * m + jj] * x[i * D + k];
+            t += z >= 0.0 ? a[jj] * z : 0.0;
+        }
+        sums[i] = t;
+    }
+}
+
+void output_sums_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
+                     const double* x, std::size_t n, double* sums, double* z) {
+    std::fill(sums, sums + n, 0.0);
+    for (std::size_t j0 = 0; j0 < m; j0 += kBlock) {
+        const std::size_t jb = std::min(kBlock, m - j0);
+        for (std::size_t i = 0; i < n; ++i) {
+            preactivation(b, w, m, d, x + i * d, j0, jb, z);
+            for (std::size_t j = 0; j < jb; ++j) z[j] = z[j] >= 0.0 ? z[j] : 0.0;
+            sums[i] += detail::dot_impl(a + j0, z, jb);
+        }
+    }
+}
+
+EF_KERNEL void output_sums(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
+                           const double* x, std::size_t n, double* sums, double* scratch) {
+    switch (d) {
+        case 1: return output_sums_small<1>(a, b, w, m, x, n, sums, scratch);
+        case 2: return output_sums_small<2>(a, b, w, m, x, n, sums, scratch);
+        case 3: return output_sums_small<3>(a, b, w, m, x, n, sums, scratch);
+        case 4: return output_sums_small<4>(a, b, w, m, x, n, sums, scratch);
+        default: return output_sums_any(a, b, w, m, d, x, n, sums, scratch);
+    }
+}
+
+// Gradient of mean_i r_i^2/2 (r_i = f(x_i) - y_i) given c_i = r_i / (m n):
+// ga_j = sum_i c_i relu(z_ij), gb_j = sum_i c_i a_j [z_ij >= 0],
+// gw_j = sum_i c_i a_j [z_ij >= 0] x_i. Small d: four particles at a time with
+// their parameters and gradients in registers over the whole batch.
+template <std::size_t D>
+EF_ALWAYS_INLINE void accumulate_grads_small(const double* a, const double* b, const double* w, std::size_t m,
+                                             const double* x, const double* c, std::size_t n, double* ga,
+                                             double* gb, double* gw) {
+    using V = detail::vec_t<double>;
+    constexpr std::size_t L = detail::lanes<double>();
+    std::size_t j = 0;
+    for (; j + L <= m; j += L) {
+        const V aj = detail::vload(a + j), bj = detail::vload(b + j);
+        V wj[D], gwj[D];
+        for (std::size_t k = 0; k < D; ++k) {
+            wj[k] = detail::vload(w + k * m + j);
+            gwj[k] = V{};
+        }
+        V gaj{}, gbj{};
+        for (std::size_t i = 0; i < n; ++i) {
+            V z = bj;
+            for (std::size_t k = 0; k < D; ++k) z += wj[k] * x[i * D + k];
+            const auto on = z >= 0.0;
+            gaj += on ? c[i] * z : V{};
+            const V t = on ? c[i] * aj : V{};
+            gbj += t;
+            for (std::size_t k = 0; k < D; ++k) gwj[k] += t * x[i * D + k];
+        }
+        detail::vstore(ga + j, gaj);
+        detail::vstore(gb + j, gbj);
+        for (std::size_t k = 0; k < D; ++k) detail::vstore(gw + k * m + j, gwj[k]);
+    }
+    for (; j < m; ++j) {
+        double gaj = 0.0, gbj = 0.0, gwj[D] = {};
+        for (std::size_t i = 0; i < n; ++i) {
+            double z = b[j];
+            for (std::size_t k = 0; k < D; ++k) z += w[k * m + j] * x[i * D + k];
+            const bool on = z >= 0.0;
+            gaj += on ? c[i] * z : 0.0;
+            const double t = on ? c[i] * a[j] : 0.0;
+            gbj += t;
+            for (std::size_t k = 0; k < D; ++k) gwj[k] += t * x[i * D + k];
+        }
+        ga[j] = gaj;
+        gb[j] = gbj;
+        for (std::size_t k = 0; k < D; ++k) gw[k * m + j] = gwj[k];
+    }
+}
+
+void accumulate_grads_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
+                          const double* x, const double* c, std::size_t n, double* ga, double* gb, double* gw,
+                          double* z, double* t) {
+    std::fill(ga, ga + m, 0.0);
+    std::fill(gb, gb + m, 0.0);
+    std::fill(gw, gw + m * d, 0.0);
+    for (std::size_t j0 = 0; j0 < m; j0 += kBlock) {
+        const std::size_t jb = std::min(kBlock, m - j0);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double ci = c[i];
+            const double* xi = x + i * d;
+            preactivation(b, w, m, d, xi, j0, jb, z);
+            for (std::size_t j = 0; j < jb; ++j) {
+                const bool on = z[j] >= 0.0;
+                ga[j0 + j] += on ? ci * z[j] : 0.0;
+                t[j] = on ? ci * a[j0 + j] : 0.0;
+                gb[j0 + j] += t[j];
+            }
+            for (std::size_t k = 0; k < d; ++k) {
+                const double xk = xi[k];
+                double* gwk = gw + k * m + j0;
+                for (std::size_t j = 0; j < jb; ++j) gwk[j] += t[j] * xk;
+            }
+        }
+    }
+}
+
+EF_KERNEL void accumulate_grads(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
+                                const double* x, const double* c, std::size_t n, double* ga, double* gb,
+                                double* gw, double* z, double* t) {
+    switch (d) {
+        case 1: return accumulate_grads_small<1>(a, b, w, m, x, c, n, ga, gb, gw);
+        case 2: return accumulate_grads_small<2>(a, b, w, m, x, c, n, ga, gb, gw);
+        case 3: return accumulate_grads_small<3>(a, b, w, m, x, c, n, ga, gb, gw);
+        case 4: return accumulate_grads_small<4>(a, b, w, m, x, c, n, ga, gb, gw);
+        default: return accumulate_grads_any(a, b, w, m, d, x, c, n, ga, gb, gw, z, t);
+    }
+}
+
+EF_KERNEL void sgd_update(double* p, const double* g, std::size_t n, double lr) {
+    for (std::size_t i = 0; i < n; ++i) p[i] -= lr * g[i];
+}
+
+double batch_loss(const MeanField& net, const double* x, const double* y, std::size_t n, MeanFieldWork& w,
+                  double* residual) {
+    w.reserve_samples(n);
+    output_sums(net.a.data(), net.b.data(), net.w.data(), net.m, net.d, x, n, residual, w.scratch());
+    double loss = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        residual[i] = residual[i] / double(net.m) - y[i];
+        loss += 0.5 * residual[i] * residual[i];
+    }
+    return loss / double(n);
+}
+
+}  // namespace
+
+void MeanField::load(const double* a_in, const double* w_rows, const double* b_in, std::size_t m_, std::size_t d_) {
+    m = m_;
+    d = d_;
+    a.assign(a_in, a_in + m);
+    b.assign(b_in, b_in + m);
+    w.resize(m * d);
+    for (std::size_t j = 0; j < m; ++j)
+        for (std::size_t k = 0; k < d; ++k) w[k * m + j] = w_rows[j * d + k];
+}
+
+void MeanField::store(double* a_out, double* w_rows, double* b_out) const {
+    std::copy(a.begin(), a.end(), a_out);
+    std::copy(b.begin(), b.end(), b_out);
+    for (std::size_t j = 0; j < m; ++j)
+        for (std::size_t k = 0; k < d; ++k) w_rows[j * d + k] = w[k * m + j];
+}
+
+void MeanField::snapshot(double* out) const {
+    const std::size_t r = d + 2;
+    for (std::size_t j = 0; j < m; ++j) {
+        out[j * r] = a[j];
+        for (std::size_t k = 0; k < d; ++k) out[j * r + 1 + k] = w[k * m + j];
+        out[j * r + 1 + d] = b[j];
+    }
+}
+
+void MeanFieldWork::reserve_samples(std::size_t n) {
+    // 32-byte aligned room for max(kBlock, 4 n) doubles
+    const std::size_t need = std::max(kBlock, 4 * n) + 4;
+    if (z.size() < need) z.assign(need, 0.0);
+    if (resid.size() < n) resid.assign(n, 0.0);
+    if (coef.size() < kBlock) coef.assign(kBlock, 0.0);
+}
+
+double* MeanFieldWork::scratch() {
+    auto p = reinterpret_cast<std::uintptr_t>(z.data());
+    return reinterpret_cast<double*>((p + 31) & ~std::uintptr_t(31));
+}
+
+void MeanFieldWork::reserve(std::size_t m, std::size_t d) {
+    z.assign(kBlock + 4, 0.0);
+    coef.assign(kBlock, 0.0);
+    ga.assign(m, 0.0);
+    gb.assign(m, 0.0);
+    gw.assign(m * d, 0.0);
+}
+
+void meanfield_forward(const MeanField& net, const double* x, std::size_t n, double* out, MeanFieldWork& w) {
+    w.reserve_samples(n);
+    output_sums(net.a.data(), net.b.data(), net.w.data(), net.m, net.d, x, n, out, w.scratch());
+    for (std::size_t i = 0; i < n; ++i) out[i] /= double(net.m);
+}
+
+double meanfield_step(MeanField& net, const double* x, const double* y, std::size_t n, double lr,
+                      MeanFieldWork& w) {
+    w.reserve_samples(n);
+    std::vector<double>& c = w.coef;
+    std::vector<double>& residual = w.resid;
+    const double loss = batch_loss(net, x, y, n, w, residual.data());
+    const double scale = 1.0 / (double(net.m) * double(n));
+    for (std::size_t i = 0; i < n; ++i) residual[i] *= scale;
+    accumulate_grads(net.a.data(), net.b.data(), net.w.data(), net.m, net.d, x, residual.data(), n, w.ga.data(),
+                     w.gb.data(), w.gw.data(), w.z.data(), c.data());
+    sgd_update(net.a.data(), w.ga.data(), net.m, lr);
+    sgd_update(net.b.data(), w.gb.data(), net.m, lr);
+    sgd_update(net.w.data(), w.gw.data(), net.m * net.d, lr);
+    return loss;
+}
+
+void normal_fill(Rng& rng, double* out, std::size_t n) {
+    constexpr double kTwoPi = 6.283185307179586;
+    for (std::size_t i = 0; i < n; i += 2) {
+        double u1 = rng.uniform();
+        while (u1 <= 0.0) u1 = rng.uniform();
+        const double u2 = rng.uniform();
+        const double r = std::sqrt(-2.0 * std::log(u1));
+        out[i] = r * std::cos(kTwoPi * u2);
+        if (i + 1 < n) out[i + 1] = r * std::sin(kTwoPi * u2);
+    }
+}
+
+MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
+                                   std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
+                                   const double* x_test, const double* y_test, std::size_t n_test,
+                                   double* snapshots, double* test_loss) {
+    MeanFieldRun run;
+    const std::size_t m = student.m, d = student.d, r = d + 2;
+    MeanFieldWork w, wt, wtest;
+    w.reserve(m, d);
+    wt.reserve(teacher.m, d);
+    wtest.reserve(m, d);
+    w.reserve_samples(batch);
+    std::vector<double> x(batch * d), y(batch), resid(std::max(n_test, batch));
+    std::int64_t k = 0;
+    auto record = [&]() {
+        student.snapshot(snapshots + std::size_t(k) * m * r);
+        test_loss[k] = n_test ? batch_loss(student, x_test, y_test, n_test, wtest, resid.data()) : 0.0;
+        ++k;
+    };
+    record();
+    for (std::int64_t s = 0; s < steps; ++s) {
+        normal_fill(rng, x.data(), batch * d);
+        meanfield_forward(teacher, x.data(), batch, y.data(), wt);
+        const double L = meanfield_step(student, x.data(), y.data(), batch, lr, w);
+        run.steps_done = s + 1;
+        if (!std::isfinite(L)) {
+            run.diverged = true;
+            run.bad_step = s;
+            return run;
+        }
+        if ((snapshot_every > 0 && (s + 1) % snapshot_every == 0) || (snapshot_every == 0 && s + 1 == steps)) record();
+    }
+    return run;
+}
+
+MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std::size_t n, double lr,
+                           std::size_t batch, std::int64_t epochs, bool shuffle, Rng& rng,
+                           std::int64_t snapshot_every, double* snapshots, double* loss_out) {
+    MeanFieldRun run;
+    const std::size_t m = net.m, d = net.d, r = d + 2;
+    MeanFieldWork w, wl;
+    w.reserve(m, d);
+    wl.reserve(m, d);
+    const std::size_t nb = std::min(batch, n);
+    w.reserve_samples(nb);
+    std::vector<double> xb(nb * d), yb(nb), resid(n);
+    std::vector<std::size_t> idx(n);
+    std::int64_t k = 0, step = 0;
+    auto record = [&]() {
+        net.snapshot(snapshots + std::size_t(k) * m * r);
+        loss_out[k] = batch_loss(net, x, y, n, wl, resid.data());
+        ++k;
+    };
+    record();
+    const std::int64_t total = epochs * std::int64_t((n + nb - 1) / nb);
+    for (std::int64_t e = 0; e < epochs; ++e) {
+        std::iota(idx.begin(), idx.end(), std::size_t(0));
+        if (shuffle) rng.shuffle(idx.data(), n);
+        for (std::size_t start = 0; start < n; start += nb) {
+            const std::size_t cnt = std::min(nb, n - start);
+            for (std::size_t i = 0; i < cnt; ++i) {
+                const std::size_t row = idx[start + i];
+                std::copy(x + row * d, x + row * d + d, xb.data() + i * d);
+                yb[i] = y[row];
+            }
+            const double L = meanfield_step(net, xb.data(), yb.data(), cnt, lr, w);
+            ++step;
+            run.steps_done = step;
+            if (!std::isfinite(L)) {
+                run.diverged = true;
+                run.bad_step = step - 1;
+                return run;
+            }
+            if ((snapshot_every > 0 && step % snapshot_every == 0) || (snapshot_every == 0 && step == total)) record();
+        }
+    }
+    return run;
+}
+
+}  // namespace eulerflow
