@@ -107,6 +107,8 @@ std::shared_ptr<MapFn<T>> make_map(py::object f, py::object df) {
 //   (1, act_code, p1, p2)            Activation
 //   (2, fun, dfun)                   Map
 //   (3, mode, h, [items...])         Block (nested sequence)
+//   (4, l1, l2)                      Penalty (activity regularizer)
+//   Dense may carry (..., bias_l1, bias_l2) after its arrays
 template <class T>
 void build_sequence(const py::list& spec, Sequence<T>& seq) {
     for (const py::handle& item_h : spec) {
@@ -126,6 +128,10 @@ void build_sequence(const py::list& spec, Sequence<T>& seq) {
                     L.b = owned_buffer<T>(item[2], "Dense.b");
                     L.gb = owned_buffer<T>(item[4], "Dense.b gradient");
                 }
+                if (item.size() > 5) {
+                    L.bias_l1 = item[5].cast<double>();
+                    L.bias_l2 = item[6].cast<double>();
+                }
                 break;
             }
             case LayerKind::Activation:
@@ -141,6 +147,10 @@ void build_sequence(const py::list& spec, Sequence<T>& seq) {
                 L.h = item[2].cast<double>();
                 L.block = std::make_unique<Sequence<T>>();
                 build_sequence<T>(item[3].cast<py::list>(), *L.block);
+                break;
+            case LayerKind::Penalty:
+                L.pen_l1 = item[1].cast<double>();
+                L.pen_l2 = item[2].cast<double>();
                 break;
             default:
                 throw std::invalid_argument("unknown layer kind " + std::to_string(kind));

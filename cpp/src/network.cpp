@@ -1,6 +1,7 @@
 #include "eulerflow/network.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace eulerflow {
 
@@ -23,6 +24,7 @@ void Sequence<T>::resolve(std::size_t width) {
                 break;
             case LayerKind::Activation:
             case LayerKind::Map:
+            case LayerKind::Penalty:
                 L.n_in = L.n_out = width;
                 break;
             case LayerKind::Block:
@@ -86,6 +88,16 @@ const T* Sequence<T>::forward(const T* x, std::size_t n, bool keep_deriv) {
             case LayerKind::Map:
                 L.map->f(x, y, L.n_out, n);
                 break;
+            case LayerKind::Penalty: {
+                double v = 0.0;
+                for (std::size_t i = 0; i < count; ++i) {
+                    y[i] = x[i];
+                    v += L.pen_l1 * std::fabs(double(x[i])) + L.pen_l2 * double(x[i]) * double(x[i]);
+                }
+                L.pen_value = v / double(n);
+                L.pen_active = keep_deriv;
+                break;
+            }
             case LayerKind::Block: {
                 const T* f = L.block->forward(x, n, keep_deriv);
                 const T cf = T(L.coef_f()), cx = T(L.coef_x());
@@ -130,6 +142,19 @@ const T* Sequence<T>::backward(const T* gy, std::size_t n, bool need_gx) {
                     for (std::size_t i = 0; i < count; ++i) gx[i] = d[i] * gy[i];
                 }
                 break;
+            case LayerKind::Penalty:
+                if (!want) break;
+                if (L.pen_active) {
+                    const double c1 = L.pen_l1 / double(n), c2 = 2.0 * L.pen_l2 / double(n);
+                    for (std::size_t i = 0; i < count; ++i) {
+                        const double v = double(L.in[i]);
+                        const double sign = v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : 0.0);
+                        gx[i] = T(double(gy[i]) + c1 * sign + c2 * v);
+                    }
+                } else {
+                    std::copy(gy, gy + count, gx);
+                }
+                break;
             case LayerKind::Block: {
                 const T cf = T(L.coef_f()), cx = T(L.coef_x());
                 T* scaled = L.scratch.data();
@@ -156,12 +181,22 @@ template <class T>
 void Sequence<T>::collect(std::vector<ParamRef<T>>& out) const {
     for (const auto& L : layers) {
         if (L.kind == LayerKind::Dense) {
-            out.push_back({L.W, L.gW, L.n_in * L.n_out, true});
-            if (L.b) out.push_back({L.b, L.gb, L.n_out, false});
+            out.push_back({L.W, L.gW, L.n_in * L.n_out, true, 0.0, 0.0});
+            if (L.b) out.push_back({L.b, L.gb, L.n_out, false, L.bias_l1, L.bias_l2});
         } else if (L.kind == LayerKind::Block) {
             L.block->collect(out);
         }
     }
+}
+
+template <class T>
+double Sequence<T>::penalty() const {
+    double v = 0.0;
+    for (const auto& L : layers) {
+        if (L.kind == LayerKind::Penalty && L.pen_active) v += L.pen_value;
+        if (L.kind == LayerKind::Block) v += L.block->penalty();
+    }
+    return v;
 }
 
 template <class T>

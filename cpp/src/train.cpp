@@ -7,16 +7,20 @@ namespace eulerflow {
 
 namespace {
 
-// Adds the penalty's gradient to the weight gradients; returns its value.
+// Parameter penalties: fit's l1/l2 on every weight matrix plus each
+// parameter's own (bias penalties). Adds their gradient when add_grad is set;
+// returns their value.
 template <class T>
 double apply_penalty(const std::vector<ParamRef<T>>& params, double l1, double l2, bool add_grad) {
     double value = 0.0;
-    const T c1 = T(l1), c2 = T(2.0 * l2);
     for (const auto& pr : params) {
-        if (!pr.is_weight) continue;
+        const double p1 = pr.l1 + (pr.is_weight ? l1 : 0.0);
+        const double p2 = pr.l2 + (pr.is_weight ? l2 : 0.0);
+        if (p1 == 0.0 && p2 == 0.0) continue;
+        const T c1 = T(p1), c2 = T(2.0 * p2);
         for (std::size_t i = 0; i < pr.size; ++i) {
             const T w = pr.p[i];
-            value += l1 * std::fabs(double(w)) + l2 * double(w) * double(w);
+            value += p1 * std::fabs(double(w)) + p2 * double(w) * double(w);
             if (add_grad) {
                 const T sign = w > T(0) ? T(1) : (w < T(0) ? T(-1) : T(0));
                 pr.g[i] += c1 * sign + c2 * w;
@@ -47,7 +51,8 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
     std::vector<std::size_t> idx(n);
     LossWork lw;
     lw.reserve(nb);
-    const bool penalty = cfg.l1 != 0.0 || cfg.l2 != 0.0;
+    bool penalty = cfg.l1 != 0.0 || cfg.l2 != 0.0;
+    for (const auto& pr : net.params) penalty = penalty || pr.l1 != 0.0 || pr.l2 != 0.0;
     T* xin = net.xin.data();
     // full-batch training without shuffling sees the same batch every epoch:
     // it is gathered once (again only if a callback used the network)
@@ -91,6 +96,7 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
             double L = loss_and_grad(cfg.loss, y, tg, k, m, gbuf.data(), lw, &hits);
             net.zero_grad();
             if (penalty) L += apply_penalty(net.params, cfg.l1, cfg.l2, false);
+            L += net.seq.penalty();
             if (!std::isfinite(L)) {
                 st.diverged = true;
                 st.bad_epoch = e;

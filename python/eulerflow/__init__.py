@@ -20,7 +20,17 @@ from ._errors import DivergenceError
 from ._threads import get_num_threads, set_num_threads
 from .history import History
 from .io import load, save
-from .nn import Activation, Dense, Map, Module, Residual, Sequential, mlp
+from .nn import (
+    Activation,
+    ActivityPenalty,
+    Dense,
+    Map,
+    Module,
+    Residual,
+    ResidualFlow,
+    Sequential,
+    mlp,
+)
 from .node import NeuralODE
 from .ode import IntegrationError, odeint
 
@@ -37,6 +47,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "Activation",
+    "ActivityPenalty",
     "Dense",
     "DivergenceError",
     "History",
@@ -45,6 +56,7 @@ __all__ = [
     "Module",
     "NeuralODE",
     "Residual",
+    "ResidualFlow",
     "Sequential",
     "data",
     "fields",

@@ -11,7 +11,16 @@ import zipfile
 
 import numpy as np
 
-from .nn import Activation, Dense, Map, Module, Residual, Sequential
+from .nn import (
+    Activation,
+    ActivityPenalty,
+    Dense,
+    Map,
+    Module,
+    Residual,
+    ResidualFlow,
+    Sequential,
+)
 
 __all__ = ["save", "load"]
 
@@ -27,6 +36,11 @@ def _describe(module: Module, dense_ids: dict[int, int], dense_list: list[Dense]
         return {"type": "Dense", "ref": dense_ids[id(module)]}
     if isinstance(module, Activation):
         return {"type": "Activation", "name": module.name, "params": module.params}
+    if isinstance(module, ActivityPenalty):
+        return {"type": "ActivityPenalty", "l1": module.l1, "l2": module.l2}
+    if isinstance(module, ResidualFlow):
+        return {"type": "ResidualFlow", "depth": module.depth, "t_end": module.t_end,
+                "field": _describe(module.field, dense_ids, dense_list)}
     if isinstance(module, Residual):
         return {"type": "Residual", "mode": module.mode, "h": module.h,
                 "block": _describe(module.block, dense_ids, dense_list)}
@@ -47,7 +61,8 @@ def save(module: Module, path) -> None:
         "version": np.array(_VERSION, dtype=np.int64),
         "architecture": np.array(json.dumps(arch)),
         "dense": np.array(json.dumps([
-            {"n_in": d.in_features, "n_out": d.out_features, "bias": d.bias, "dtype": str(d.dtype)}
+            {"n_in": d.in_features, "n_out": d.out_features, "bias": d.bias, "dtype": str(d.dtype),
+             "bias_l1": d.bias_l1, "bias_l2": d.bias_l2}
             for d in dense_list])),
     }
     for i, d in enumerate(dense_list):
@@ -86,6 +101,11 @@ def _build(desc, dense: list[Dense], path, used: set[int]) -> Module:
             return dense[ref]
         if kind == "Activation":
             return Activation(desc["name"], **desc["params"])
+        if kind == "ActivityPenalty":
+            return ActivityPenalty(desc["l1"], desc["l2"])
+        if kind == "ResidualFlow":
+            return ResidualFlow(_build(desc["field"], dense, path, used), desc["depth"],
+                                desc["t_end"])
         if kind == "Residual":
             return Residual(_build(desc["block"], dense, path, used), mode=desc["mode"],
                             h=desc["h"])
@@ -126,7 +146,8 @@ def load(path) -> Module:
     for i, d in enumerate(dense_desc):
         try:
             layer = Dense(int(d["n_in"]), int(d["n_out"]), bias=bool(d["bias"]), seed=0,
-                          dtype=np.dtype(d["dtype"]))
+                          dtype=np.dtype(d["dtype"]), bias_l1=float(d.get("bias_l1", 0.0)),
+                          bias_l2=float(d.get("bias_l2", 0.0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise _refuse(path, f"bad Dense entry {i} ({exc})") from None
         names = [f"W{i}"] + ([f"b{i}"] if layer.bias else [])

@@ -27,8 +27,8 @@ from ._validate import (
 from .history import History
 from .optim import Adam, Optimizer
 
-__all__ = ["Module", "Dense", "Activation", "Map", "Residual", "Sequential", "mlp", "LOSSES",
-           "ACTIVATIONS"]
+__all__ = ["Module", "Dense", "Activation", "Map", "Residual", "Sequential", "ResidualFlow",
+           "ActivityPenalty", "mlp", "LOSSES", "ACTIVATIONS"]
 
 # name -> (core code, default parameters in order)
 ACTIVATIONS: dict[str, tuple[int, dict[str, float]]] = {
@@ -336,10 +336,13 @@ class Dense(Module):
 
     Initialised as ``torch.nn.Linear``: W and b uniform in
     [-1/sqrt(n_in), 1/sqrt(n_in)], drawn from ``numpy.random.default_rng(seed)``
-    (``seed`` may also be a Generator).
+    (``seed`` may also be a Generator). ``bias_l1``/``bias_l2`` add
+    ``bias_l1 sum|b| + bias_l2 sum b^2`` to the training loss (Keras
+    ``bias_regularizer``), with its gradient inside ``fit``.
     """
 
-    def __init__(self, n_in: int, n_out: int, bias: bool = True, seed=None, dtype=np.float64):
+    def __init__(self, n_in: int, n_out: int, bias: bool = True, seed=None, dtype=np.float64,
+                 bias_l1: float = 0.0, bias_l2: float = 0.0):
         n_in = positive_int(n_in, "n_in")
         n_out = positive_int(n_out, "n_out")
         dt = float_dtype(dtype)
@@ -350,6 +353,10 @@ class Dense(Module):
         self._b = rng.uniform(-bound, bound, size=n_out).astype(dt) if bias else None
         self._gW = np.zeros_like(self._W)
         self._gb = np.zeros_like(self._b) if bias else None
+        self.bias_l1 = real_scalar(bias_l1, "bias_l1", min_value=0.0)
+        self.bias_l2 = real_scalar(bias_l2, "bias_l2", min_value=0.0)
+        if not bias and (self.bias_l1 or self.bias_l2):
+            raise ValueError("bias_l1/bias_l2 need a bias (bias=True)")
 
     @property
     def W(self) -> np.ndarray:
@@ -395,7 +402,7 @@ class Dense(Module):
         return self._params() + self._grads()
 
     def _item(self) -> tuple:
-        return (0, self._W, self._b, self._gW, self._gb)
+        return (0, self._W, self._b, self._gW, self._gb, self.bias_l1, self.bias_l2)
 
     def _items(self) -> list[tuple]:
         return [self._item()]
@@ -406,6 +413,8 @@ class Dense(Module):
     def __repr__(self) -> str:
         extra = "" if self.bias else ", bias=False"
         extra += "" if self.dtype == np.float64 else f", dtype={self.dtype}"
+        extra += f", bias_l1={self.bias_l1}" if self.bias_l1 else ""
+        extra += f", bias_l2={self.bias_l2}" if self.bias_l2 else ""
         return f"Dense({self.in_features}, {self.out_features}{extra})"
 
 
@@ -458,6 +467,24 @@ class Map(Module):
     def __repr__(self) -> str:
         name = getattr(self.fun, "__name__", "fun")
         return f"Map({name})"
+
+
+class ActivityPenalty(Module):
+    """Identity layer that adds ``(l1 sum|x| + l2 sum x^2) / batch`` of the
+    activity ``x`` flowing through it to the training loss (Keras
+    ``activity_regularizer``: place it after the layer whose output is
+    penalised). Its gradient is part of ``fit``'s native loop; outside training
+    (``net(x)``, ``net.backward``) it is the identity."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        self.l1 = real_scalar(l1, "l1", min_value=0.0)
+        self.l2 = real_scalar(l2, "l2", min_value=0.0)
+
+    def _items(self) -> list[tuple]:
+        return [(4, self.l1, self.l2)]
+
+    def __repr__(self) -> str:
+        return f"ActivityPenalty(l1={self.l1}, l2={self.l2})"
 
 
 def _widths(layers: SequenceABC[Module]) -> tuple[int | None, int | None]:
@@ -551,6 +578,30 @@ class Residual(Module):
     def __repr__(self) -> str:
         h = f", h={self.h}" if self.mode == "step" else ""
         return f'Residual({self.block!r}, mode="{self.mode}"{h})'
+
+
+class ResidualFlow(Sequential):
+    """Depth as time: ``depth`` residual blocks ``x <- x + (t_end/depth) f(x)``
+    sharing one field ``f`` (any eulerflow module of equal input and output
+    width). The network is explicit Euler on ``dx/dt = f(x)`` over
+    ``[0, t_end]``: ``hidden_states(x)`` equals
+    ``odeint(f, x, linspace(0, t_end, depth + 1), method="euler")``, and as
+    ``depth`` grows it converges to the flow of the ODE. The gradient of the
+    shared weights sums over the blocks. An untied variant (own weights per
+    block) is ``Sequential([Residual(f_k, mode="step", h=t_end/depth) ...])``.
+    """
+
+    def __init__(self, field: Module, depth: int, t_end: float = 1.0):
+        if not isinstance(field, Module):
+            raise TypeError(f"field must be an eulerflow module, got {type(field).__name__}")
+        self.depth = positive_int(depth, "depth")
+        self.t_end = real_scalar(t_end, "t_end", min_value=0.0, min_inclusive=False)
+        self.field = field
+        step = Residual(field, mode="step", h=self.t_end / self.depth)
+        super().__init__([step] * self.depth)
+
+    def __repr__(self) -> str:
+        return f"ResidualFlow({self.field!r}, depth={self.depth}, t_end={self.t_end})"
 
 
 def mlp(sizes: SequenceABC[int], activation: str = "relu", seed=None, dtype=np.float64,

@@ -18,7 +18,7 @@
 
 namespace eulerflow {
 
-enum class LayerKind { Dense = 0, Activation = 1, Map = 2, Block = 3 };
+enum class LayerKind { Dense = 0, Activation = 1, Map = 2, Block = 3, Penalty = 4 };
 
 // How a block combines its input x with the output f(x) of its inner sequence:
 // y = cf * f(x) + cx * x.
@@ -43,8 +43,14 @@ struct Layer {
     T* b = nullptr;
     T* gW = nullptr;
     T* gb = nullptr;
+    double bias_l1 = 0.0, bias_l2 = 0.0;  // Dense: penalties on b
     // Activation
     ActParams act;
+    // Penalty: an identity layer adding (l1 sum|x| + l2 sum x^2) / batch to the
+    // training loss (Keras activity_regularizer on the previous layer's output)
+    double pen_l1 = 0.0, pen_l2 = 0.0;
+    double pen_value = 0.0;    // of the last training forward
+    bool pen_active = false;   // the last forward was a training forward
     // Map
     std::shared_ptr<MapFn<T>> map;
     // Block
@@ -98,6 +104,8 @@ struct Sequence {
     const T* backward(const T* gy, std::size_t n, bool need_gx);
     // Appends every Dense parameter (possibly repeated if shared).
     void collect(std::vector<ParamRef<T>>& out) const;
+    // Sum of the activity penalties of the last training forward.
+    double penalty() const;
     std::size_t max_width() const;
 };
 

@@ -35,7 +35,9 @@ struct ParamRef {
     T* p;
     T* g;
     std::size_t size;
-    bool is_weight;  // a Dense weight matrix (L1/L2 penalties apply), not a bias
+    bool is_weight;    // a Dense weight matrix (fit's global l1/l2 apply), not a bias
+    double l1 = 0.0;   // the parameter's own penalty l1 sum|p| + l2 sum p^2
+    double l2 = 0.0;   // (Keras bias_regularizer)
 };
 
 namespace detail {
