@@ -64,19 +64,7 @@ public:
         double* b1 = eulerflow_bind::owned_buffer<double>(buf1, "optimizer state");
         double* b2 = eulerflow_bind::owned_buffer<double>(buf2, "optimizer state");
         py::array_t<double> losses(epochs);
-        EpochCallback on_epoch;
-        if (!callback.is_none()) {
-            on_epoch = [this, &callback](std::int64_t e, double l) {
-                py::gil_scoped_acquire gil;
-                net_.busy.store(false);
-                py::object r = callback(e, l);
-                bool expected = false;
-                if (!net_.busy.compare_exchange_strong(expected, true)) {
-                    throw std::runtime_error("the network was in use by another thread when a fit callback returned");
-                }
-                return bool(py::bool_(r));
-            };
-        }
+        const EpochCallback on_epoch = eulerflow_bind::epoch_callback(net_, callback);
         Rng rng(seed);
         Guard<double> guard(net_);
         FitStatus st;

@@ -159,6 +159,24 @@ void build_sequence(const py::list& spec, Sequence<T>& seq) {
     }
 }
 
+// The per-epoch Python callback of a training loop, or an empty function for
+// None. The callback may use the network being trained (e.g. evaluate it):
+// the busy flag is lifted while it runs and must be free again when it returns.
+template <class T>
+EpochCallback epoch_callback(Net<T>& net, const py::object& callback) {
+    if (callback.is_none()) return EpochCallback();
+    return [&net, &callback](std::int64_t e, double l) {
+        py::gil_scoped_acquire gil;
+        net.busy.store(false);
+        py::object r = callback(e, l);
+        bool expected = false;
+        if (!net.busy.compare_exchange_strong(expected, true)) {
+            throw std::runtime_error("the network was in use by another thread when a fit callback returned");
+        }
+        return bool(py::bool_(r));
+    };
+}
+
 template <class T>
 class PyNet {
 public:
@@ -250,21 +268,7 @@ public:
         py::array_t<double> losses(cfg.epochs), accs(cfg.epochs);
         double* lp = losses.mutable_data();
         double* ap = accs.mutable_data();
-        EpochCallback on_epoch;
-        if (!callback.is_none()) {
-            // The callback may use this network (e.g. evaluate it): the busy flag is
-            // lifted while it runs and must be free again when it returns.
-            on_epoch = [this, &callback](std::int64_t e, double l) {
-                py::gil_scoped_acquire gil;
-                net_.busy.store(false);
-                py::object r = callback(e, l);
-                bool expected = false;
-                if (!net_.busy.compare_exchange_strong(expected, true)) {
-                    throw std::runtime_error("the network was in use by another thread when a fit callback returned");
-                }
-                return bool(py::bool_(r));
-            };
-        }
+        const EpochCallback on_epoch = epoch_callback(net_, callback);
         Rng rng(seed);
         Guard<T> guard(net_);
         FitStatus st;

@@ -175,6 +175,13 @@ EF_KERNEL void sgd_update(double* p, const double* g, std::size_t n, double lr) 
     for (std::size_t i = 0; i < n; ++i) p[i] -= lr * g[i];
 }
 
+bool finite_params(const MeanField& net) {
+    for (double v : net.a) if (!std::isfinite(v)) return false;
+    for (double v : net.b) if (!std::isfinite(v)) return false;
+    for (double v : net.w) if (!std::isfinite(v)) return false;
+    return true;
+}
+
 double batch_loss(const MeanField& net, const double* x, const double* y, std::size_t n, MeanFieldWork& w,
                   double* residual) {
     w.reserve_samples(n);
@@ -294,12 +301,20 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
         meanfield_forward(teacher, x.data(), batch, y.data(), wt);
         const double L = meanfield_step(student, x.data(), y.data(), batch, lr, w);
         run.steps_done = s + 1;
-        if (!std::isfinite(L)) {
+        // the loss is taken before the step: the last step's blow-up shows in the parameters
+        if (!std::isfinite(L) || (s + 1 == steps && !finite_params(student))) {
             run.diverged = true;
             run.bad_step = s;
             return run;
         }
-        if ((snapshot_every > 0 && (s + 1) % snapshot_every == 0) || (snapshot_every == 0 && s + 1 == steps)) record();
+        if ((snapshot_every > 0 && (s + 1) % snapshot_every == 0) || (snapshot_every == 0 && s + 1 == steps)) {
+            record();
+            if (n_test && !std::isfinite(test_loss[k - 1])) {
+                run.diverged = true;
+                run.bad_step = s;
+                return run;
+            }
+        }
     }
     return run;
 }
@@ -337,12 +352,19 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
             const double L = meanfield_step(net, xb.data(), yb.data(), cnt, lr, w);
             ++step;
             run.steps_done = step;
-            if (!std::isfinite(L)) {
+            if (!std::isfinite(L) || (step == total && !finite_params(net))) {
                 run.diverged = true;
                 run.bad_step = step - 1;
                 return run;
             }
-            if ((snapshot_every > 0 && step % snapshot_every == 0) || (snapshot_every == 0 && step == total)) record();
+            if ((snapshot_every > 0 && step % snapshot_every == 0) || (snapshot_every == 0 && step == total)) {
+                record();
+                if (!std::isfinite(loss_out[k - 1])) {
+                    run.diverged = true;
+                    run.bad_step = step - 1;
+                    return run;
+                }
+            }
         }
     }
     return run;

@@ -1,6 +1,7 @@
 #include "eulerflow/train.hpp"
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace eulerflow {
@@ -28,6 +29,14 @@ double apply_penalty(const std::vector<ParamRef<T>>& params, double l1, double l
         }
     }
     return value;
+}
+
+template <class T>
+bool finite_params(const std::vector<ParamRef<T>>& params) {
+    for (const auto& pr : params)
+        for (std::size_t i = 0; i < pr.size; ++i)
+            if (!std::isfinite(double(pr.p[i]))) return false;
+    return true;
 }
 
 }  // namespace
@@ -112,6 +121,15 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
             ++batches;
         }
         net.n_last = 0;  // the buffers no longer hold a forward the caller made
+        if (e + 1 == cfg.epochs && !finite_params(net.params)) {
+            // each loss is taken before its step: a blow-up in the very last step
+            // shows only in the parameters
+            st.diverged = true;
+            st.bad_epoch = e;
+            st.bad_batch = std::int64_t(batches) - 1;
+            st.bad_loss = std::numeric_limits<double>::quiet_NaN();
+            return st;
+        }
         loss_out[e] = epoch_loss / double(batches);
         acc_out[e] = double(correct) / double(n);
         st.epochs_done = e + 1;

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _core
 from ._errors import DivergenceError
+from ._training import check_callbacks, diverged, epoch_hook
 from ._validate import (
     float_dtype,
     nonneg_int,
@@ -182,10 +183,7 @@ class Module:
         if not isinstance(optimizer, Optimizer):
             raise TypeError("optimizer must be an eulerflow.optim optimizer, got "
                             f"{type(optimizer).__name__}")
-        callbacks = list(callbacks) if callbacks else []
-        for cb in callbacks:
-            if not callable(cb):
-                raise TypeError(f"callbacks must be callables, got {type(cb).__name__}")
+        callbacks = check_callbacks(callbacks)
 
         X = np.ascontiguousarray(real_array(X, "X", self.dtype, ndim=(2,)))
         if self.in_features is not None and X.shape[1] != self.in_features:
@@ -205,37 +203,15 @@ class Module:
         cfg.l1, cfg.l2 = l1, l2
         scalars = optimizer._scalars()
 
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=epochs, desc="fit", unit="epoch", leave=False)
-        on_epoch = None
-        if callbacks or bar is not None:
-            def on_epoch(epoch: int, value: float) -> bool:
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{value:.4g}")
-                stop = False
-                for cb in callbacks:
-                    stop = bool(cb(epoch, value)) or stop
-                return stop
-        try:
+        with epoch_hook(callbacks, progress, epochs, "fit") as on_epoch:
             losses, accs, status = self._native().fit(
                 X, Yc, cfg, optimizer._config(), scalars, buf1, buf2, seed, on_epoch)
-        finally:
-            if bar is not None:
-                bar.close()
         optimizer._store(scalars)
         done = int(status.epochs_done)
         metrics = {"accuracy": accs[:done]} if loss == "cross_entropy" else {}
         hist = History(losses[:done], metrics)
         if status.diverged:
-            raise DivergenceError(
-                f"training diverged at epoch {status.bad_epoch} (batch {status.bad_batch}): "
-                f"the loss became {status.bad_loss}; try a smaller learning rate than "
-                f"lr={optimizer.lr}", epoch=int(status.bad_epoch), batch=int(status.bad_batch),
-                loss=float(status.bad_loss), history=hist)
+            raise diverged(status, optimizer.lr, hist)
         return hist
 
     def _targets(self, Y, loss: str, n: int, n_in: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from . import _core
-from ._errors import DivergenceError
+from ._training import check_callbacks, diverged, epoch_hook
 from ._validate import nonneg_int, positive_int, real_array, real_scalar, seed_value
 from .history import History
 from .nn import Module
@@ -150,40 +150,18 @@ class NeuralODE:
         if not isinstance(optimizer, Optimizer):
             raise TypeError("optimizer must be an eulerflow.optim optimizer, got "
                             f"{type(optimizer).__name__}")
-        callbacks = list(callbacks) if callbacks else []
+        callbacks = check_callbacks(callbacks)
         params = self.field.parameters()
         if not params:
             raise ValueError("the field has no parameters to train")
         buf1, buf2 = optimizer._state_for(params)
         scalars = optimizer._scalars()
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=epochs, desc="NeuralODE.fit", unit="epoch", leave=False)
-        on_epoch = None
-        if callbacks or bar is not None:
-            def on_epoch(epoch: int, value: float) -> bool:
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{value:.4g}")
-                stop = False
-                for cb in callbacks:
-                    stop = bool(cb(epoch, value)) or stop
-                return stop
-        try:
+        with epoch_hook(callbacks, progress, epochs, "NeuralODE.fit") as on_epoch:
             losses, status = self._core.fit(np.ascontiguousarray(data), t, window, batch_size,
                                             epochs, _GRADIENTS[gradient], optimizer._config(),
                                             scalars, buf1, buf2, seed, on_epoch)
-        finally:
-            if bar is not None:
-                bar.close()
         optimizer._store(scalars)
         hist = History(losses[:int(status.epochs_done)])
         if status.diverged:
-            raise DivergenceError(
-                f"training diverged at epoch {status.bad_epoch} (batch {status.bad_batch}): the "
-                f"loss became {status.bad_loss}; try a smaller learning rate than "
-                f"lr={optimizer.lr}", epoch=int(status.bad_epoch), batch=int(status.bad_batch),
-                loss=float(status.bad_loss), history=hist)
+            raise diverged(status, optimizer.lr, hist)
         return hist
