@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import eulerflow as ef
 import numpy as np
 import pytest
-
-import eulerflow as ef
 
 SPIRAL_A = np.array([[-0.1, -1.0], [1.0, -0.1]])
 

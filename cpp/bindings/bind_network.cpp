@@ -26,7 +26,7 @@ void bind_net_class(py::module_& m, const char* name) {
         .def("hidden_states", &PyNet<T>::hidden_states, py::arg("x"))
         .def("backward", &PyNet<T>::backward, py::arg("gy"))
         .def("fit", &PyNet<T>::fit, py::arg("X"), py::arg("Y"), py::arg("config"), py::arg("optim"),
-             py::arg("scalars"), py::arg("buf1"), py::arg("buf2"), py::arg("seed"), py::arg("callback"))
+             py::arg("scalars"), py::arg("buf1"), py::arg("buf2"), py::arg("rng_state"), py::arg("callback"))
         .def("learn", &PyNet<T>::learn, py::arg("X"), py::arg("Y"), py::arg("lr"))
         .def_property_readonly("n_out", &PyNet<T>::n_out);
 }
@@ -82,6 +82,11 @@ void bind_network(py::module_& m) {
 
     bind_net_class<double>(m, "Net64");
     bind_net_class<float>(m, "Net32");
+    m.def("rng_state", [](std::uint64_t seed) {
+        py::array_t<std::uint64_t> out(4);
+        Rng(seed).copy_state(out.mutable_data());
+        return out;
+    }, py::arg("seed"), "The state of eulerflow's generator seeded with `seed` (4 uint64).");
     m.def("network_field", &network_field, py::arg("net"), py::arg("dim"), py::keep_alive<0, 1>(),
           "The float64 network as an autonomous vector field f(y).");
 }

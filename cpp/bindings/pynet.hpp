@@ -237,7 +237,7 @@ public:
     // Returns (losses, accuracies, status).
     py::tuple fit(py::array_t<T, py::array::c_style> X, py::object Y, const FitConfig& cfg,
                   const OptimConfig& oc, OptimScalars& os, py::object buf1, py::object buf2,
-                  std::uint64_t seed, py::object callback) {
+                  py::object rng_state, py::object callback) {
         if (X.ndim() != 2) throw std::invalid_argument("X must be 2-D, got shape " + shape_str(X));
         FitData<T> data;
         data.X = X.data();
@@ -269,13 +269,19 @@ public:
         double* lp = losses.mutable_data();
         double* ap = accs.mutable_data();
         const EpochCallback on_epoch = epoch_callback(net_, callback);
-        Rng rng(seed);
+        // the generator's state comes in and goes back out, so that a run split
+        // into several calls (checkpoints) draws the same numbers as one call
+        std::uint64_t* state = owned_buffer<std::uint64_t>(rng_state, "rng_state");
+        if (py::cast<py::array>(rng_state).size() != 4) throw std::invalid_argument("rng_state must hold 4 uint64");
+        Rng rng;
+        rng.set_state(state);
         Guard<T> guard(net_);
         FitStatus st;
         {
             py::gil_scoped_release release;
             st = eulerflow::fit(net_, data, cfg, oc, os, b1, b2, rng, lp, ap, on_epoch);
         }
+        rng.copy_state(state);
         return py::make_tuple(losses, accs, st);
     }
 

@@ -46,10 +46,11 @@ def epoch_hook(callbacks: list[Callable], progress, epochs: int,
             bar.close()
 
 
-def diverged(status, lr: float, hist: History) -> DivergenceError:
-    """The error for a run whose loss became non-finite."""
+def diverged(status, lr: float, hist: History, epoch: int | None = None) -> DivergenceError:
+    """The error for a run whose loss became non-finite (``epoch`` overrides the
+    status's epoch when the run was split into several native calls)."""
+    epoch = int(status.bad_epoch) if epoch is None else epoch
     return DivergenceError(
-        f"training diverged at epoch {status.bad_epoch} (batch {status.bad_batch}): the loss "
-        f"became {status.bad_loss}; try a smaller learning rate than lr={lr}",
-        epoch=int(status.bad_epoch), batch=int(status.bad_batch), loss=float(status.bad_loss),
-        history=hist)
+        f"training diverged at epoch {epoch} (batch {status.bad_batch}): the loss became "
+        f"{status.bad_loss}; try a smaller learning rate than lr={lr}",
+        epoch=epoch, batch=int(status.bad_batch), loss=float(status.bad_loss), history=hist)

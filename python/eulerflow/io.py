@@ -5,12 +5,10 @@ fsync, rename) and load back bit for bit."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import zipfile
 
 import numpy as np
 
+from ._files import atomic_savez, read_npz
 from .nn import (
     Activation,
     ActivityPenalty,
@@ -69,19 +67,7 @@ def save(module: Module, path) -> None:
         arrays[f"W{i}"] = d.W
         if d.bias:
             arrays[f"b{i}"] = d.b
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".eulerflow-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_savez(path, arrays)
 
 
 def _refuse(path, why: str) -> ValueError:
@@ -119,17 +105,7 @@ def _build(desc, dense: list[Dense], path, used: set[int]) -> Module:
 def load(path) -> Module:
     """Reads a network written by ``save``. Refuses foreign, truncated or
     tampered files with ValueError (every key, shape and dtype is checked)."""
-    try:
-        with open(path, "rb") as fh:
-            npz = np.load(fh, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise _refuse(path, "not an .npz archive")
-            with npz:
-                data = {k: npz[k] for k in npz.files}
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise _refuse(path, f"unreadable ({type(exc).__name__}: {exc})") from None
+    data = read_npz(path, "eulerflow network file")
     if not isinstance(data, dict) or str(data.get("format", "")) != _FORMAT:
         raise _refuse(path, "missing or foreign 'format' marker")
     if int(data.get("version", -1)) != _VERSION:

@@ -14,7 +14,7 @@ from collections.abc import Sequence as SequenceABC
 
 import numpy as np
 
-from . import _core
+from . import _checkpoint, _core
 from ._errors import DivergenceError
 from ._training import check_callbacks, diverged, epoch_hook
 from ._validate import (
@@ -151,7 +151,8 @@ class Module:
     # --- training ----------------------------------------------------------
     def fit(self, X, Y, loss: str = "mse", optimizer: Optimizer | None = None, epochs: int = 1,
             batch_size: int = 32, shuffle: bool = True, seed: int = 0, l1: float = 0.0,
-            l2: float = 0.0, callbacks: Iterable[Callable] = (), progress=None) -> History:
+            l2: float = 0.0, callbacks: Iterable[Callable] = (), progress=None,
+            checkpoint=None, checkpoint_every: int = 1, resume=None) -> History:
         """Trains the network in place; the whole loop runs in the C++ core.
 
         Each epoch visits the rows of ``X`` in a seeded random order (or in order
@@ -170,6 +171,13 @@ class Module:
         Returns a :class:`History`; ``hist.loss[e]`` is the mean of the epoch's
         batch losses, each taken before its step. A non-finite loss stops the
         run with :class:`DivergenceError`.
+
+        ``checkpoint=PATH`` writes, every ``checkpoint_every`` epochs and at the
+        end, the weights, the optimizer state, the generator state and the
+        history to PATH atomically (temporary file, fsync, rename: a crash leaves
+        the previous checkpoint intact). ``resume=PATH`` loads such a file
+        (refusing one from a different run or a corrupt one) and continues;
+        the result is bit-identical to an uninterrupted run.
         """
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
@@ -201,17 +209,38 @@ class Module:
         cfg.batch_size = batch_size
         cfg.shuffle = bool(shuffle)
         cfg.l1, cfg.l2 = l1, l2
-        scalars = optimizer._scalars()
 
+        checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
+        setup = {"loss": loss, "batch_size": batch_size, "shuffle": bool(shuffle), "seed": seed,
+                 "l1": l1, "l2": l2, "epochs": epochs, "X_shape": list(X.shape),
+                 "Y_shape": list(np.shape(Yc)), "dtype": str(self.dtype)}
+        rng_state = _core.rng_state(seed)
+        hist = History([], {"accuracy": []} if loss == "cross_entropy" else {})
+        done = 0
+        if resume is not None:
+            rng_state, done, hist = _checkpoint.restore(resume, params, optimizer, setup)
+        scalars = optimizer._scalars()
+        optim_config = optimizer._config()
         with epoch_hook(callbacks, progress, epochs, "fit") as on_epoch:
-            losses, accs, status = self._native().fit(
-                X, Yc, cfg, optimizer._config(), scalars, buf1, buf2, seed, on_epoch)
-        optimizer._store(scalars)
-        done = int(status.epochs_done)
-        metrics = {"accuracy": accs[:done]} if loss == "cross_entropy" else {}
-        hist = History(losses[:done], metrics)
-        if status.diverged:
-            raise diverged(status, optimizer.lr, hist)
+            hook = None if on_epoch is None else (lambda e, v: on_epoch(done + e, v))
+            while done < epochs:
+                chunk = epochs - done if checkpoint is None else min(checkpoint_every,
+                                                                     epochs - done)
+                cfg.epochs = chunk
+                losses, accs, status = self._native().fit(
+                    X, Yc, cfg, optim_config, scalars, buf1, buf2, rng_state, hook)
+                optimizer._store(scalars)
+                ran = int(status.epochs_done)
+                metrics = {"accuracy": accs[:ran]} if loss == "cross_entropy" else {}
+                hist.extend(History(losses[:ran], metrics))
+                if status.diverged:
+                    status_epoch = done + int(status.bad_epoch)
+                    raise diverged(status, optimizer.lr, hist, epoch=status_epoch)
+                done += ran
+                if checkpoint is not None:
+                    _checkpoint.write(checkpoint, params, optimizer, rng_state, done, hist, setup)
+                if status.stopped:
+                    break
         return hist
 
     def _targets(self, Y, loss: str, n: int, n_in: int) -> np.ndarray:

@@ -24,12 +24,17 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 __all__ = [
     "classification_map",
     "class_colors",
+    "components",
     "convergence",
     "fact_losses",
+    "figure_grid",
     "gaussian_lowpass",
     "history",
+    "landscape",
     "layers_comparison",
     "loglog_slope",
+    "loss_curves",
+    "node_fit",
     "output_map",
     "scatter_classes",
     "softmax",
@@ -706,4 +711,232 @@ def convergence(
     ax.set_title(title or "Convergence: error against step size")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+# ----------------------------------------------------------------------------- Neural ODEs
+
+
+def figure_grid(
+    nrows: int,
+    ncols: int,
+    figsize: tuple[float, float] | None = None,
+    title: str | None = None,
+    projections: Sequence[str | None] | None = None,
+) -> tuple[Figure, list[Axes]]:
+    """A new constrained figure with ``nrows x ncols`` axes, for composing the functions
+    of this module side by side (each draws into the ``ax`` it is given).
+
+    ``projections`` gives one projection per panel, row by row (``"3d"`` for
+    :func:`trajectories_3d`, ``None`` for a plain one). Returns ``(figure, axes)``, the
+    axes as a flat list in row order.
+    """
+    import matplotlib.pyplot as plt
+
+    if nrows < 1 or ncols < 1:
+        raise ValueError(f"nrows and ncols must be >= 1, got {nrows} and {ncols}")
+    n = nrows * ncols
+    projections = list(projections) if projections is not None else [None] * n
+    if len(projections) != n:
+        raise ValueError(f"projections must name {n} panels, got {len(projections)}")
+    fig = plt.figure(figsize=figsize or (5.5 * ncols, 4.2 * nrows), layout="constrained")
+    axes = [fig.add_subplot(nrows, ncols, i + 1, projection=projections[i]) for i in range(n)]
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def loss_curves(
+    curves: Mapping[str, Any],
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = "epoch",
+    ylabel: str = "loss",
+    references: Mapping[str, Any] | None = None,
+    log: bool = True,
+    styles: Mapping[str, str] | None = None,
+) -> Figure:
+    """Several per-epoch curves on one (log-scale) axis: losses, or any per-epoch measure.
+
+    ``curves`` maps a label to an :class:`eulerflow.History` (its ``loss``) or a 1-D
+    array, drawn against epochs 1, 2, ...; ``styles`` optionally gives a curve's line
+    style (``"--"`` keeps a curve visible on top of an identical one). ``references``
+    maps a label to a constant drawn as a thin dotted horizontal line (a known floor, a
+    predicted limit), or to ``(constant, curve_label)`` to draw it in that curve's
+    colour. Values that are not positive cannot be drawn on a log axis and leave gaps.
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one curve")
+    styles = dict(styles or {})
+    fig, ax = _new_axes(ax, (6.5, 4.2))
+    colours: dict[str, str] = {}
+    for i, (label, values) in enumerate(curves.items()):
+        v = _as_1d_float(f"curves[{label!r}]", getattr(values, "loss", values))
+        if log:
+            v = np.where(v > 0, v, np.nan)
+        colours[str(label)] = f"C{i % 10}"
+        ax.plot(np.arange(1, v.size + 1), v, color=colours[str(label)], lw=1.4,
+                ls=styles.get(label, "-"), label=str(label))
+    for j, (label, ref) in enumerate((references or {}).items()):
+        if isinstance(ref, tuple):
+            value, owner = ref
+            if str(owner) not in colours:
+                raise ValueError(f"references[{label!r}] names the curve {owner!r}, which "
+                                 f"is not among {sorted(colours)}")
+            colour = colours[str(owner)]
+        else:
+            value, colour = ref, f"C{(len(curves) + j) % 10}"
+        ax.axhline(float(value), color=colour, ls=":", lw=1.2, label=str(label))
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
+    ax.set_title(title or "Training loss per epoch")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def _as_plane_states(name: str, values: Any) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[1] < 2 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (k, d) with k >= 1 and d >= 2, got {arr.shape}")
+    return arr.astype(np.float64, copy=False)
+
+
+def node_fit(
+    data: Any,
+    predictions: Any,
+    ax: Axes | None = None,
+    title: str | None = None,
+    labels: Sequence[str] = ("$z_1$", "$z_2$"),
+) -> Figure:
+    """Predicted against real points in the plane (seed 002's "ODE Net predicted points").
+
+    ``data`` is the series ``(n, d)`` (its first two columns are drawn): the first point
+    as a red cross, the others as red dots. ``predictions`` is one trajectory ``(k, d)``
+    or a mapping ``{label: trajectory}``, each drawn as a line (the model integrated
+    from ``data[0]`` over all the times).
+    """
+    pts = _as_plane_states("data", data)
+    series = (dict(predictions) if isinstance(predictions, Mapping)
+              else {"ODE Net fit": predictions})
+    fig, ax = _new_axes(ax, (5.6, 5.0))
+    ax.scatter(pts[1:, 0], pts[1:, 1], s=16, color="tab:red", alpha=0.55, label="real points",
+               zorder=2)
+    ax.scatter(pts[0, 0], pts[0, 1], s=80, marker="x", color="darkred", linewidths=2,
+               label="first point", zorder=4)
+    styles = ("-", "--", ":", "-.")
+    for i, (label, values) in enumerate(series.items()):
+        z = _as_plane_states(f"predictions[{label!r}]", values)
+        ax.plot(z[:, 0], z[:, 1], color=f"C{i % 10}", lw=1.6, ls=styles[(i // 10) % 4],
+                label=str(label), zorder=3)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title or "ODE Net predicted points")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def landscape(
+    curves: Mapping[str, Any],
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = r"shift $\alpha$",
+    ylabel: str = "mean window loss",
+    log: bool = True,
+) -> Figure:
+    r"""Loss against a parameter shift :math:`\alpha` (seed 002's "Loss x Alpha").
+
+    ``curves`` maps a label to ``(alphas, losses)``, e.g. ``(scan.alphas, scan.loss)``
+    of :func:`eulerflow.landscape.shift_scan`. A label ending in ``" (before)"`` is
+    drawn thin and dashed in the colour of the label without that ending, so a scan's
+    losses before and after retraining pair up. Infinite losses (a shifted model that
+    overflowed, a retraining that diverged) are drawn as triangles on the top edge and
+    counted in the legend.
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one (alphas, losses) pair")
+    fig, ax = _new_axes(ax, (6.5, 4.2))
+    colours: dict[str, int] = {}
+    for label, pair in curves.items():
+        try:
+            alphas, losses = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"curves[{label!r}] must be a pair (alphas, losses)") from None
+        a = _as_1d_float(f"curves[{label!r}] alphas", alphas)
+        v = _as_1d_float(f"curves[{label!r}] losses", losses)
+        if a.shape != v.shape:
+            raise ValueError(f"curves[{label!r}]: alphas {a.shape} and losses {v.shape} differ")
+        before = str(label).endswith(" (before)")
+        base = str(label)[: -len(" (before)")] if before else str(label)
+        colour = colours.setdefault(base, len(colours))
+        bad = ~np.isfinite(v)
+        text = str(label) + (f" ({int(bad.sum())} diverged)" if bad.any() else "")
+        shown = np.where(bad | (v <= 0) if log else bad, np.nan, v)
+        ax.plot(a, shown, color=f"C{colour % 10}", lw=1.0 if before else 1.6,
+                ls="--" if before else "-", marker=None if before else ".", ms=4, label=text)
+        if bad.any():
+            ax.plot(a[bad], np.ones(int(bad.sum())), "^", color=f"C{colour % 10}", ms=6,
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
+    ax.set_title(title or "Loss landscape along a shift of the parameters")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def components(
+    t: Any,
+    trajectories: Mapping[str, Any],
+    axes: Sequence[Axes] | None = None,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Each component of some trajectories against time, one panel per component.
+
+    ``trajectories`` maps a label to states ``(len(t), d)``; the first is drawn as
+    dots (the data), the others as lines. ``axes`` gives the ``d`` panels to draw into
+    (default: a new figure with ``d`` stacked panels).
+    """
+    t = _as_1d_float("t", t)
+    if not trajectories:
+        raise ValueError("trajectories must hold at least one array of states")
+    series = {str(k): np.asarray(v, dtype=np.float64) for k, v in trajectories.items()}
+    d = next(iter(series.values())).shape[1]
+    for label, z in series.items():
+        if z.shape != (t.size, d):
+            raise ValueError(f"trajectories[{label!r}] must have shape ({t.size}, {d}), "
+                             f"got {z.shape}")
+    labels = list(labels) if labels is not None else [f"$z_{i + 1}$" for i in range(d)]
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(d, 1, figsize=(8.0, 1.8 * d + 1.0), sharex=True,
+                                 layout="constrained")
+        axes = list(np.atleast_1d(axes))
+    else:
+        axes = list(axes)
+        fig = axes[0].figure
+    if len(axes) != d:
+        raise ValueError(f"axes must hold {d} panels, got {len(axes)}")
+    for c, ax in enumerate(axes):
+        for i, (label, z) in enumerate(series.items()):
+            if i == 0:
+                ax.plot(t, z[:, c], ".", color="black", ms=2.5, label=label)
+            else:
+                ax.plot(t, z[:, c], color=f"C{(i - 1) % 10}", lw=1.4, label=label)
+        ax.set_ylabel(labels[c])
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel("time t")
+    axes[0].legend(fontsize="small", loc="best", ncols=len(series))
+    if title:
+        fig.suptitle(title)
     return fig

@@ -58,6 +58,9 @@ public:
     }
 
     const std::uint64_t* state() const { return s_; }
+    void copy_state(std::uint64_t* out) const {
+        for (int i = 0; i < 4; ++i) out[i] = s_[i];
+    }
     void set_state(const std::uint64_t* s) {
         for (int i = 0; i < 4; ++i) s_[i] = s[i];
     }
