@@ -37,6 +37,8 @@ def real_array(value, name: str, dtype, *, ndim: tuple[int, ...] | None = None,
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     arr = arr.astype(dtype, copy=False)
+    if not arr.flags.aligned:  # the core reads whole machine words: realign views into bytes
+        arr = arr.copy()
     if finite and not np.isfinite(arr).all():
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s) (shape {arr.shape})")

@@ -20,6 +20,16 @@ these functions; :func:`run_all` runs every one of them.
   Euler, rk4 and dopri5 against the truth and Euler's closed-form limit; training from
   the seed's extreme starts; the loss landscape with :func:`eulerflow.landscape.shift_scan`;
   a NonLinearODE learning the Lorenz system.
+- ``depth`` (seed 000): deep narrow ELU networks (1, 5, 40 layers of width 3; plain,
+  residual average, residual add; with the seed's L1/L2 bias and activity penalties) on
+  the projectile; their hidden states and extrapolation; then depth as time made to
+  work: :class:`eulerflow.ResidualFlow` converges to the ODE flow of its field at rate
+  1/L, and the field it learns transfers beyond the trained time.
+- ``meanfield`` (seed 003): a two-layer ReLU student of 20 particles started on a
+  small sphere learns a 4-neuron teacher by SGD; the particles ``a_j w_j`` in the plane
+  with their fading trajectories and the teacher's rays, an animated GIF, the test loss;
+  the seed's open questions (initial radius, number of units, teacher configuration)
+  answered by :func:`meanfield_sweep`.
 
 Matplotlib is imported only when figures are drawn (through :mod:`eulerflow.plot`).
 """
@@ -44,27 +54,51 @@ __all__ = [
     "DEPTHS",
     "EULER_STEPS",
     "EXTREME_SHIFTS",
+    "FLOW_DEPTHS",
+    "MEANFIELD_RADII",
+    "MEANFIELD_SAMPLE_SEED",
+    "MEANFIELD_STUDENT_SEED",
+    "MEANFIELD_TEACHER_SEED",
+    "MEANFIELD_TEACHER_SEEDS",
+    "MEANFIELD_TEACHER_SIZES",
+    "MEANFIELD_WIDTHS",
     "NODE_SOLVERS",
+    "SCALED_Y0",
+    "SEED_DEPTHS",
+    "SEED_FORMS",
+    "SEED_PENALTIES",
     "SPIRAL_A",
     "DemoResult",
+    "MeanFieldSweep",
     "Trained",
     "TrainedNODE",
     "end_point_errors",
     "euler_limit",
     "euler_roots",
+    "field_training_set",
     "fit_mask",
+    "layer_path",
+    "mass_near_teacher",
+    "meanfield_sweep",
     "online_learning",
+    "path_distances",
     "run",
     "run_all",
     "run_classify",
+    "run_depth",
     "run_euler",
+    "run_meanfield",
     "run_neural_ode",
     "run_xor",
+    "seed_depth_net",
     "seed_node_start",
     "seed_projectile_update",
     "swap_facts",
+    "teacher_positions",
     "train_classifier",
+    "train_flow",
     "train_node",
+    "zero_loss",
 ]
 
 #: Layer sizes compared in the depth experiment (seed 004's exercise 2).
@@ -1291,12 +1325,857 @@ def run_neural_ode(out: str | Path, quick: bool = False,
                       numbers, md, figures, seconds)
 
 
+# ----------------------------------------------------------------------------- depth as time
+
+#: Seed 000's depths: the number of Dense+ELU layers of width 3 (the first maps 7 -> 3).
+SEED_DEPTHS: tuple[int, ...] = (1, 5, 40)
+#: How the layers after the first are stacked: ``x -> f(x)``, ``(f(x) + x)/2``, ``x + f(x)``.
+SEED_FORMS: tuple[str, ...] = ("plain", "average", "add")
+#: The seed's Keras regularizers on every layer after the first:
+#: ``(bias_l1, bias_l2, activity_l1, activity_l2)``.
+SEED_PENALTIES: dict[str, tuple[float, float, float, float]] = {
+    "none": (0.0, 0.0, 0.0, 0.0),
+    "L2": (0.0, 1e-4, 0.0, 1e-5),
+    "L1": (1e-7, 0.0, 1e-8, 0.0),
+}
+#: Seed 000's projectile in the seed's scaled coordinates ``(x/10, 10 y, 10 z)``: gravity
+#: -9.8/10, wind 0.1*10, from the origin at velocity (5/10, 0, 0.1*10).
+SCALED_GRAVITY, SCALED_WIND = -0.98, 1.0
+SCALED_Y0: tuple[float, ...] = (0.0, 0.0, 0.0, 0.5, 0.0, 1.0)
+#: Depths at which one trained field is drawn as a residual net ("depth as time").
+FLOW_DEPTHS: tuple[int, ...] = (5, 20, 80)
+
+
+def seed_depth_net(depth: int, form: str = "plain", penalty: str = "none",
+                   seed: int = 0) -> Any:
+    """Seed 000's deep narrow network: ``Dense(7, 3)`` + ELU, then ``depth - 1`` layers
+    ``Dense(3, 3)`` + ELU, each stacked as ``form`` (``"plain"``, residual ``"average"``:
+    (f(x) + x)/2, or residual ``"add"``: x + f(x)). ``penalty`` puts the seed's Keras
+    regularizers (:data:`SEED_PENALTIES`) on the layers after the first, as the seed did:
+    a bias penalty on each Dense and an activity penalty on each ELU output. Weights are
+    initialised as Keras does by default (Glorot uniform kernels, zero biases), drawn
+    from ``numpy.random.default_rng(seed)``.
+    """
+    if form not in SEED_FORMS:
+        raise ValueError(f"form must be one of {SEED_FORMS}, got {form!r}")
+    if penalty not in SEED_PENALTIES:
+        raise ValueError(f"penalty must be one of {sorted(SEED_PENALTIES)}, got {penalty!r}")
+    b1, b2, a1, a2 = SEED_PENALTIES[penalty]
+    layers: list[Any] = [ef.Dense(7, 3), ef.Activation("elu")]
+    for _ in range(depth - 1):
+        unit = [ef.Dense(3, 3, bias_l1=b1, bias_l2=b2), ef.Activation("elu")]
+        if a1 or a2:
+            unit.append(ef.ActivityPenalty(l1=a1, l2=a2))
+        if form == "plain":
+            layers += unit
+        else:
+            layers.append(ef.Residual(ef.Sequential(unit), mode=form))
+    net = ef.Sequential(layers)
+    rng = np.random.default_rng(seed)
+    for p in net.parameters():
+        if p.ndim == 2:  # Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+            p[...] = rng.uniform(-1.0, 1.0, p.shape) * np.sqrt(6.0 / (p.shape[0] + p.shape[1]))
+        else:
+            p[...] = 0.0
+    return net
+
+
+def layer_path(net: Any, x: Any) -> np.ndarray:
+    """The hidden state after every Dense+ELU layer (or residual block) of a
+    :func:`seed_depth_net` for one input ``x (7,)``, after the seed's starting point
+    (0, 0, 0): shape ``(depth + 1, 3)``."""
+    states = net.hidden_states(np.asarray(x, dtype=np.float64))
+    keep = [states[i + 1] for i, layer in enumerate(net.layers)
+            if isinstance(layer, (ef.Activation, ef.Residual))]
+    return np.vstack([np.zeros(3), *keep])
+
+
+def _scaled_projectile() -> Any:
+    return ef.fields.Projectile(gravity=SCALED_GRAVITY, wind=SCALED_WIND)
+
+
+def field_training_set(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Random states of the scaled projectile and the states one time unit later.
+
+    Positions uniform in [-1, 1]^3, velocities uniform in [-1, 1] x [-0.5, 1.5] x [0, 2]
+    (the seed's trajectory starts at (0.5, 0, 1) and reaches (-1.46, 2, 1) at t = 2);
+    targets from ``ef.odeint`` with rk4, exact here (the solution is quadratic in t).
+    """
+    rng = np.random.default_rng(seed)
+    S0 = np.column_stack([rng.uniform(-1.0, 1.0, (n, 3)), rng.uniform(-1.0, 1.0, n),
+                          rng.uniform(-0.5, 1.5, n), rng.uniform(0.0, 2.0, n)])
+    S1 = ef.odeint(_scaled_projectile(), S0, [0.0, 1.0], method="rk4")[-1]
+    return S0, S1
+
+
+def train_flow(depth: int, S0: np.ndarray, S1: np.ndarray, epochs: int, seed: int = 0,
+               progress: bool | None = None) -> Trained:
+    """``ResidualFlow(mlp([6, 32, 6], "tanh"), depth)`` trained to map ``S0`` to ``S1``
+    (one time unit): mse, Nadam(lr=0.002), batch 100. Returns it as :class:`Trained`."""
+    net = ef.ResidualFlow(ef.mlp([6, 32, 6], "tanh", seed=seed), depth)
+    callbacks, close = _progress_callbacks(epochs, f"flow L={depth}", progress)
+    start = time.perf_counter()
+    try:
+        hist = net.fit(S0, S1, optimizer=ef.optim.Nadam(lr=0.002), epochs=epochs,
+                       batch_size=100, seed=seed, callbacks=callbacks)
+    finally:
+        close()
+    return Trained(net, hist, time.perf_counter() - start, epochs)
+
+
+def path_distances(field: Any, y0: Any, depths: Sequence[int],
+                   truth: Callable[[np.ndarray], np.ndarray] | None = None
+                   ) -> dict[str, np.ndarray]:
+    """For each depth L, the largest Euclidean distance over the blocks l = 0..L between
+    the hidden state of ``ResidualFlow(field, L)`` and the ODE flow of ``field`` at time
+    l/L (dopri5, rtol = atol = 1e-12): ``"flow"``; and, when ``truth(t)`` is given, the
+    distance to it: ``"truth"``."""
+    y0 = np.asarray(y0, dtype=np.float64)
+    out: dict[str, list[float]] = {"flow": [], "truth": []}
+    for L in depths:
+        t = np.linspace(0.0, 1.0, L + 1)
+        path = np.array(ef.ResidualFlow(field, int(L)).hidden_states(y0))
+        flow = ef.odeint(field, y0, t, rtol=1e-12, atol=1e-12)
+        out["flow"].append(float(np.max(np.linalg.norm(path - flow, axis=1))))
+        if truth is not None:
+            out["truth"].append(float(np.max(np.linalg.norm(path - truth(t), axis=1))))
+    return {k: np.array(v) for k, v in out.items() if v}
+
+
+def run_depth(out: str | Path, quick: bool = False, progress: bool | None = None) -> DemoResult:
+    """Seed 000: deep narrow ELU networks on the projectile; depth as time."""
+    from eulerflow import plot
+
+    begin = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: list[Path] = []
+    numbers: dict[str, float] = {}
+    n_data = 10_000 if quick else 100_000
+    epochs = 3 if quick else 100  # the seed's nb_epoch = 100
+    X, Y = data.projectile(n_data, seed=0)
+    proj = _scaled_projectile()
+    y0 = np.array(SCALED_Y0)
+
+    # 1. The seed's experiment: every depth, form and penalty.
+    runs: dict[tuple[int, str, str], Trained] = {}
+    for L in SEED_DEPTHS:
+        for form in SEED_FORMS:
+            for pen in SEED_PENALTIES:
+                if L == 1 and (form, pen) != ("plain", "none"):
+                    continue  # one layer: nothing to stack, nothing penalised
+                net = seed_depth_net(L, form, pen)
+                callbacks, close = _progress_callbacks(epochs, f"L={L} {form} {pen}", progress)
+                start = time.perf_counter()
+                try:
+                    hist = net.fit(X, Y, optimizer=ef.optim.Nadam(lr=0.002, eps=1e-13),
+                                   epochs=epochs, batch_size=200, seed=0, callbacks=callbacks)
+                finally:
+                    close()
+                runs[L, form, pen] = Trained(net, hist, time.perf_counter() - start, epochs)
+    seed_seconds = sum(r.seconds for r in runs.values())
+
+    t_ext = np.linspace(0.0, 2.0, 201)
+    X_ext = np.zeros((t_ext.size, 7))
+    X_ext[:, :6] = data.PROJECTILE_Y0
+    X_ext[:, 6] = t_ext
+    truth_ext = proj.analytic(y0, t_ext)  # = the seed's scaled Y for every t
+    beyond = t_ext > 1.0
+    # The seed's hope: the state after layer l of L is the position at time l/L.
+    x_one = np.array([*data.PROJECTILE_Y0, 1.0])
+    rows = []
+    for (L, form, pen), r in runs.items():
+        mse = float(np.mean((r.net(X) - Y) ** 2))
+        ext = float(np.mean((r.net(X_ext)[beyond] - truth_ext[beyond, :3]) ** 2))
+        path = layer_path(r.net, x_one)
+        hope = float(np.mean(np.linalg.norm(
+            path - proj.analytic(y0, np.linspace(0.0, 1.0, L + 1))[:, :3], axis=1)))
+        key = f"L{L}_{form}_{pen}"
+        numbers[f"seed_loss_[{key}]"] = r.final_loss
+        numbers[f"seed_mse_[{key}]"] = mse
+        numbers[f"seed_extrapolation_mse_[{key}]"] = ext
+        numbers[f"seed_path_distance_[{key}]"] = hope
+        rows.append(f"| {L} | {form} | {pen} | {_n_parameters(r.net)} | {r.final_loss:.3e} "
+                    f"| {mse:.3e} | {ext:.3e} | {hope:.3f} "
+                    f"| {r.seconds / r.epochs * 1e3:.1f} |")
+
+    fig, axes = plot.figure_grid(1, 2, figsize=(13.0, 5.0),
+                                 title=f"Seed 000's deep narrow ELU nets on the projectile "
+                                       f"({n_data:,} samples, Nadam, batch 200)")
+    for ax, L in zip(axes, SEED_DEPTHS[1:], strict=True):
+        groups = {"1 layer": {"no penalty": runs[1, "plain", "none"].history}}
+        for form in SEED_FORMS:
+            groups[form] = {"no penalty" if pen == "none" else f"{pen} penalties":
+                            runs[L, form, pen].history for pen in SEED_PENALTIES}
+        plot.grouped_loss_curves(groups, ax=ax, title=f"{L} layers of width 3",
+                                 ylabel="training loss (mse + penalties)")
+    _save(fig, out / "depth_seed_losses.png", figures)
+
+    # The seed's figure: every layer's hidden state for one input (t = 1).
+    analytic_1 = proj.analytic(y0, np.linspace(0.0, 1.0, 101))
+    L_top = SEED_DEPTHS[-1]
+    fig, axes = plot.figure_grid(1, 3, figsize=(18.0, 6.4), projections=["3d"] * 3,
+                                 title=f"The seed's figure: the state after each of the {L_top} "
+                                       "layers (width 3) for the input t = 1, against the "
+                                       "trajectory whose end it is trained to hit")
+    target = analytic_1[-1, :3]
+    for ax, form in zip(axes, SEED_FORMS, strict=True):
+        path = layer_path(runs[L_top, form, "none"].net, x_one)
+        end = ", ".join(f"{v:.3g}" for v in path[-1])
+        plot.trajectories_3d({f"state after layer l = 0..{L_top}": path},
+                             reference=analytic_1, ax=ax, order=(2, 1, 0), view=(7, 297),
+                             labels=("x/10 (height)", "10 y (wind)", "10 z (drift)"),
+                             reference_label="analytic trajectory, t in [0, 1]",
+                             title=f"{form}: last state ({end})\n"
+                                   f"target ({', '.join(f'{v:.3g}' for v in target)})",
+                             markers=True)
+        ax.set_box_aspect(None, zoom=0.85)
+    _save(fig, out / "depth_seed_hidden_states.png", figures)
+
+    # 2. Depth as time: a residual net with tied weights and step 1/L, trained to map
+    # the projectile's state at t = 0 to t = 1 (seed's scaled coordinates).
+    train_depths = (5, 10, 20) if quick else (5, 10, 20, 40)
+    S0, S1 = field_training_set(3_000 if quick else 20_000)
+    flow_epochs = 10 if quick else 40
+    flows = {L: train_flow(L, S0, S1, flow_epochs, progress=progress) for L in train_depths}
+    flow_seconds = sum(r.seconds for r in flows.values())
+    t1 = np.linspace(0.0, 1.0, 201)
+    flow_rows, bias, mean_path = [], [], []
+    for L, r in flows.items():
+        field = r.net.field
+        tl = np.linspace(0.0, 1.0, L + 1)
+        path = np.array(r.net.hidden_states(y0))
+        d_path = float(np.mean(np.linalg.norm(path - proj.analytic(y0, tl), axis=1)))
+        d_flow = float(np.max(np.linalg.norm(
+            ef.odeint(field, y0, t1, rtol=1e-12, atol=1e-12) - proj.analytic(y0, t1), axis=1)))
+        ext = ef.odeint(field, y0, [0.0, 1.0, 2.0, 3.0], method="rk4", step_size=0.01)
+        e_ext = np.linalg.norm(ext - proj.analytic(y0, [0.0, 1.0, 2.0, 3.0]), axis=1)
+        mean_path.append(d_path)
+        bias.append(d_flow)
+        numbers[f"flow_loss_[L{L}]"] = r.final_loss
+        numbers[f"flow_path_distance_[L{L}]"] = d_path
+        numbers[f"flow_field_bias_[L{L}]"] = d_flow
+        numbers[f"flow_extrapolation_t2_[L{L}]"] = float(e_ext[2])
+        numbers[f"flow_extrapolation_t3_[L{L}]"] = float(e_ext[3])
+        flow_rows.append(f"| {L} | {r.final_loss:.2e} | {d_path:.4f} | {d_flow:.4f} "
+                         f"| {e_ext[1]:.4f} | {e_ext[2]:.4f} | {e_ext[3]:.4f} "
+                         f"| {r.seconds:.1f} |")
+    td = np.array(train_depths, dtype=float)
+    slope_bias = plot.loglog_slope(td, np.array(bias))[0]
+    slope_path = plot.loglog_slope(td, np.array(mean_path))[0]
+    numbers["slope_field_bias_vs_training_depth"] = slope_bias
+    numbers["slope_path_distance_vs_training_depth"] = slope_path
+
+    # One trained field run at any depth: the hidden path converges to its ODE flow.
+    best = flows[train_depths[-1]]
+    field = best.net.field
+    depths = np.array([5, 10, 20, 40, 80, 160, 320] + ([] if quick else [640, 1280]))
+    dist = path_distances(field, y0, depths, truth=lambda t: proj.analytic(y0, t))
+    slope_flow = plot.loglog_slope(depths, dist["flow"])[0]
+    numbers["slope_path_to_flow_vs_depth"] = slope_flow
+    for L, d in zip(depths, dist["flow"], strict=True):
+        numbers[f"path_to_flow_[L{L}]"] = float(d)
+    for L, d in zip(depths, dist["truth"], strict=True):
+        numbers[f"path_to_truth_[L{L}]"] = float(d)
+
+    converged = ef.odeint(field, y0, t1, rtol=1e-12, atol=1e-12)
+    fig, axes = plot.figure_grid(1, 2, figsize=(14.0, 6.0), projections=["3d", None],
+                                 title="Depth as time: ResidualFlow(f, L), x <- x + f(x)/L with "
+                                       f"one field f = mlp([6, 32, 6], tanh) trained at "
+                                       f"L = {train_depths[-1]}")
+    paths = {f"L = {L} blocks": np.array(ef.ResidualFlow(field, L).hidden_states(y0))
+             for L in FLOW_DEPTHS}
+    paths["ODE flow of f (dopri5)"] = converged
+    plot.trajectories_3d(paths, reference=proj.analytic(y0, t1), ax=axes[0], order=(2, 1, 0),
+                         view=(7, 297), labels=("x/10 (height)", "10 y (wind)", "10 z (drift)"),
+                         reference_label="analytic trajectory",
+                         title="Hidden state after every block, from the seed's start")
+    plot.depth_convergence(
+        depths, {"hidden path to the ODE flow of f": dist["flow"],
+                 "hidden path to the analytic trajectory": (depths, dist["truth"]),
+                 "flow of the field trained at depth L to the analytic":
+                     (td, np.array(bias))},
+        fits={"hidden path to the analytic trajectory": np.zeros(depths.size, dtype=bool)},
+        ax=axes[1], ylabel="max distance over t in [0, 1]",
+        title="Distances against depth L (tied weights)")
+    _save(fig, out / "depth_as_time.png", figures)
+
+    # Extrapolation beyond the trained range of t.
+    preds = {f"{L} layer{'s' if L > 1 else ''}, {form}": runs[L, form, "none"].net(X_ext)
+             for L, form in ((1, "plain"), (5, "plain"), (L_top, "plain"), (L_top, "average"),
+                             (L_top, "add"))}
+    flow_ext = ef.odeint(field, y0, t_ext, method="rk4", step_size=0.01)
+    preds[f"ResidualFlow field (L = {train_depths[-1]}) by rk4"] = flow_ext
+    numbers["flow_extrapolation_mse"] = float(np.mean((flow_ext[beyond, :3]
+                                                       - truth_ext[beyond, :3]) ** 2))
+    fig = plot.extrapolation(t_ext, preds, truth_ext, t_train=(0.0, 1.0), window=0.5,
+                             labels=("x/10 (height)", "10 y (wind)", "10 z (drift)"),
+                             title="Extrapolation: trained on t in [0, 1), asked for t in [0, 2]")
+    _save(fig, out / "depth_extrapolation.png", figures)
+
+    # ------------------------------------------------------------------ summary
+    seconds = time.perf_counter() - begin
+    numbers["seconds_seed_trainings"] = seed_seconds
+    numbers["seconds_flow_trainings"] = flow_seconds
+    ms40 = {f: runs[L_top, f, "none"].seconds / epochs * 1e3 for f in SEED_FORMS}
+    numbers["best_seed_extrapolation_mse"] = min(
+        v for k, v in numbers.items() if k.startswith("seed_extrapolation_mse_["))
+    hopes = [numbers[f"seed_path_distance_[L{L_top}_{f}_none]"] for f in SEED_FORMS]
+    md = "\n".join([
+        "# Demo `depth` (seed 000: deep narrow networks; depth as time)",
+        "",
+        "## The seed's experiment",
+        "",
+        f"`ef.data.projectile({n_data}, seed=0)`: inputs (0, 0, 0, 5, 0, 0.1, t), t in "
+        "[0, 1), targets the position at t scaled as the seed does, (x/10, 10 y, 10 z). "
+        "Networks (`demos.seed_depth_net`): `Dense(7, 3)` + ELU, then L - 1 layers "
+        "`Dense(3, 3)` + ELU, stacked plain, as residual averages (f(x) + x)/2 or as "
+        "residual sums x + f(x); penalties as the seed's Keras regularizers on every layer "
+        "after the first: L2 = `bias_l2=1e-4` + activity l2 1e-5, L1 = `bias_l1=1e-7` + "
+        "activity l1 1e-8 (`ef.ActivityPenalty`, (l1 sum|a| + l2 sum a^2) / batch as "
+        "tf.keras). Keras' initialisation (Glorot uniform, zero biases), "
+        f"`Nadam(lr=0.002, eps=1e-13)` (the seed set Keras' epsilon to 1e-13), batch 200, "
+        f"float64, {epochs} epochs{' (the seed: 100)' if epochs != 100 else ' as the seed'}, "
+        "shuffled with seed 0.",
+        "",
+        "Training loss: the last epoch's mean batch loss, penalties included; mse: the "
+        "plain mse of the trained net on all the data; extrapolation: mse against the "
+        "analytic position for t in (1, 2]; path: the seed's hope measured, the mean over "
+        "layers l = 0..L of the distance between the state after layer l (input t = 1) "
+        "and the position at time l/L (for L = 1 only the trained end point counts).",
+        "",
+        "| L | form | penalty | parameters | training loss | mse | extrapolation mse "
+        "| path | ms/epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"All {len(runs)} trainings: {seed_seconds:.1f} s ({L_top} layers: "
+        + ", ".join(f"{f} {v:.0f} ms" for f, v in ms40.items()) + " per epoch of "
+        f"{n_data // 200} batches).",
+        "",
+        "`depth_seed_hidden_states.png` is the seed's figure: the state after each layer of "
+        f"the {L_top}-layer nets for the input t = 1. Only the last state is trained to "
+        "lie on the trajectory; the others are free 3-D features with no reason to follow "
+        "it, and they do not: plain, averaged and added layers alike wander far from it "
+        f"(path distance {min(hopes):.2f} to {max(hopes):.2f} "
+        "for the unpenalised 40-layer nets, against a trajectory of size ~1). Nothing ties "
+        "layer l to time l/L: the layers have their own weights and no step size, and "
+        "`x + f(x)` over 40 layers is Euler with h = 1 up to t = 40 (the `add` nets start "
+        f"with a loss of {runs[L_top, 'add', 'none'].history.loss[0]:.1e} in their first "
+        "epoch). That is why the seed's attempt failed.",
+        "",
+        "## Depth as time, made to work",
+        "",
+        "In the seed's scaled coordinates the projectile is "
+        f"`ef.fields.Projectile(gravity={SCALED_GRAVITY}, wind={SCALED_WIND})` from "
+        f"{SCALED_Y0} (position, velocity). `ef.ResidualFlow(f, L)` with "
+        "f = `ef.mlp([6, 32, 6], \"tanh\")`: L blocks x <- x + f(x)/L that share f, i.e. "
+        "L explicit Euler steps of dx/dt = f(x) over [0, 1]. Trained "
+        f"({flow_epochs} epochs, Nadam lr 0.002, batch 100) to map {len(S0):,} random "
+        "states to the state one time unit later (`demos.field_training_set`).",
+        "",
+        "| training depth L | final loss | mean distance hidden state l to truth at l/L "
+        "| max distance, flow of f to truth on [0, 1] | rk4 error t = 1 | t = 2 | t = 3 "
+        "| fit (s) |",
+        "|---|---|---|---|---|---|---|---|",
+        *flow_rows,
+        "",
+        "Distances are Euclidean norms of the 6-D state (position and velocity), from the "
+        "seed's start. Fitted slopes against the training depth: flow of f to the truth "
+        f"**{slope_bias:.2f}**; hidden path to the truth {slope_path:.2f}.",
+        "",
+        "One trained field (training depth "
+        f"{train_depths[-1]}) run as a residual net of any depth L: the largest distance "
+        "between the hidden states and the ODE flow of the same field at times l/L "
+        "(dopri5, rtol = atol = 1e-12):",
+        "",
+        "| depth L | " + " | ".join(str(L) for L in depths) + " |",
+        "|---|" + "---|" * depths.size,
+        "| to the flow of f | " + " | ".join(f"{d:.2e}" for d in dist["flow"]) + " |",
+        "| to the analytic trajectory | " + " | ".join(f"{d:.2e}" for d in dist["truth"])
+        + " |",
+        "",
+        f"Fitted log-log slope of the distance to the flow against L: **{slope_flow:.3f}** "
+        "(Euler's first order: -1).",
+        "",
+        "What works: (1) a tied residual net with step 1/L is Euler's method on its field, "
+        "so its hidden path converges to the ODE flow of that field at rate 1/L (measured "
+        f"slope {slope_flow:.2f}), and the hidden state after block l tracks the true state "
+        f"at time l/L (mean distance {min(mean_path):.3f} to {max(mean_path):.3f}, against "
+        "a state of size ~1); "
+        "(2) the field it learns is the true field up to an O(1/L) bias: training at "
+        "depth L bakes Euler's error into f, and the flow of f approaches the truth at "
+        f"slope {slope_bias:.2f}; (3) the field transfers: integrated by rk4 it predicts "
+        "t = 2 (error "
+        f"{numbers[f'flow_extrapolation_t2_[L{train_depths[-1]}]']:.3f}) where every net of "
+        "the seed extrapolates badly (`depth_extrapolation.png`: extrapolation mse "
+        f"{numbers['flow_extrapolation_mse']:.1e} for the field against "
+        f"{numbers['best_seed_extrapolation_mse']:.1e} "
+        "for the best seed net). What does not: the hidden path's distance to the truth "
+        f"stops falling with L once the field's own fitting error (~{min(mean_path):.3f}) "
+        "dominates (the "
+        "plateau in `depth_as_time.png`); at t = 3 the states have left the training box "
+        "(the height velocity reaches -2.44, trained on [-1.98, 1]) and the error "
+        "(" + ", ".join(f"{numbers[f'flow_extrapolation_t3_[L{L}]']:.3f}" for L in train_depths)
+        + " for L = " + ", ".join(str(L) for L in train_depths) + ") no longer falls "
+        "with L; and the seed's untied width-3 nets (plain or residual) have hidden states "
+        "that are not a trajectory at all.",
+        "",
+        f"Figures: {', '.join(f'`{p.name}`' for p in figures)}.",
+        f"Demo wall time: {seconds:.1f} s (seed nets {seed_seconds:.1f} s, flows "
+        f"{flow_seconds:.1f} s){' (quick mode)' if quick else ''}.",
+        "",
+    ])
+    (out / "summary.md").write_text(md, encoding="utf-8")
+    return DemoResult("depth", "Deep narrow networks; depth as time (seed 000)", numbers, md,
+                      figures, seconds)
+
+
+
+# ----------------------------------------------------------------------------- mean-field demo
+
+#: Teacher of the seed 003 picture (M = 4 neurons in d = 2). The seed's
+#: ``np.random.seed(134)`` draws from NumPy's legacy global generator, which eulerflow
+#: does not use; 54 is the first seed whose four directions ``a w`` lie > 40 degrees apart
+#: with norms in [0.25, 1.6], so every ray can be told apart in the picture.
+MEANFIELD_TEACHER_SEED = 54
+#: Initial radii and widths of the open-question sweep.
+MEANFIELD_RADII: tuple[float, ...] = (0.01, 0.05, 0.2, 1.0)
+MEANFIELD_WIDTHS: tuple[int, ...] = (4, 20, 100, 1000)
+#: Teacher configurations of the sweep: neurons M, each drawn from these seeds.
+MEANFIELD_TEACHER_SIZES: tuple[int, ...] = (2, 4, 8)
+MEANFIELD_TEACHER_SEEDS: tuple[int, ...] = (0, 1, 2)
+#: Student and sample-stream seeds: kept apart from the teacher seeds, because a student
+#: drawn from a teacher's seed starts with the teacher's own directions.
+MEANFIELD_STUDENT_SEED = 100
+MEANFIELD_SAMPLE_SEED = 200
+
+
+def teacher_positions(net: Any) -> np.ndarray:
+    """A network's neurons in the plane as seed 003 draws them: ``a_j w_j``, (m, d)."""
+    return net.a[:, None] * net.w
+
+
+def zero_loss(teacher: Any, n_test: int, seed: int) -> float:
+    """Test loss of the zero function on ``fit_teacher``'s held-out set (drawn from
+    ``seed + 1``): ``mean(y^2) / 2``, the scale a student's loss starts from."""
+    _, y = ef.meanfield.teacher_samples(teacher, n_test, seed=seed + 1)
+    return float(0.5 * np.mean(y**2))
+
+
+def mass_near_teacher(student: Any, teacher: Any, degrees: float = 10.0) -> float:
+    """The share of the student's output weight ``|a_j| |(w_j, b_j)|`` carried by particles
+    whose direction ``(w_j, b_j)`` lies within ``degrees`` of a teacher neuron's with the
+    same sign of ``a``: 1 when every particle has joined a teacher neuron."""
+    s = np.column_stack([student.w, student.b])
+    t = np.column_stack([teacher.w, teacher.b])
+    weight = np.abs(student.a) * np.linalg.norm(s, axis=1)
+    cos = (s / np.linalg.norm(s, axis=1)[:, None]) @ (t / np.linalg.norm(t, axis=1)[:, None]).T
+    same = np.sign(student.a)[:, None] == np.sign(teacher.a)[None, :]
+    near = np.any(same & (cos >= np.cos(np.radians(degrees))), axis=1)
+    return float(weight[near].sum() / weight.sum())
+
+
+@dataclass
+class MeanFieldSweep:
+    """Final test losses of students of every initial radius and width against each
+    teacher: ``final[t, i, j]`` for teacher ``teachers[t] = (M, seed)``, radius
+    ``radii[i]``, width ``widths[j]``; ``zero[t]`` the zero function's test loss;
+    ``reach[t, i, j]`` the first snapshot step whose test loss is below
+    ``target * zero[t]`` (NaN: never, inf in ``final``: diverged); ``near[t, i, j]``
+    the :func:`mass_near_teacher` of the trained student."""
+
+    radii: tuple[float, ...]
+    widths: tuple[int, ...]
+    teachers: tuple[tuple[int, int], ...]
+    final: np.ndarray
+    zero: np.ndarray
+    reach: np.ndarray
+    near: np.ndarray
+    curves: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]]
+    steps: int
+    lr0: float
+    batch: int
+    target: float
+    snapshot_every: int
+    seconds: float
+
+    def relative(self) -> np.ndarray:
+        """``final / zero``, (T, R, W)."""
+        return self.final / self.zero[:, None, None]
+
+
+def meanfield_sweep(
+    radii: Sequence[float] = MEANFIELD_RADII,
+    widths: Sequence[int] = MEANFIELD_WIDTHS,
+    teachers: Sequence[tuple[int, int]] = ((4, MEANFIELD_TEACHER_SEED),),
+    *,
+    steps: int = 20000,
+    lr0: float = 0.25,
+    batch: int = 20,
+    d: int = 2,
+    target: float = 1e-2,
+    n_test: int = 1000,
+    snapshots: int = 200,
+) -> MeanFieldSweep:
+    """Seed 003's open questions as a plain loop over a grid: for every teacher
+    ``(M, seed)``, initial radius and width m, a student ``small_sphere(m, d, radius,
+    MEANFIELD_STUDENT_SEED)`` trains ``steps`` SGD steps of ``batch`` fresh samples at
+    ``lr = lr0 * m``. With the mean-field 1/m a particle moves O(lr / m) per step, so
+    this rate gives every width the same time scale (``steps * lr0`` in the mean-field
+    time of the limit PDE). Same student seed for every radius: only the radius differs.
+    """
+    mf = ef.meanfield
+    begin = time.perf_counter()
+    radii, widths, teachers = tuple(radii), tuple(widths), tuple(teachers)
+    shape = (len(teachers), len(radii), len(widths))
+    final, reach, near = np.full(shape, np.inf), np.full(shape, np.nan), np.full(shape, np.nan)
+    zero = np.empty(len(teachers))
+    curves: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+    every = max(1, steps // snapshots)
+    for t, (M, tseed) in enumerate(teachers):
+        teacher = mf.TwoLayerReLU.random(M, d, seed=tseed)
+        zero[t] = zero_loss(teacher, n_test, MEANFIELD_SAMPLE_SEED)
+        for i, radius in enumerate(radii):
+            for j, m in enumerate(widths):
+                student = mf.TwoLayerReLU.small_sphere(m, d, radius, seed=MEANFIELD_STUDENT_SEED)
+                try:
+                    run = student.fit_teacher(teacher, steps=steps, batch=batch, lr=lr0 * m,
+                                              snapshot_every=every, seed=MEANFIELD_SAMPLE_SEED,
+                                              n_test=n_test)
+                except ef.DivergenceError:
+                    continue
+                final[t, i, j] = student.loss(*mf.teacher_samples(teacher, n_test,
+                                                                  MEANFIELD_SAMPLE_SEED + 1))
+                below = np.flatnonzero(run.test_loss < target * zero[t])
+                if below.size:
+                    reach[t, i, j] = run.steps[below[0]]
+                near[t, i, j] = mass_near_teacher(student, teacher)
+                curves[(t, i, j)] = (run.steps, run.test_loss)
+    return MeanFieldSweep(radii, widths, teachers, final, zero, reach, near, curves, steps,
+                          lr0, batch, target, every, time.perf_counter() - begin)
+
+
+def _geomean(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.exp(np.mean(np.log(values), axis=axis))
+
+
+def run_meanfield(out: str | Path, quick: bool = False, progress: bool | None = None) -> DemoResult:
+    """Seed 003: mean-field particles of a two-layer ReLU student learning a teacher."""
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    from eulerflow import plot
+
+    mf = ef.meanfield
+    begin = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: list[Path] = []
+    M, d, m, radius, bs = 4, 2, 20, 0.05, 20
+    steps = 4000 if quick else 20000
+    every = 10
+    rates = (0.5, 5.0)
+    teacher = mf.TwoLayerReLU.random(M, d, seed=MEANFIELD_TEACHER_SEED)
+    tpos = teacher_positions(teacher)
+    L0 = zero_loss(teacher, 1000, MEANFIELD_SAMPLE_SEED)
+
+    # ------------------------------------------------------------ the seed's picture
+    runs, students, seconds = {}, {}, {}
+    for lr in rates:
+        student = mf.TwoLayerReLU.small_sphere(m, d, radius, seed=MEANFIELD_STUDENT_SEED)
+        start = time.perf_counter()
+        runs[lr] = student.fit_teacher(teacher, steps=steps, batch=bs, lr=lr,
+                                       snapshot_every=every, seed=MEANFIELD_SAMPLE_SEED)
+        seconds[lr] = time.perf_counter() - start
+        students[lr] = student
+    lim = max(1.1 * float(np.abs(tpos).max()),
+              *(1.05 * float(np.abs(r.positions()).max()) for r in runs.values()))
+    fig, axes = plot.figure_grid(1, 3, figsize=(17.0, 5.6),
+                                 title=f"Seed 003: {m} particles from a sphere of radius "
+                                       f"{radius:g} learn a {M}-neuron ReLU teacher "
+                                       f"(SGD, batch {bs}, {steps} steps)")
+    for ax, lr in zip(axes[:2], rates, strict=True):
+        plot.particles(runs[lr].positions(), tpos, ax=ax, lim=lim,
+                       title=f"lr = {lr:g}: particles $a_j w_j$ over {steps} steps",
+                       end_label=f"particles at step {steps}")
+    plot.step_losses({f"lr = {lr:g}": runs[lr] for lr in rates}, ax=axes[2],
+                     title="Test loss (1000 held-out samples)")
+    axes[2].axhline(L0, color="grey", ls=":", lw=1.2, label="zero function")
+    axes[2].legend(fontsize="small", loc="best")
+    _save(fig, out / "meanfield_particles.png", figures)
+
+    # the animation of the seed's rate, as the seed's FuncAnimation
+    gif = out / "meanfield_particles.gif"
+    run0 = runs[rates[0]]
+    anim = plot.particles_animation(
+        run0.positions(), tpos, steps=run0.steps, losses=run0.test_loss,
+        frames=20 if quick else 80, figsize=(7.2, 3.5),
+        title=f"{m} particles, radius {radius:g}, lr = {rates[0]:g}")
+    anim.save(gif, writer=animation.PillowWriter(fps=12))
+    plt.close(anim._fig)
+    figures.append(gif)
+
+    # ------------------------------------------------------------ the open questions
+    sweep_steps = 2000 if quick else 20000
+    lr0 = 0.25
+    main = meanfield_sweep(steps=sweep_steps, lr0=lr0)
+    configs = tuple((size, s) for size in MEANFIELD_TEACHER_SIZES
+                    for s in (MEANFIELD_TEACHER_SEEDS[:1] if quick else MEANFIELD_TEACHER_SEEDS))
+    others = meanfield_sweep(teachers=configs, steps=sweep_steps, lr0=lr0)
+
+    R, W = main.radii, main.widths
+    fig, (ax_h, ax_r, ax_n) = plot.figure_grid(
+        1, 3, figsize=(18.0, 5.0),
+        title=f"Teacher M={M} (seed {MEANFIELD_TEACHER_SEED}): {sweep_steps} SGD steps, "
+              f"batch {bs}, lr = {lr0:g} m (the same mean-field time for every m)")
+    axis_names = {"row_label": "initial radius", "col_label": "number of particles m"}
+    shown = main.final[0][np.isfinite(main.final[0])]
+    floor = max(float(shown.min()), 1e-5 * float(shown.max())) if shown.size else None
+    plot.grid_heatmap(main.final[0], R, W, ax=ax_h, vmin=floor,  # an exact fit stays readable
+                      colorbar_label="final test loss", title="Final test loss", **axis_names)
+    plot.grid_heatmap(main.reach[0], R, W, ax=ax_r, missing=f"not in {sweep_steps}",
+                      colorbar_label="SGD steps", fmt="{:.0f}",
+                      title=f"Steps until test loss < {main.target:g} x zero function's",
+                      **axis_names)
+    plot.grid_heatmap(100 * main.near[0], R, W, ax=ax_n, log=False, vmin=0.0, vmax=100.0,
+                      colorbar_label="% of output weight", fmt="{:.0f}%",
+                      title="Output weight within 10 deg of a teacher neuron", **axis_names)
+    _save(fig, out / "meanfield_heatmap.png", figures)
+
+    rel = others.relative()
+    seeds_text = ", ".join(str(s) for s in sorted({c[1] for c in configs}))
+    fig, axes = plot.figure_grid(1, len(MEANFIELD_TEACHER_SIZES), figsize=(17.0, 4.8),
+                                 title="Final test loss / zero function's test loss, "
+                                       f"geometric mean over teacher seeds {seeds_text} "
+                                       f"({sweep_steps} steps, lr = {lr0:g} m)")
+    finite = rel[np.isfinite(rel)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
+    for ax, size in zip(axes, MEANFIELD_TEACHER_SIZES, strict=True):
+        pick = [t for t, (s, _) in enumerate(configs) if s == size]
+        plot.grid_heatmap(_geomean(rel[pick]), R, W, ax=ax, vmin=lo, vmax=hi,
+                          row_label="initial radius", col_label="number of particles m",
+                          colorbar_label="relative test loss", title=f"Teacher with M = {size}")
+    _save(fig, out / "meanfield_teachers.png", figures)
+
+    fig, (ax_w, ax_rad) = plot.figure_grid(1, 2, figsize=(13.0, 4.6),
+                                           title=f"Teacher M={M}: test loss against the "
+                                                 f"mean-field time t = step x lr / m "
+                                                 f"(lr = {lr0:g} m)")
+    i05 = R.index(0.05)
+    plot.step_losses({f"m = {w}": (main.curves[(0, i05, j)][0] * lr0,
+                                   main.curves[(0, i05, j)][1])
+                      for j, w in enumerate(W) if (0, i05, j) in main.curves},
+                     ax=ax_w, xlabel="mean-field time t", log_x=True,
+                     title="Initial radius 0.05, every width")
+    jbig = len(W) - 1
+    plot.step_losses({f"radius {r:g}": (main.curves[(0, i, jbig)][0] * lr0,
+                                        main.curves[(0, i, jbig)][1])
+                      for i, r in enumerate(R) if (0, i, jbig) in main.curves},
+                     ax=ax_rad, xlabel="mean-field time t", log_x=True,
+                     title=f"m = {W[jbig]}, every initial radius")
+    _save(fig, out / "meanfield_time.png", figures)
+
+    # ------------------------------------------------------------ numbers and summary
+    numbers: dict[str, float] = {"zero_function_loss": L0}
+    rate_rows = []
+    mid_step = int(runs[rates[0]].steps[len(runs[rates[0]].steps) // 10])
+    for lr in rates:
+        r = runs[lr]
+        hit = np.flatnonzero(r.test_loss < 1e-3)
+        numbers[f"final_test_loss_lr{lr:g}"] = float(r.test_loss[-1])
+        numbers[f"steps_to_1e-3_lr{lr:g}"] = float(r.steps[hit[0]]) if hit.size else np.nan
+        numbers[f"mass_near_teacher_lr{lr:g}"] = mass_near_teacher(students[lr], teacher)
+        rate_rows.append(
+            f"| {lr:g} | {r.test_loss[0]:.3g} | {r.test_loss[len(r.steps) // 10]:.3g} "
+            f"| {r.test_loss[-1]:.3g} "
+            f"| {int(r.steps[hit[0]]) if hit.size else 'not reached'} "
+            f"| {100 * numbers[f'mass_near_teacher_lr{lr:g}']:.0f}% "
+            f"| {1e6 * seconds[lr] / steps:.2f} |")
+
+    def grid_rows(values: np.ndarray, fmt: str) -> list[str]:
+        return [f"| {r:g} | " + " | ".join(
+            ("diverged" if np.isinf(v) else "never" if np.isnan(v) else fmt.format(v))
+            for v in values[i]) + " |" for i, r in enumerate(R)]
+
+    header = "| radius \\ m | " + " | ".join(str(w) for w in W) + " |"
+    rule = "|---|" + "---|" * len(W)
+    big = [j for j, w in enumerate(W) if w >= 20]
+    small_r = [i for i, r in enumerate(R) if r <= 0.2]
+    large_r = [i for i, r in enumerate(R) if r > 0.2]
+    teacher_rows = []
+    for t, (size, s) in enumerate(configs):
+        f = others.final[t]
+        teacher_rows.append(
+            f"| {size} | {s} | {others.zero[t]:.3g} "
+            f"| {np.min(f[:, 0]):.2g} to {np.max(f[:, 0]):.2g} "
+            f"| {np.min(f[:, big]):.2g} to {np.max(f[:, big]):.2g} "
+            f"| {100 * np.mean(others.near[t][np.ix_(small_r, big)]):.0f}% "
+            f"/ {100 * np.mean(others.near[t][np.ix_(large_r, big)]):.0f}% |")
+    by_width = {w: float(_geomean(rel[:, :, j].reshape(-1))) for j, w in enumerate(W)}
+    by_radius = {r: float(_geomean(rel[:, i, big].reshape(-1))) for i, r in enumerate(R)}
+    near_by_radius = {r: float(np.mean(others.near[:, i, big])) for i, r in enumerate(R)}
+    of_size = {size: [t for t, c in enumerate(configs) if c[0] == size]
+               for size in MEANFIELD_TEACHER_SIZES}
+    by_size = {size: float(_geomean(rel[ts][:, :, big].reshape(-1)))
+               for size, ts in of_size.items()}
+    best_radius = {size: R[int(np.argmin([_geomean(rel[ts][:, i, big].reshape(-1))
+                                          for i in range(len(R))]))]
+                   for size, ts in of_size.items()}
+    per_teacher = {size: [float(_geomean(rel[t][:, big].reshape(-1))) for t in ts]
+                   for size, ts in of_size.items()}
+    sizes_loss = list(by_size.values())
+    growing = all(a < b for a, b in zip(sizes_loss[:-1], sizes_loss[1:], strict=True))
+    m4 = others.final[:, :, 0] / others.zero[:, None]
+    m4_stuck = int(np.sum(np.isnan(others.reach[:, :, 0])))
+    reach_big = {r: main.reach[0, i, -1] for i, r in enumerate(R)}
+    for w, v in by_width.items():
+        numbers[f"relative_loss_m{w}"] = v
+    for r, v in by_radius.items():
+        numbers[f"relative_loss_r{r:g}"] = v
+        numbers[f"near_teacher_r{r:g}"] = near_by_radius[r]
+    for size, v in by_size.items():
+        numbers[f"relative_loss_M{size}"] = v
+
+    def steps_text(v: float, budget: int = sweep_steps) -> str:
+        return f"not within {budget}" if np.isnan(v) else f"{v:.0f}"
+
+    answers = [
+        "### Answers",
+        "",
+        "Measured with the budget above; `relative` is the final test loss divided by the "
+        "zero function's, geometric means over the teachers and the cells named.",
+        "",
+        "- **Size of the initial sphere.** A smaller sphere costs time: the particles "
+        "start with almost no output and must first grow (steps until the loss is below "
+        f"{main.target:g} x the zero function's, m = {W[-1]}: "
+        + ", ".join(f"r = {r:g}: {steps_text(v)}" for r, v in reach_big.items())
+        + "). The final loss changes little with the radius: within a factor "
+        f"{max(by_radius.values()) / min(by_radius.values()):.1f} (relative, m >= 20, all "
+        "teachers: "
+        + ", ".join(f"r = {r:g}: {v:.2g}" for r, v in by_radius.items())
+        + "; the radius that ends lowest depends on the teacher: "
+        + ", ".join(f"M = {k}: r = {r:g}" for k, r in best_radius.items())
+        + "). What the radius does change is the solution: from a small sphere the "
+        "particles gather on the teacher's neurons, from r = 1 much of the output stays "
+        "with particles elsewhere (share of the output weight within 10 degrees of a "
+        "teacher neuron, m >= 20: "
+        + ", ".join(f"r = {r:g}: {100 * v:.0f}%" for r, v in near_by_radius.items())
+        + "). \"The smaller the better?\": for recovering the teacher's neurons, a small "
+        "sphere (r <= 0.05) is clearly better than r = 1; for the final loss it makes little "
+        "difference, and the smallest sphere is the slowest.",
+        "- **Number of units.** With lr = lr0 m the loss curves against the mean-field "
+        "time t = step x lr / m nearly coincide for m >= 20 until the loss is small "
+        "(`meanfield_time.png`: the mean-field limit), and the final loss improves with m "
+        "(relative, all radii and teachers: "
+        + ", ".join(f"m = {w}: {v:.2g}" for w, v in by_width.items())
+        + f"). m = {W[0]} is a lottery: relative loss from {np.nanmin(m4):.1e} to "
+        f"{np.nanmax(m4):.1e}; {m4_stuck} of its {m4.size} runs never got below "
+        f"{main.target:g} x the zero function's loss.",
+        "- **The teacher's configuration.** "
+        + ("More teacher neurons are harder" if growing else "By teacher size")
+        + " (relative, m >= 20: " + ", ".join(f"M = {k}: {v:.2g}" for k, v in by_size.items())
+        + (")." if all(len(vs) < 2 for vs in per_teacher.values()) else
+           "); teachers of one size differ too (per teacher: "
+           + "; ".join(f"M = {k}: " + ", ".join(f"{v:.1g}" for v in vs)
+                       for k, vs in per_teacher.items()) + ")."),
+    ]
+    seconds_total = time.perf_counter() - begin
+    numbers["demo_seconds"] = seconds_total
+    n_runs = main.final.size + others.final.size
+
+    md = "\n".join([
+        "# Demo `meanfield` (seed 003: mean-field particles of a two-layer ReLU network)",
+        "",
+        f"Teacher `ef.meanfield.TwoLayerReLU.random(m={M}, d={d}, seed="
+        f"{MEANFIELD_TEACHER_SEED})`: the seed's `np.random.seed(134)` drew from NumPy's "
+        "legacy global generator and cannot be reproduced here; seed "
+        f"{MEANFIELD_TEACHER_SEED} is the first whose four directions a w lie more than 40 "
+        "degrees apart with norms in [0.25, 1.6], so the rays can be told apart. Student "
+        f"`small_sphere(m={m}, d={d}, radius={radius:g}, seed={MEANFIELD_STUDENT_SEED})`, "
+        f"trained by `fit_teacher(teacher, steps={steps}, batch={bs}, lr, "
+        f"snapshot_every={every}, seed={MEANFIELD_SAMPLE_SEED})`: fresh Gaussian inputs "
+        "every step as the seed's `gen_sample` (its 500 animation frames made about "
+        f"17,700 steps of batch 20){' (quick mode)' if quick else ''}. The zero function's "
+        f"test loss is {L0:.3g}.",
+        "",
+        f"| lr | test loss at step 0 | at step {mid_step} "
+        "| final | first step < 1e-3 | output weight within 10 deg of a teacher neuron "
+        "| us/step (with snapshots) |",
+        "|---|---|---|---|---|---|---|",
+        *rate_rows,
+        "",
+        f"The seed's lr = {rates[0]:g} learns, but slowly: with the mean-field 1/m each "
+        f"particle moves O(lr / m) per step. lr = {rates[1]:g} moves the particles ten "
+        "times as far per step; it gets below a test loss of 1e-3 after "
+        f"{steps_text(numbers[f'steps_to_1e-3_lr{rates[1]:g}'], steps)} steps instead of "
+        f"{steps_text(numbers[f'steps_to_1e-3_lr{rates[0]:g}'], steps)}, and ends with "
+        f"{100 * numbers[f'mass_near_teacher_lr{rates[1]:g}']:.0f}% of the output weight "
+        "on particles within 10 degrees of a teacher neuron (its direction (w, b), same "
+        f"sign of a) against {100 * numbers[f'mass_near_teacher_lr{rates[0]:g}']:.0f}% "
+        "(`meanfield_particles.png`; the animation `meanfield_particles.gif` shows "
+        f"lr = {rates[0]:g}, frames spaced evenly in log(step)).",
+        "",
+        "## The seed's open questions",
+        "",
+        f"A plain loop (`demos.meanfield_sweep`), {n_runs} trainings in "
+        f"{main.seconds + others.seconds:.1f} s. Every student trains {sweep_steps} SGD "
+        f"steps of batch {bs} at **lr = {lr0:g} m**: with the 1/m of the output each "
+        "particle moves O(lr / m) per step, so lr proportional to m keeps the mean-field "
+        f"time t = steps x lr / m = {sweep_steps * lr0:g} the same for every width "
+        f"(lr = {lr0 * W[0]:g} for m = {W[0]}, {lr0 * W[-1]:g} for m = {W[-1]}). Same "
+        "student seed "
+        "for every radius, so only the radius differs.",
+        "",
+        f"### Initial radius and number of units (teacher M = {M}, seed "
+        f"{MEANFIELD_TEACHER_SEED})",
+        "",
+        "Final test loss:",
+        "",
+        header, rule, *grid_rows(main.final[0], "{:.2e}"),
+        "",
+        f"SGD steps until the test loss is below {main.target:g} x the zero function's "
+        f"(checked every {main.snapshot_every} steps):",
+        "",
+        header, rule, *grid_rows(main.reach[0], "{:.0f}"),
+        "",
+        "Share of the output weight within 10 degrees of a teacher neuron (same sign of "
+        "a):",
+        "",
+        header, rule, *grid_rows(100 * main.near[0], "{:.0f}%"),
+        "",
+        "### Teacher configurations",
+        "",
+        f"M teacher neurons drawn from seeds {seeds_text}, "
+        "every radius and width (`meanfield_teachers.png`). Final test loss, smallest to "
+        "largest over the radii (and the widths named); share of the output weight near a "
+        "teacher neuron for r <= 0.2 / r = 1:",
+        "",
+        "| M | teacher seed | zero function's loss | final loss, m = 4 | final loss, m >= 20 "
+        "| weight near teacher, r <= 0.2 / r = 1 (m >= 20) |",
+        "|---|---|---|---|---|---|",
+        *teacher_rows,
+        "",
+        *answers,
+        "",
+        f"Figures: {', '.join(f'`{p.name}`' for p in figures)}.",
+        f"Demo wall time (training and figures): {seconds_total:.2f} s.",
+        "",
+    ])
+    (out / "summary.md").write_text(md, encoding="utf-8")
+    return DemoResult("meanfield", "mean-field particles (seed 003)", numbers, md, figures,
+                      seconds_total)
+
+
 #: Every demo by name, in the order ``eulerflow demo all`` runs them.
 DEMOS: dict[str, Callable[..., DemoResult]] = {
     "classify": run_classify,
     "xor": run_xor,
     "euler": run_euler,
     "neural-ode": run_neural_ode,
+    "depth": run_depth,
+    "meanfield": run_meanfield,
 }
 
 

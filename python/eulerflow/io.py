@@ -24,6 +24,7 @@ __all__ = ["save", "load"]
 
 _FORMAT = "eulerflow-network"
 _VERSION = 1
+_MAX_DEPTH = 1_000_000  # a tampered file must not ask for an unbounded network
 
 
 def _describe(module: Module, dense_ids: dict[int, int], dense_list: list[Dense]) -> dict:
@@ -90,8 +91,10 @@ def _build(desc, dense: list[Dense], path, used: set[int]) -> Module:
         if kind == "ActivityPenalty":
             return ActivityPenalty(desc["l1"], desc["l2"])
         if kind == "ResidualFlow":
-            return ResidualFlow(_build(desc["field"], dense, path, used), desc["depth"],
-                                desc["t_end"])
+            depth = desc["depth"]
+            if not isinstance(depth, int) or not 1 <= depth <= _MAX_DEPTH:
+                raise _refuse(path, f"ResidualFlow depth {depth!r} is outside [1, {_MAX_DEPTH}]")
+            return ResidualFlow(_build(desc["field"], dense, path, used), depth, desc["t_end"])
         if kind == "Residual":
             return Residual(_build(desc["block"], dense, path, used), mode=desc["mode"],
                             h=desc["h"])

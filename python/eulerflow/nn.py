@@ -251,7 +251,7 @@ class Module:
                 if arr.dtype.kind not in "iu":
                     raise TypeError("Y must hold integer class indices for cross_entropy, got "
                                     f"dtype {arr.dtype} with shape {arr.shape}")
-                labels = np.ascontiguousarray(arr, dtype=np.int64)
+                labels = np.require(arr, dtype=np.int64, requirements=["C", "A"])
                 if labels.shape[0] != n:
                     raise ValueError(f"X has {n} rows but Y has {labels.shape[0]} "
                                      f"(Y shape {arr.shape})")
@@ -358,9 +358,9 @@ class Dense(Module):
         self._b = rng.uniform(-bound, bound, size=n_out).astype(dt) if bias else None
         self._gW = np.zeros_like(self._W)
         self._gb = np.zeros_like(self._b) if bias else None
-        self.bias_l1 = real_scalar(bias_l1, "bias_l1", min_value=0.0)
-        self.bias_l2 = real_scalar(bias_l2, "bias_l2", min_value=0.0)
-        if not bias and (self.bias_l1 or self.bias_l2):
+        self._bias_l1 = real_scalar(bias_l1, "bias_l1", min_value=0.0)
+        self._bias_l2 = real_scalar(bias_l2, "bias_l2", min_value=0.0)
+        if not bias and (self._bias_l1 or self._bias_l2):
             raise ValueError("bias_l1/bias_l2 need a bias (bias=True)")
 
     @property
@@ -392,6 +392,16 @@ class Dense(Module):
     @property
     def bias(self) -> bool:
         return self._b is not None
+
+    # penalties are part of the layer's definition (the core copies them when a
+    # network is built): read-only, build a new layer to change them
+    @property
+    def bias_l1(self) -> float:
+        return self._bias_l1
+
+    @property
+    def bias_l2(self) -> float:
+        return self._bias_l2
 
     @property
     def dtype(self) -> np.dtype:
@@ -482,11 +492,19 @@ class ActivityPenalty(Module):
     (``net(x)``, ``net.backward``) it is the identity."""
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0):
-        self.l1 = real_scalar(l1, "l1", min_value=0.0)
-        self.l2 = real_scalar(l2, "l2", min_value=0.0)
+        self._l1 = real_scalar(l1, "l1", min_value=0.0)
+        self._l2 = real_scalar(l2, "l2", min_value=0.0)
+
+    @property
+    def l1(self) -> float:
+        return self._l1
+
+    @property
+    def l2(self) -> float:
+        return self._l2
 
     def _items(self) -> list[tuple]:
-        return [(4, self.l1, self.l2)]
+        return [(4, self._l1, self._l2)]
 
     def __repr__(self) -> str:
         return f"ActivityPenalty(l1={self.l1}, l2={self.l2})"
@@ -564,18 +582,31 @@ class Residual(Module):
             raise TypeError(f"block must be an eulerflow module, got {type(block).__name__}")
         if mode not in ("average", "add", "step"):
             raise ValueError(f"mode must be 'average', 'add' or 'step', got {mode!r}")
-        self.h = real_scalar(h, "h")
+        self._h = real_scalar(h, "h")
         if (block.in_features is not None and block.out_features is not None
                 and block.in_features != block.out_features):
             raise ValueError(f"a residual block needs equal input and output widths, got "
                              f"{block.in_features} -> {block.out_features}")
-        self.block, self.mode = block, mode
+        self._block, self._mode = block, mode
         width = block.in_features if block.in_features is not None else block.out_features
         self.in_features = width
         self.out_features = self.in_features
 
+    # the definition of the block is fixed once built (the core copies it)
+    @property
+    def block(self) -> Module:
+        return self._block
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def h(self) -> float:
+        return self._h
+
     def _items(self) -> list[tuple]:
-        return [(3, _BLOCK_MODES[self.mode], self.h, self.block._items())]
+        return [(3, _BLOCK_MODES[self._mode], self._h, self._block._items())]
 
     def _dense_layers(self) -> list[Dense]:
         return self.block._dense_layers()
@@ -599,11 +630,23 @@ class ResidualFlow(Sequential):
     def __init__(self, field: Module, depth: int, t_end: float = 1.0):
         if not isinstance(field, Module):
             raise TypeError(f"field must be an eulerflow module, got {type(field).__name__}")
-        self.depth = positive_int(depth, "depth")
-        self.t_end = real_scalar(t_end, "t_end", min_value=0.0, min_inclusive=False)
-        self.field = field
-        step = Residual(field, mode="step", h=self.t_end / self.depth)
-        super().__init__([step] * self.depth)
+        self._depth = positive_int(depth, "depth")
+        self._t_end = real_scalar(t_end, "t_end", min_value=0.0, min_inclusive=False)
+        self._field = field
+        step = Residual(field, mode="step", h=self._t_end / self._depth)
+        super().__init__([step] * self._depth)
+
+    @property
+    def field(self) -> Module:
+        return self._field
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def t_end(self) -> float:
+        return self._t_end
 
     def __repr__(self) -> str:
         return f"ResidualFlow({self.field!r}, depth={self.depth}, t_end={self.t_end})"

@@ -22,13 +22,17 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
 __all__ = [
-    "classification_map",
     "class_colors",
+    "classification_map",
     "components",
     "convergence",
+    "depth_convergence",
+    "extrapolation",
     "fact_losses",
     "figure_grid",
     "gaussian_lowpass",
+    "grid_heatmap",
+    "grouped_loss_curves",
     "history",
     "landscape",
     "layers_comparison",
@@ -36,8 +40,11 @@ __all__ = [
     "loss_curves",
     "node_fit",
     "output_map",
+    "particles",
+    "particles_animation",
     "scatter_classes",
     "softmax",
+    "step_losses",
     "trajectories_3d",
     "weights_image",
 ]
@@ -939,4 +946,487 @@ def components(
     axes[0].legend(fontsize="small", loc="best", ncols=len(series))
     if title:
         fig.suptitle(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------- depth as time
+
+
+def depth_convergence(
+    depths: Any,
+    distances: Mapping[str, Any],
+    fits: Mapping[str, Any] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = "depth L (residual blocks, step h = 1/L)",
+    ylabel: str = "distance",
+) -> Figure:
+    r"""Distances against the depth of a residual net on log-log axes, with fitted slopes.
+
+    ``distances`` maps a label to one distance per depth in ``depths`` (or to a pair
+    ``(depths, distances)`` of its own). Each curve's slope :math:`p` in
+    :math:`d \approx C L^p` is fitted by :func:`loglog_slope` over the points
+    ``fits[label]`` (a boolean mask; default: all) and drawn dashed over that range;
+    the legend gives it. A residual net of ``L`` Euler steps of size ``1/L`` is within
+    :math:`O(1/L)` of its ODE flow: a slope of -1. A curve given the slope ``nan``
+    (fewer than two points) is drawn without one.
+    """
+    if not distances:
+        raise ValueError("distances must hold at least one curve")
+    fits = dict(fits or {})
+    fig, ax = _new_axes(ax, (6.5, 4.8))
+    for i, (label, values) in enumerate(distances.items()):
+        if isinstance(values, tuple) and len(values) == 2:
+            L = _as_1d_float(f"distances[{label!r}] depths", values[0])
+            d = _as_1d_float(f"distances[{label!r}]", values[1])
+        else:
+            L = _as_1d_float("depths", depths)
+            d = _as_1d_float(f"distances[{label!r}]", values)
+        if d.shape != L.shape:
+            raise ValueError(f"distances[{label!r}] must have the shape of its depths "
+                             f"{L.shape}, got {d.shape}")
+        mask = np.asarray(fits.get(label, np.ones(L.shape, dtype=bool)), dtype=bool)
+        if mask.shape != L.shape:
+            raise ValueError(f"fits[{label!r}] must have the shape of the depths {L.shape}, "
+                             f"got {mask.shape}")
+        drawn = np.isfinite(d) & (d > 0)
+        used = drawn & mask
+        colour = f"C{i % 10}"
+        slope, intercept = loglog_slope(L, d, used)
+        text = str(label) + (f": fitted slope {slope:.2f}" if np.isfinite(slope) else "")
+        marker = _CONVERGENCE_MARKERS[i % len(_CONVERGENCE_MARKERS)]
+        ax.plot(L[drawn], d[drawn], color=colour, lw=1.0, alpha=0.6)
+        ax.plot(L[used], d[used], marker, color=colour, ms=6, ls="none",
+                label=text if used.any() else None)
+        ax.plot(L[drawn & ~mask], d[drawn & ~mask], marker, color=colour, ms=6, ls="none",
+                mfc="none", label=None if used.any() else text + " (not fitted)")
+        if np.isfinite(slope):
+            LL = np.array([L[used].min(), L[used].max()])
+            ax.plot(LL, 10.0 ** (intercept + slope * np.log10(LL)), "--", color=colour, lw=1.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel + " (log scale)")
+    ax.set_ylabel(ylabel + " (log scale)")
+    ax.set_title(title or "Depth as time: distance to the ODE flow against depth")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def extrapolation(
+    t: Any,
+    predictions: Mapping[str, Any],
+    reference: Any,
+    t_train: tuple[float, float] = (0.0, 1.0),
+    axes: Sequence[Axes] | None = None,
+    labels: Sequence[str] = ("x", "y", "z"),
+    reference_label: str = "analytic",
+    title: str | None = None,
+    window: float | None = 1.0,
+) -> Figure:
+    """Predictions against time inside and beyond the trained range (seed 000's
+    "Extrapolation"), one panel per component.
+
+    ``predictions`` maps a label to values ``(len(t), k)`` (their first ``k`` columns
+    are drawn, ``k = len(labels)``); ``reference`` ``(len(t), >= k)`` is the truth, drawn
+    as a dashed black line. The times of ``t_train`` are shaded: outside them the
+    predictions extrapolate. ``axes`` gives the ``k`` panels (default: a new figure with
+    ``k`` panels side by side). Each panel shows the reference's range widened by
+    ``window`` times its span on either side (``None``: everything); a prediction that
+    leaves that window somewhere says so in the legend.
+    """
+    t = _as_1d_float("t", t)
+    if not predictions:
+        raise ValueError("predictions must hold at least one curve")
+    k = len(labels)
+    ref = np.asarray(reference, dtype=np.float64)
+    if ref.ndim != 2 or ref.shape[0] != t.size or ref.shape[1] < k:
+        raise ValueError(f"reference must have shape ({t.size}, >= {k}), got {ref.shape}")
+    series = {}
+    for label, values in predictions.items():
+        v = np.asarray(values, dtype=np.float64)
+        if v.ndim != 2 or v.shape[0] != t.size or v.shape[1] < k:
+            raise ValueError(f"predictions[{label!r}] must have shape ({t.size}, >= {k}), "
+                             f"got {v.shape}")
+        series[str(label)] = v
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, k, figsize=(4.6 * k, 4.2), layout="constrained")
+        axes = list(np.atleast_1d(axes))
+    else:
+        axes = list(axes)
+        fig = axes[0].figure
+    if len(axes) != k:
+        raise ValueError(f"axes must hold {k} panels, got {len(axes)}")
+    styles = ("-", "--", "-.", ":")
+    lows, highs = ref[:, :k].min(axis=0), ref[:, :k].max(axis=0)
+    pads = np.maximum(highs - lows, 1e-12) * (window if window is not None else 0.0)
+    if window is not None:
+        for label in list(series):
+            v = series[label][:, :k]
+            if np.any(~np.isfinite(v) | (v < lows - pads) | (v > highs + pads)):
+                series[label + " (leaves the window)"] = series.pop(label)
+    for c, ax in enumerate(axes):
+        ax.axvspan(float(t_train[0]), float(t_train[1]), color="0.9", zorder=0,
+                   label="trained range of t" if c == 0 else None)
+        for i, (label, v) in enumerate(series.items()):
+            ax.plot(t, v[:, c], color=f"C{i % 10}", lw=1.5, ls=styles[(i // 10) % 4],
+                    label=label if c == 0 else None)
+        ax.plot(t, ref[:, c], color="black", lw=1.2, ls="--",
+                label=reference_label if c == 0 else None)
+        if window is not None:
+            ax.set_ylim(lows[c] - pads[c], highs[c] + pads[c])
+        ax.set_xlabel("time t")
+        ax.set_ylabel(labels[c])
+        ax.set_title(labels[c])
+        ax.grid(True, alpha=0.3)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4),
+               fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def grouped_loss_curves(
+    histories: Mapping[str, Mapping[str, Any]],
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = "epoch",
+    ylabel: str = "loss",
+) -> Figure:
+    """Per-epoch losses of runs in groups: one colour per group, one line style per
+    variant within a group (e.g. colour = architecture, style = penalty), log scale.
+
+    ``histories`` maps a group label to ``{variant label: History or 1-D array}``; the
+    legend reads ``"group, variant"``. Variants keep their style across groups (the
+    first variant seen is solid, then dashed, dotted, dash-dotted).
+    """
+    if not histories:
+        raise ValueError("histories must hold at least one group")
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = _new_axes(ax, (6.5, 4.2))
+    styles: dict[str, str] = {}
+    cycle = ("-", "--", ":", "-.")
+    for i, (group, variants) in enumerate(histories.items()):
+        for variant, values in variants.items():
+            style = styles.setdefault(str(variant), cycle[len(styles) % len(cycle)])
+            v = _as_1d_float(f"histories[{group!r}][{variant!r}]", getattr(values, "loss", values))
+            v = np.where(v > 0, v, np.nan)
+            label = f"{group}, {variant}" if str(variant) else str(group)
+            ax.plot(np.arange(1, v.size + 1), v, color=f"C{i % 10}", ls=style, lw=1.5,
+                    label=label)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel + " (log scale)")
+    ax.set_title(title or "Training loss per epoch")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+# ----------------------------------------------------------------------------- mean-field particles
+
+
+def _as_particle_path(name: str, values: Any) -> np.ndarray:
+    """Particle positions in the plane over time, ``(k, m, 2)`` (a single ``(m, 2)`` is one
+    snapshot)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.shape[2] != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (k, m, 2) (or (m, 2)) with k, m >= 1, "
+                         f"got {np.shape(values)}")
+    return arr.astype(np.float64, copy=False)
+
+
+def _particle_limit(positions: np.ndarray, teacher: np.ndarray | None) -> float:
+    """Half-width of a square window around the origin holding every point, 10% margin."""
+    pts = positions.reshape(-1, 2)
+    if teacher is not None:
+        pts = np.concatenate([pts, teacher])
+    big = float(np.max(np.abs(pts[np.isfinite(pts).all(axis=1)]), initial=0.0))
+    return 1.1 * big if big > 0 else 1.0
+
+
+def _teacher_rays(ax: Axes, teacher: np.ndarray, lim: float, plain: bool = False) -> None:
+    """Seed 003's ``display_weights``: a ray from the origin along each teacher ``a w``
+    (to the window's edge) and the teacher's points in red."""
+    for k, (tx, ty) in enumerate(teacher):
+        r = float(np.hypot(tx, ty))
+        if r == 0:
+            continue
+        ax.plot([0.0, 2 * lim * tx / r], [0.0, 2 * lim * ty / r], color="black", lw=1.0,
+                zorder=1, label="teacher directions" if k == 0 else None)
+    ax.scatter(teacher[:, 0], teacher[:, 1], s=140, color="red", alpha=0.45, zorder=5,
+               label="teacher neurons a w" if plain else r"teacher neurons $a\,w$")
+
+
+def particles(
+    positions: Any,
+    teacher: Any = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    lim: float | None = None,
+    start_label: str = "start",
+    end_label: str = "end",
+) -> Figure:
+    r"""Mean-field particles in the plane, as seed 003 draws them: each particle at
+    :math:`a_j w_j \in \mathbb{R}^2`, its trajectory as a trace that fades into the past,
+    and the teacher's neurons as red points on black rays from the origin.
+
+    ``positions`` is ``(k, m, 2)``, e.g. ``run.positions()`` of
+    :meth:`eulerflow.meanfield.TwoLayerReLU.fit_teacher`; ``teacher`` is ``(M, 2)``, the
+    teacher's ``a[:, None] * w``. ``lim`` is the half-width of the square window (default:
+    every point fits).
+    """
+    from matplotlib.collections import LineCollection
+
+    pos = _as_particle_path("positions", positions)
+    tea = None if teacher is None else _as_particle_path("teacher", teacher)[0]
+    lim = _particle_limit(pos, tea) if lim is None else float(lim)
+    fig, ax = _new_axes(ax, (6.0, 5.6))
+    k, m, _ = pos.shape
+    if k > 1:
+        # one segment per particle and snapshot interval; alpha grows with time
+        seg = np.stack([pos[:-1], pos[1:]], axis=2).transpose(1, 0, 2, 3).reshape(-1, 2, 2)
+        age = np.tile(np.arange(1, k) / (k - 1), m)
+        colours = np.zeros((seg.shape[0], 4))
+        colours[:, :3] = (0.12, 0.35, 0.75)
+        colours[:, 3] = 0.08 + 0.72 * age**1.5
+        ax.add_collection(LineCollection(seg, colors=colours, linewidths=1.2, zorder=2))
+        ax.plot([], [], color=(0.12, 0.35, 0.75), alpha=0.5, lw=1.2,
+                label="trajectories (fading into the past)")
+        ax.scatter(pos[0, :, 0], pos[0, :, 1], s=14, facecolors="none", edgecolors="grey",
+                   lw=0.8, zorder=3, label=start_label)
+    if tea is not None:
+        _teacher_rays(ax, tea, lim)
+    size = 22.0 * min(1.0, float(np.sqrt(50.0 / m)))  # many particles: smaller dots
+    ax.scatter(pos[-1, :, 0], pos[-1, :, 1], s=max(size, 3.0), color="tab:blue", zorder=4,
+               label=end_label)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.axhline(0.0, color="grey", lw=0.5, zorder=0)
+    ax.axvline(0.0, color="grey", lw=0.5, zorder=0)
+    ax.set_xlabel(r"$a_j\, w_{j,1}$")
+    ax.set_ylabel(r"$a_j\, w_{j,2}$")
+    ax.set_title(title or f"{m} mean-field particles $a_j w_j$")
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def particles_animation(
+    positions: Any,
+    teacher: Any = None,
+    steps: Any = None,
+    losses: Any = None,
+    frames: int | Sequence[int] = 80,
+    tail: int = 12,
+    title: str | None = None,
+    figsize: tuple[float, float] = (8.0, 3.9),
+    dpi: float = 90.0,
+    interval: int = 80,
+) -> Any:
+    """An animation of the particles of :func:`particles` (left) and of the test loss on
+    a log scale with the current step marked (right, when ``losses`` is given).
+
+    ``steps`` (k,) gives the SGD step of every snapshot (default 0, 1, ...);
+    ``losses`` (k,) the test loss at each. ``frames`` is a number of frames, taken at
+    snapshots spaced evenly in log(1 + step) (the particles move fastest at the start),
+    or the snapshot indices themselves. Every frame shows the last ``tail`` frames'
+    positions as a fading trace. Returns a :class:`matplotlib.animation.FuncAnimation`;
+    save it with ``anim.save(path, writer=matplotlib.animation.PillowWriter(fps=12))``
+    at the figure's ``dpi`` (saving at another one re-renders every text at each frame)
+    and close its figure, ``plt.close(anim._fig)``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+    from matplotlib.collections import LineCollection
+    from matplotlib.ticker import LogFormatter, NullFormatter
+
+    pos = _as_particle_path("positions", positions)
+    k, m, _ = pos.shape
+    tea = None if teacher is None else _as_particle_path("teacher", teacher)[0]
+    st = np.arange(k, dtype=np.float64) if steps is None else _as_1d_float("steps", steps)
+    if st.size != k:
+        raise ValueError(f"steps must have one value per snapshot ({k}), got {st.size}")
+    if isinstance(frames, (int, np.integer)):
+        if frames < 1:
+            raise ValueError(f"frames must be >= 1, got {frames}")
+        # evenly spaced in log(1 + step), then pushed apart so that no frame repeats
+        n = min(int(frames), k)
+        marks = np.log1p(np.maximum(st - st[0], 0.0))
+        idx = np.searchsorted(marks, np.linspace(0.0, marks[-1], n)).clip(0, k - 1)
+        for f in range(1, n):
+            idx[f] = max(idx[f], idx[f - 1] + 1)
+        for f in range(n - 1, -1, -1):
+            idx[f] = min(idx[f], k - n + f)
+    else:
+        idx = np.asarray(frames, dtype=np.int64)
+        if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or idx.max() >= k:
+            raise ValueError(f"frames must be snapshot indices in [0, {k}), got {frames!r}")
+    lim = _particle_limit(pos, tea)
+
+    with_loss = losses is not None
+    fig = plt.figure(figsize=figsize if with_loss else (figsize[1] + 0.6, figsize[1]),
+                     dpi=dpi, layout="constrained")
+    ax = fig.add_subplot(1, 2 if with_loss else 1, 1)
+    if tea is not None:
+        _teacher_rays(ax, tea, lim, plain=True)
+    trace = LineCollection([], linewidths=1.0, zorder=2)
+    ax.add_collection(trace)
+    dots = ax.scatter(pos[0, :, 0], pos[0, :, 1], s=18, color="tab:blue", zorder=4,
+                      label="particles a w")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    # plain-text labels: every frame redraws the whole figure, and mathtext is slow
+    ax.set_xlabel("a w (first coordinate)")
+    ax.set_ylabel("a w (second coordinate)")
+    ax.legend(fontsize="x-small", loc="lower left")
+    head = ax.set_title("")
+    if with_loss:
+        lv = _as_1d_float("losses", losses)
+        if lv.size != k:
+            raise ValueError(f"losses must have one value per snapshot ({k}), got {lv.size}")
+        lx = fig.add_subplot(1, 2, 2)
+        shown = np.where(lv > 0, lv, np.nan)
+        lx.plot(st, shown, color="tab:blue", lw=1.2)
+        (marker,) = lx.plot([st[0]], [shown[0]], "o", color="tab:red", ms=6)
+        lx.set_yscale("log")
+        lx.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=True))
+        lx.yaxis.set_minor_formatter(NullFormatter())
+        lx.set_xlabel("SGD step")
+        lx.set_ylabel("test loss (log scale)")
+        lx.set_title("Test loss")
+        lx.grid(True, which="major", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+
+    def draw(n: int):
+        i = int(idx[n])
+        past = idx[max(0, n - tail): n + 1]
+        if past.size > 1:
+            p = pos[past]
+            seg = np.stack([p[:-1], p[1:]], axis=2).transpose(1, 0, 2, 3).reshape(-1, 2, 2)
+            age = np.tile(np.arange(1, past.size) / (past.size - 1), m)
+            colours = np.zeros((seg.shape[0], 4))
+            colours[:, :3] = (0.12, 0.35, 0.75)
+            colours[:, 3] = 0.05 + 0.55 * age
+            trace.set_segments(seg)
+            trace.set_color(colours)
+        else:
+            trace.set_segments([])
+        dots.set_offsets(pos[i])
+        text = f"step {int(st[i])}"
+        if with_loss:
+            marker.set_data([st[i]], [shown[i]])
+            text += f", test loss {lv[i]:.2e}"
+        head.set_text(text)
+        return (trace, dots, head)
+
+    # lay the figure out once, with the first frame's title; every frame is drawn twice
+    # when saved, and constrained layout would otherwise be recomputed each time
+    draw(0)
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    return animation.FuncAnimation(fig, draw, frames=len(idx), interval=interval, blit=False)
+
+
+def step_losses(
+    curves: Mapping[str, Any],
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = "SGD step",
+    ylabel: str = "test loss",
+    log_x: bool = False,
+) -> Figure:
+    """Losses against the step they were measured at, on a log scale.
+
+    ``curves`` maps a label to ``(steps, losses)`` (e.g. ``(run.steps, run.test_loss)``)
+    or to a run with ``steps`` and ``loss``. Values that are not positive leave gaps;
+    with ``log_x`` the x axis is logarithmic too and points at x <= 0 are left out.
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one (steps, losses) pair")
+    fig, ax = _new_axes(ax, (6.5, 4.2))
+    for i, (label, pair) in enumerate(curves.items()):
+        if hasattr(pair, "steps") and hasattr(pair, "loss"):
+            pair = (pair.steps, pair.loss)
+        try:
+            s, v = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"curves[{label!r}] must be a pair (steps, losses)") from None
+        s = _as_1d_float(f"curves[{label!r}] steps", s)
+        v = _as_1d_float(f"curves[{label!r}] losses", v)
+        if s.shape != v.shape:
+            raise ValueError(f"curves[{label!r}]: steps {s.shape} and losses {v.shape} differ")
+        keep = s > 0 if log_x else np.ones(s.shape, dtype=bool)
+        ax.plot(s[keep], np.where(v > 0, v, np.nan)[keep], color=f"C{i % 10}", lw=1.4,
+                label=str(label))
+    ax.set_yscale("log")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel + (" (log scale)" if log_x else ""))
+    ax.set_ylabel(ylabel + " (log scale)")
+    ax.set_title(title or "Test loss during training")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def grid_heatmap(
+    values: Any,
+    rows: Sequence[Any],
+    cols: Sequence[Any],
+    ax: Axes | None = None,
+    title: str | None = None,
+    row_label: str = "",
+    col_label: str = "",
+    colorbar_label: str = "value",
+    log: bool = True,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    fmt: str = "{:.1e}",
+    missing: str = "diverged",
+) -> Figure:
+    """A grid of measurements ``values (len(rows), len(cols))`` as a coloured table with
+    each value written in its cell (log colour scale by default). Rows go up the y axis.
+    Values outside ``[vmin, vmax]`` take the end colours. Non-finite cells are left white
+    and marked with ``missing`` (a diverged run; a threshold never reached)."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    v = np.asarray(values, dtype=np.float64)
+    if v.shape != (len(rows), len(cols)):
+        raise ValueError(f"values must have shape ({len(rows)}, {len(cols)}) (rows, cols), "
+                         f"got {v.shape}")
+    fig, ax = _new_axes(ax, (5.6, 4.6))
+    ok = np.isfinite(v) & ((v > 0) if log else True)
+    lo = vmin if vmin is not None else (float(v[ok].min()) if ok.any() else 1.0)
+    hi = vmax if vmax is not None else (float(v[ok].max()) if ok.any() else 10.0)
+    if hi <= lo:
+        hi = lo * 10 if log else lo + 1
+    norm = LogNorm(lo, hi) if log else Normalize(lo, hi)
+    img = ax.imshow(np.where(ok, v, np.nan), cmap="viridis", norm=norm, origin="lower",
+                    aspect="auto")
+    for i in range(v.shape[0]):
+        for j in range(v.shape[1]):
+            if ok[i, j]:
+                frac = norm(v[i, j])
+                ax.text(j, i, fmt.format(v[i, j]), ha="center", va="center", fontsize="small",
+                        color="black" if frac > 0.55 else "white")
+            else:
+                ax.text(j, i, missing, ha="center", va="center", fontsize="small")
+    ax.set_xticks(range(len(cols)), [str(c) for c in cols])
+    ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+    ax.set_xlabel(col_label)
+    ax.set_ylabel(row_label)
+    ax.set_title(title or "")
+    fig.colorbar(img, ax=ax, label=colorbar_label + (" (log scale)" if log else ""))
     return fig
