@@ -380,6 +380,19 @@ def test_divergence_in_the_last_step_is_reported():
         student.fit_teacher(teacher, steps=1, batch=20, lr=1e300, snapshot_every=1, seed=2)
 
 
+@pytest.mark.parametrize("fit", ["teacher", "data"])
+def test_divergence_in_an_unrecorded_last_step_is_reported(fit):
+    teacher = TwoLayerReLU.random(4, 2, seed=0)
+    student = TwoLayerReLU.small_sphere(20, 2, 0.05, seed=1)
+    X, Y = teacher_samples(teacher, 20, seed=3)
+    with pytest.raises(ef.DivergenceError):
+        if fit == "teacher":  # 1 step, snapshots every 5: only the start is recorded
+            student.fit_teacher(teacher, steps=1, batch=20, lr=1e300, snapshot_every=5, seed=2)
+        else:
+            student.fit(X, Y, lr=1e300, batch=20, epochs=1, snapshot_every=5)
+    # today: no error, the parameters stay finite and student.loss(X, Y) is inf
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -498,3 +511,120 @@ def test_bad_X_and_Y():
         net.step(np.full((2, 3), np.nan), Y[:2], 0.1)
     with pytest.raises(ValueError, match="x must be 1-D or 2-D"):
         net(np.ones((2, 3, 1)))
+
+
+# ----------------------------------------------------------------------------- demo, figures
+
+
+def test_mass_near_teacher_and_zero_loss():
+    from eulerflow import demos
+
+    teacher = TwoLayerReLU.random(3, 2, seed=0)
+    assert demos.mass_near_teacher(teacher.copy(), teacher) == pytest.approx(1.0)
+    # the same neurons with a flipped sign of a, or a turned direction, are not near
+    flipped = TwoLayerReLU(-teacher.a, teacher.w, teacher.b)
+    assert demos.mass_near_teacher(flipped, teacher) == 0.0
+    # a student made of the teacher's neurons (weight 1 each) and one stray particle
+    # (weight 3, its (w, b) orthogonal to every teacher neuron's)
+    stray = np.cross(np.column_stack([teacher.w, teacher.b])[0],
+                     np.column_stack([teacher.w, teacher.b])[1])
+    stray /= np.linalg.norm(stray)
+    mixed = TwoLayerReLU(np.r_[teacher.a[:2], 3.0], np.vstack([teacher.w[:2], stray[:2]]),
+                         np.r_[teacher.b[:2], stray[2]])
+    weights = np.r_[np.abs(teacher.a[:2]), 3.0]
+    assert demos.mass_near_teacher(mixed, teacher) == pytest.approx(weights[:2].sum()
+                                                                   / weights.sum())
+    _, y = teacher_samples(teacher, 200, seed=6)
+    assert demos.zero_loss(teacher, 200, seed=5) == pytest.approx(0.5 * np.mean(y**2))
+
+
+def test_meanfield_sweep_grid():
+    from eulerflow import demos
+
+    sweep = demos.meanfield_sweep(radii=(0.05, 1.0), widths=(4, 30), teachers=((2, 0), (3, 1)),
+                                  steps=300, lr0=0.25, n_test=200, snapshots=10)
+    assert sweep.final.shape == sweep.reach.shape == sweep.near.shape == (2, 2, 2)
+    assert np.all(np.isfinite(sweep.final)) and np.all(sweep.final < sweep.zero[:, None, None])
+    assert np.all((sweep.near >= 0) & (sweep.near <= 1))
+    assert sweep.snapshot_every == 30
+    # each cell is the run it names: radius 1, width 30, teacher (3, 1)
+    teacher = TwoLayerReLU.random(3, 2, seed=1)
+    student = TwoLayerReLU.small_sphere(30, 2, 1.0, seed=demos.MEANFIELD_STUDENT_SEED)
+    run = student.fit_teacher(teacher, steps=300, batch=20, lr=0.25 * 30, snapshot_every=30,
+                              seed=demos.MEANFIELD_SAMPLE_SEED, n_test=200)
+    assert_close(sweep.final[1, 1, 1], run.test_loss[-1])
+    np.testing.assert_array_equal(sweep.curves[(1, 1, 1)][1], run.test_loss)
+
+
+@pytest.fixture
+def agg():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yield plt
+    plt.close("all")
+
+
+def test_particle_figures(agg, tmp_path):
+    teacher = TwoLayerReLU.random(4, 2, seed=54)
+    student = TwoLayerReLU.small_sphere(12, 2, 0.05, seed=100)
+    run = student.fit_teacher(teacher, steps=200, batch=20, lr=5.0, snapshot_every=10, seed=1)
+    tpos = teacher.a[:, None] * teacher.w
+    fig = ef.plot.particles(run.positions(), tpos, title="particles")
+    ax = fig.axes[0]
+    assert ax.get_title() == "particles" and ax.get_xlabel() and ax.get_ylabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "teacher directions" in labels and any("teacher neurons" in t for t in labels)
+    lim = ax.get_xlim()[1]
+    assert lim >= np.abs(run.positions()).max() and lim >= np.abs(tpos).max()
+    anim = ef.plot.particles_animation(run.positions(), tpos, steps=run.steps,
+                                       losses=run.test_loss, frames=8)
+    from matplotlib import animation
+
+    path = tmp_path / "p.gif"
+    anim.save(path, writer=animation.PillowWriter(fps=5))
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.n_frames == 8
+    fig = ef.plot.step_losses({"a": run, "b": (run.steps + 1, run.test_loss)}, log_x=True)
+    assert fig.axes[0].get_yscale() == "log" and fig.axes[0].get_xscale() == "log"
+    fig = ef.plot.grid_heatmap(np.array([[1e-3, np.inf], [2e-5, 4e-4]]), [0.1, 1], [4, 20],
+                               row_label="radius", col_label="m", missing="never")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["1.0e-03", "never", "2.0e-05", "4.0e-04"]
+
+
+def test_particle_figures_bad_input(agg):
+    with pytest.raises(ValueError, match="positions"):
+        ef.plot.particles(np.zeros((3, 4, 3)))
+    with pytest.raises(TypeError, match="positions"):
+        ef.plot.particles(np.zeros((3, 4, 2), dtype=complex))
+    with pytest.raises(ValueError, match="steps"):
+        ef.plot.particles_animation(np.zeros((3, 4, 2)), steps=np.arange(4))
+    with pytest.raises(ValueError, match="frames"):
+        ef.plot.particles_animation(np.zeros((3, 4, 2)), frames=[0, 5])
+    with pytest.raises(ValueError, match="values"):
+        ef.plot.grid_heatmap(np.ones((2, 3)), [1, 2], [1, 2])
+    with pytest.raises(ValueError, match="curves"):
+        ef.plot.step_losses({})
+
+
+@pytest.mark.slow
+def test_demo_meanfield_quick(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from eulerflow import cli, demos
+
+    assert demos.DEMOS["meanfield"] is demos.run_meanfield
+    assert cli.main(["demo", "meanfield", "--out", str(tmp_path), "--quick"]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"meanfield_particles.png", "meanfield_particles.gif",
+                     "meanfield_heatmap.png", "meanfield_teachers.png", "meanfield_time.png",
+                     "summary.md"}
+    assert (tmp_path / "meanfield_particles.gif").stat().st_size < 2_000_000
+    summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "### Answers" in summary and "lr = 0.25 m" in summary
+    printed = capsys.readouterr().out
+    loss = float(printed.split("final_test_loss_lr5=")[1].split(",")[0])
+    assert loss < 1e-3

@@ -314,6 +314,12 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
                 run.bad_step = s;
                 return run;
             }
+        } else if (s + 1 == steps && n_test &&
+                   !std::isfinite(batch_loss(student, x_test, y_test, n_test, wtest, resid.data()))) {
+            // the last step's blow-up can leave huge but finite parameters
+            run.diverged = true;
+            run.bad_step = s;
+            return run;
         }
     }
     return run;
@@ -364,6 +370,10 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
                     run.bad_step = step - 1;
                     return run;
                 }
+            } else if (step == total && !std::isfinite(batch_loss(net, x, y, n, wl, resid.data()))) {
+                run.diverged = true;
+                run.bad_step = step - 1;
+                return run;
             }
         }
     }
