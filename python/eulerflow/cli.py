@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", required=True, type=Path, metavar="DIR",
                       help="output directory (created if missing)")
     demo.add_argument("--quick", action="store_true",
-                      help="fewer epochs and coarser maps (a few seconds)")
+                      help="fewer epochs and coarser maps (about half a minute for all demos)")
     bar = demo.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="show progress bars (default: only on a terminal)")

@@ -19,9 +19,11 @@ class NativeField:
 
     @property
     def dim(self) -> int:
+        """The state dimension d."""
         return int(self._core_field.dim)
 
     def __call__(self, t: float, y) -> np.ndarray:
+        """``f(t, y)`` evaluated natively, for one state (d,) or a batch (n, d)."""
         y = real_array(y, "y", np.float64, ndim=(1, 2))
         if y.shape[-1] != self.dim:
             raise ValueError(f"y must have {self.dim} values per state, got shape {y.shape}")
@@ -106,8 +108,11 @@ class Arenstorf(NativeField):
     ``mu``) on ``(x, y, vx, vy)``; ``PERIOD`` and ``Y0`` give the periodic orbit
     of Hairer, Norsett & Wanner (Solving ODEs I, II.0)."""
 
+    #: The Earth-Moon mass ratio of the classic orbit.
     MU = 0.012277471
+    #: The period of the orbit from ``Y0``.
     PERIOD = 17.0652165601579625588917206249
+    #: The initial state (x, y, vx, vy) of the periodic orbit.
     Y0 = (0.994, 0.0, 0.0, -2.00158510637908252240537862224)
 
     def __init__(self, mu: float = MU):

@@ -22,6 +22,7 @@ class History:
 
     @property
     def epochs(self) -> int:
+        """The number of epochs recorded."""
         return int(self.loss.size)
 
     def extend(self, other: History) -> None:

@@ -33,6 +33,7 @@ class Run:
 
     @property
     def loss(self) -> np.ndarray:
+        """The loss at each snapshot (test loss or training loss)."""
         return getattr(self, self.loss_name)
 
     def positions(self) -> np.ndarray:
@@ -64,10 +65,12 @@ class TwoLayerReLU:
 
     @property
     def m(self) -> int:
+        """The number of particles (hidden neurons)."""
         return int(self.w.shape[0])
 
     @property
     def d(self) -> int:
+        """The input dimension."""
         return int(self.w.shape[1])
 
     # --- construction as seed 003 ----------------------------------------------------
@@ -98,6 +101,7 @@ class TwoLayerReLU:
         return cls._draw(m, d, seed, radius)
 
     def copy(self) -> TwoLayerReLU:
+        """An independent copy of the particles."""
         return TwoLayerReLU(self.a.copy(), self.w.copy(), self.b.copy())
 
     def __repr__(self) -> str:

@@ -53,7 +53,9 @@ class Module:
     through ``_items()``; everything else (call, backward, fit, save) is shared.
     """
 
-    in_features: int | None = None  # None: any width (element-wise layers)
+    #: Input width, or None for element-wise layers that take any width.
+    in_features: int | None = None
+    #: Output width, or None for element-wise layers (same as the input).
     out_features: int | None = None
 
     # --- description -----------------------------------------------------
@@ -104,6 +106,7 @@ class Module:
         return out
 
     def n_parameters(self) -> int:
+        """The number of trainable scalars (shared arrays counted once)."""
         return int(sum(p.size for p in self.parameters()))
 
     # --- running -----------------------------------------------------------
@@ -391,20 +394,24 @@ class Dense(Module):
 
     @property
     def bias(self) -> bool:
+        """Whether the layer has a bias ``b``."""
         return self._b is not None
 
     # penalties are part of the layer's definition (the core copies them when a
     # network is built): read-only, build a new layer to change them
     @property
     def bias_l1(self) -> float:
+        """Weight of ``sum|b|`` added to the training loss."""
         return self._bias_l1
 
     @property
     def bias_l2(self) -> float:
+        """Weight of ``sum b^2`` added to the training loss."""
         return self._bias_l2
 
     @property
     def dtype(self) -> np.dtype:
+        """The layer's floating dtype (that of ``W``)."""
         return self._W.dtype
 
     def _params(self) -> list[np.ndarray]:
@@ -497,10 +504,12 @@ class ActivityPenalty(Module):
 
     @property
     def l1(self) -> float:
+        """Weight of ``sum|x|`` in the penalty."""
         return self._l1
 
     @property
     def l2(self) -> float:
+        """Weight of ``sum x^2`` in the penalty."""
         return self._l2
 
     def _items(self) -> list[tuple]:
@@ -595,14 +604,17 @@ class Residual(Module):
     # the definition of the block is fixed once built (the core copies it)
     @property
     def block(self) -> Module:
+        """The inner module f."""
         return self._block
 
     @property
     def mode(self) -> str:
+        """``"average"``, ``"add"`` or ``"step"``."""
         return self._mode
 
     @property
     def h(self) -> float:
+        """The step of ``mode="step"``: x + h f(x)."""
         return self._h
 
     def _items(self) -> list[tuple]:
@@ -638,14 +650,17 @@ class ResidualFlow(Sequential):
 
     @property
     def field(self) -> Module:
+        """The shared field f."""
         return self._field
 
     @property
     def depth(self) -> int:
+        """The number of Euler blocks."""
         return self._depth
 
     @property
     def t_end(self) -> float:
+        """The time the blocks cover; each steps by ``t_end / depth``."""
         return self._t_end
 
     def __repr__(self) -> str:

@@ -19,8 +19,11 @@ IntegrationError.__doc__ = (
     "that underflowed (often a stiff problem), or a solution that became non-finite. "
     "The message names the time reached and the step size.")
 
+#: Every method name odeint accepts.
 METHODS = tuple(_core.tableau_names())
+#: The adaptive methods (embedded error estimate, rtol/atol).
 ADAPTIVE_METHODS = tuple(m for m in METHODS if _core.tableau_info(m)["adaptive"])
+#: The fixed-step methods (step_size, or one step per output interval).
 FIXED_METHODS = tuple(m for m in METHODS if m not in ADAPTIVE_METHODS)
 
 
