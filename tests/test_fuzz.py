@@ -1077,9 +1077,6 @@ def test_byte_level_corruption_never_crashes_the_loader_in_a_child(byte_corrupti
     assert sum(o[3].startswith("ValueError") for o in outcomes) > 200
 
 
-@pytest.mark.xfail(strict=True, reason="ef.load lets zipfile's NotImplementedError ('That "
-                   "compression method is not supported', a flipped compression-method "
-                   "field) escape instead of the documented ValueError")
 def test_byte_level_corruption_is_refused_with_value_error(byte_corruptions):
     _, outcomes = byte_corruptions
     escaped = [o for o in outcomes if o[3] != "intact" and not o[3].startswith("ValueError")]
@@ -1099,16 +1096,12 @@ def _tampered(tmp_path, **changes):
     return bad
 
 
-@pytest.mark.xfail(strict=True, reason="ef.load: int(data['version']) on a non-scalar "
-                   "'version' array raises TypeError, not the documented ValueError")
 def test_load_refuses_a_non_scalar_version_marker_with_value_error(tmp_path):
     bad = _tampered(tmp_path, version=np.array([1, 1]))
     with pytest.raises(ValueError, match="not a valid eulerflow network file"):
         ef.load(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="ef.load: a deeply nested architecture escapes as "
-                   "RecursionError (json.loads and _build recurse), not ValueError")
 def test_load_refuses_a_deeply_nested_architecture_with_value_error(tmp_path):
     arch = '{"type": "Dense", "ref": 0}'
     for _ in range(3000):
@@ -1122,8 +1115,6 @@ _LOAD_SIZE_ESCAPE = pytest.mark.xfail(
     strict=True, reason="ef.load builds the Dense layers (and numpy the arrays) from the "
     "file's sizes before checking them against anything: a tampered size escapes as "
     "MemoryError, and a merely large one (say 40000 x 40000) allocates and fills 12.8 GB")
-@pytest.mark.xfail(strict=True, reason="ef.load: int(d['n_in']) of a tampered Infinity "
-                   "raises OverflowError, which load does not turn into its ValueError")
 @pytest.mark.parametrize("field", ["n_in", "n_out"])
 def test_load_refuses_an_infinite_layer_size_with_value_error(tmp_path, field):
     dense = [{"n_in": 2, "n_out": 2, "bias": True, "dtype": "float64", field: float("inf")}]
@@ -1169,9 +1160,6 @@ def test_load_refuses_tampered_huge_sizes_with_value_error_in_a_child(tmp_path, 
                                                                                        message)
 
 
-@pytest.mark.xfail(strict=True, reason="ef.load(int) opens that file descriptor (open() "
-                   "accepts ints), reads it and closes it, then reports a ValueError; "
-                   "save refuses ints with TypeError")
 def test_load_refuses_an_int_path_and_leaves_descriptors_alone(tmp_path):
     path = tmp_path / "some.txt"
     path.write_text("not a network")
@@ -1207,9 +1195,6 @@ BIG_INTS = {  # a Python-validated int argument >= 2**63 reaches pybind11
 }
 
 
-@pytest.mark.xfail(strict=True, reason="ints beyond int64 pass the Python checks (no upper "
-                   "bound) and fail inside pybind11 with 'incompatible function arguments' "
-                   "(or OverflowError, or numpy's 'negative dimensions'), not naming the argument")
 @pytest.mark.parametrize("entry", sorted(BIG_INTS))
 def test_integer_arguments_beyond_int64_are_refused_by_name(entry):
     name, call = BIG_INTS[entry]
@@ -1218,9 +1203,6 @@ def test_integer_arguments_beyond_int64_are_refused_by_name(entry):
     assert "incompatible" not in str(info.value)  # pybind11's dump of the _core signature
 
 
-@pytest.mark.xfail(strict=True, reason="meanfield_fit computes epochs * batches in int64: "
-                   "8 * 2**61 wraps to 0, one snapshot is allocated and every step writes "
-                   "another one past it (heap overflow, SIGSEGV)")
 def test_meanfield_fit_with_an_overflowing_step_count_is_refused_in_a_child():
     exc, message = _child_exception(
         "m = ef.meanfield.TwoLayerReLU.random(3, 2, seed=0)\n"
@@ -1229,19 +1211,12 @@ def test_meanfield_fit_with_an_overflowing_step_count_is_refused_in_a_child():
     assert exc in ("ValueError", "MemoryError", "OverflowError"), (exc, message)
 
 
-@pytest.mark.xfail(strict=True, reason="real_array casts before checking finiteness: a "
-                   "float64 input beyond float32's range into a float32 network emits numpy's "
-                   "RuntimeWarning 'overflow encountered in cast' (an error under -W error, as "
-                   "pytest runs here) before the ValueError")
 def test_float32_network_refuses_an_out_of_range_float64_input_with_value_error():
     net = ef.mlp([2, 2], seed=0, dtype=np.float32)
     with pytest.raises(ValueError, match=r"\bx\b"):
         net(np.full((2, 2), 1e300))
 
 
-@pytest.mark.xfail(strict=True, reason="Map results go through pybind11 forcecast: complex "
-                   "parts are dropped, numeric strings parsed, objects and bools converted, "
-                   "instead of the TypeError odeint gives a Python field")
 @pytest.mark.parametrize("kind", ["complex128", "str", "object", "bool"])
 def test_map_layer_returning_a_non_real_array_is_refused_with_type_error(kind):
     def fun(v):
@@ -1252,8 +1227,6 @@ def test_map_layer_returning_a_non_real_array_is_refused_with_type_error(kind):
         net(np.ones((3, 2)))
 
 
-@pytest.mark.xfail(strict=True, reason="NeuralODE.trajectory with a fixed-step method "
-                   "returns NaN states where odeint with the same field raises IntegrationError")
 def test_neural_ode_trajectory_that_overflows_raises_integration_error_like_odeint():
     field = ef.Dense(2, 2, seed=0)
     field.W = [[300.0, 0.0], [0.0, 300.0]]

@@ -440,10 +440,6 @@ def test_odeint_on_a_network_being_trained_is_refused_or_consistent():
     assert not mixed, f"odeint returned a trajectory of no single network ({counts})"
 
 
-@pytest.mark.xfail(strict=True, reason="Module._native() builds the native network lazily "
-                   "without a lock: two threads making the first call at once each build one, "
-                   "with separate busy flags, and their fits then run on the same weights "
-                   "concurrently (neither refused: the weights end as no sequence of fits)")
 def test_first_use_of_a_network_from_two_threads_is_refused_or_sequential():
     """Two threads make the first call of a fresh network at the same moment (a deep one:
     building its native form takes a while)."""
@@ -473,9 +469,6 @@ def test_first_use_of_a_network_from_two_threads_is_refused_or_sequential():
         sys.setswitchinterval(old)
 
 
-@pytest.mark.xfail(strict=True, reason="the mean-field engine has no busy flag: two fits of "
-                   "one TwoLayerReLU in two threads both copy the particles in, train, and "
-                   "copy them back; both succeed and one update is silently lost")
 def test_two_threads_training_one_meanfield_network_are_refused_or_sequential():
     teacher = TL.random(4, 3, seed=0)
 

@@ -108,7 +108,12 @@ void bind_meanfield(py::module_& m) {
         if (std::size_t(y.size()) != n) throw std::invalid_argument("Y must have one value per row of X");
         MeanField net = load(p);
         const std::size_t nb = std::min(batch, n);
-        const std::int64_t total = epochs * std::int64_t((n + nb - 1) / nb);
+        const std::int64_t per_epoch = std::int64_t((n + nb - 1) / nb);
+        if (epochs < 0 || epochs > std::int64_t(1) << 40 || per_epoch > (std::int64_t(1) << 62) / std::max<std::int64_t>(epochs, 1)) {
+            throw std::invalid_argument("epochs x batches per epoch is too large (" + std::to_string(epochs) + " x " +
+                                        std::to_string(per_epoch) + ")");
+        }
+        const std::int64_t total = epochs * per_epoch;
         const std::int64_t k = snapshot_every > 0 ? 1 + total / snapshot_every : 2;
         py::array_t<double> snaps({py::ssize_t(k), py::ssize_t(p.m), py::ssize_t(p.d + 2)});
         py::array_t<double> losses(static_cast<py::ssize_t>(k));

@@ -8,6 +8,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,7 +86,13 @@ std::shared_ptr<MapFn<T>> make_map(py::object f, py::object df) {
             py::gil_scoped_acquire gil;
             py::array_t<T> a({py::ssize_t(rows), py::ssize_t(n)}, in);
             py::object r = fun(a.attr("T"));
-            py::array_t<T, py::array::forcecast> ra = py::array_t<T, py::array::forcecast>::ensure(r);
+            py::array raw = py::array::ensure(r);
+            const char kind = raw ? raw.dtype().kind() : 'O';
+            if (kind != 'f' && kind != 'i' && kind != 'u') {
+                throw py::type_error(std::string("Map: ") + name + " must return real numbers, got " +
+                                     (raw ? "dtype " + std::string(py::str(raw.dtype())) : "a non-array"));
+            }
+            py::array_t<T, py::array::forcecast> ra = py::array_t<T, py::array::forcecast>::ensure(raw);
             if (!ra || ra.ndim() != 2 || std::size_t(ra.shape(0)) != n || std::size_t(ra.shape(1)) != rows) {
                 throw std::invalid_argument(std::string("Map: ") + name +
                                             " must return an array of the input's shape (" +
@@ -169,11 +176,16 @@ EpochCallback epoch_callback(Net<T>& net, const py::object& callback) {
         py::gil_scoped_acquire gil;
         net.busy.store(false);
         py::object r = callback(e, l);
+        const bool stop = bool(py::bool_(r));
+        // another thread may have taken the network meanwhile: wait for it to
+        // finish (GIL released so it can) and take the network back
         bool expected = false;
-        if (!net.busy.compare_exchange_strong(expected, true)) {
-            throw std::runtime_error("the network was in use by another thread when a fit callback returned");
+        while (!net.busy.compare_exchange_weak(expected, true)) {
+            expected = false;
+            py::gil_scoped_release release;
+            std::this_thread::yield();
         }
-        return bool(py::bool_(r));
+        return stop;
     };
 }
 

@@ -56,6 +56,6 @@ def read_npz(path, what: str) -> dict[str, np.ndarray]:
             raise
         raise ValueError(f"{path} is not a valid {what}: unreadable "
                          f"({type(exc).__name__}: {exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, NotImplementedError) as exc:
         raise ValueError(f"{path} is not a valid {what}: unreadable "
                          f"({type(exc).__name__}: {exc})") from None

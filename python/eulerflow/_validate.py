@@ -36,7 +36,8 @@ def real_array(value, name: str, dtype, *, ndim: tuple[int, ...] | None = None,
         raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = arr.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+        arr = arr.astype(dtype, copy=False)
     if not arr.flags.aligned:  # the core reads whole machine words: realign views into bytes
         arr = arr.copy()
     if finite and not np.isfinite(arr).all():
@@ -45,11 +46,17 @@ def real_array(value, name: str, dtype, *, ndim: tuple[int, ...] | None = None,
     return arr
 
 
+# counts (epochs, steps, sizes) beyond this cannot be meant and would overflow the core
+_MAX_COUNT = 2**62
+
+
 def positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
+    if value > _MAX_COUNT:
+        raise ValueError(f"{name} is too large: {value} > 2**62")
     return int(value)
 
 
@@ -58,6 +65,8 @@ def nonneg_int(value, name: str) -> int:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
+    if value > _MAX_COUNT:
+        raise ValueError(f"{name} is too large: {value} > 2**62")
     return int(value)
 
 

@@ -5,6 +5,7 @@ fsync, rename) and load back bit for bit."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
@@ -108,6 +109,16 @@ def _build(desc, dense: list[Dense], path, used: set[int]) -> Module:
 def load(path) -> Module:
     """Reads a network written by ``save``. Refuses foreign, truncated or
     tampered files with ValueError (every key, shape and dtype is checked)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a file path, got {type(path).__name__}")
+    try:
+        return _load(path)
+    except (TypeError, OverflowError, RecursionError, NotImplementedError, IndexError) as exc:
+        # whatever a tampered file makes the parsing trip on is reported as such
+        raise _refuse(path, f"malformed content ({type(exc).__name__}: {exc})") from None
+
+
+def _load(path) -> Module:
     data = read_npz(path, "eulerflow network file")
     if not isinstance(data, dict) or str(data.get("format", "")) != _FORMAT:
         raise _refuse(path, "missing or foreign 'format' marker")

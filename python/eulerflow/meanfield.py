@@ -12,10 +12,13 @@ the learning rate that moves particles at a given speed grows with m.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 
 from . import _core
-from ._validate import positive_int, real_array, real_scalar, seed_value
+from ._validate import nonneg_int, positive_int, real_array, real_scalar, seed_value
 
 __all__ = ["TwoLayerReLU", "Run"]
 
@@ -62,6 +65,18 @@ class TwoLayerReLU:
         self.a = np.array(a, dtype=np.float64, order="C")
         self.w = np.array(w, dtype=np.float64, order="C")
         self.b = np.array(b, dtype=np.float64, order="C")
+        self._busy = threading.Lock()
+
+    @contextmanager
+    def _using(self):
+        """One call at a time: a second thread is refused, never interleaved."""
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("this TwoLayerReLU is already running in another thread; use one "
+                               "network per thread (copy() it)")
+        try:
+            yield
+        finally:
+            self._busy.release()
 
     @property
     def m(self) -> int:
@@ -126,7 +141,8 @@ class TwoLayerReLU:
     def __call__(self, x) -> np.ndarray:
         """``f(x)`` for x of shape (n, d) -> (n,), or (d,) -> a float."""
         X, single = self._inputs(x, "x")
-        out = _core.meanfield_forward(self.a, self.w, self.b, X)
+        with self._using():
+            out = _core.meanfield_forward(self.a, self.w, self.b, X)
         return float(out[0]) if single else out
 
     def loss(self, X, Y) -> float:
@@ -141,7 +157,8 @@ class TwoLayerReLU:
         X, _ = self._inputs(X)
         Y = self._targets(Y, X.shape[0])
         lr = real_scalar(lr, "lr", min_value=0.0)
-        return float(_core.meanfield_step(self.a, self.w, self.b, X, Y, lr))
+        with self._using():
+            return float(_core.meanfield_step(self.a, self.w, self.b, X, Y, lr))
 
     def fit_teacher(self, teacher: TwoLayerReLU, steps: int, batch: int = 20, lr: float = 0.5,
                     snapshot_every: int = 10, seed: int = 0, n_test: int = 1000) -> Run:
@@ -158,16 +175,17 @@ class TwoLayerReLU:
         steps = positive_int(steps, "steps")
         batch = positive_int(batch, "batch")
         lr = real_scalar(lr, "lr", min_value=0.0)
-        if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, (int, np.integer)) \
-                or snapshot_every < 0:
-            raise ValueError(f"snapshot_every must be an int >= 0, got {snapshot_every!r}")
+        snapshot_every = nonneg_int(snapshot_every, "snapshot_every")
         seed = seed_value(seed)
         n_test = positive_int(n_test, "n_test")
+        if n_test * self.d > 2**40:
+            raise ValueError(f"n_test is too large: {n_test} samples of dimension {self.d}")
         x_test = _core.normal_samples((seed + 1) % 2**64, n_test * self.d).reshape(n_test, self.d)
         y_test = teacher(x_test)
-        snaps, test_loss, done, diverged, bad = _core.meanfield_fit_teacher(
-            self.a, self.w, self.b, teacher.a, teacher.w, teacher.b, steps, batch, lr,
-            int(snapshot_every), seed, x_test, y_test)
+        with self._using():
+            snaps, test_loss, done, diverged, bad = _core.meanfield_fit_teacher(
+                self.a, self.w, self.b, teacher.a, teacher.w, teacher.b, steps, batch, lr,
+                int(snapshot_every), seed, x_test, y_test)
         self._check(diverged, bad, lr)
         every = snapshot_every if snapshot_every > 0 else steps
         return Run(snaps, test_loss, np.arange(snaps.shape[0]) * every, "test_loss")
@@ -182,12 +200,11 @@ class TwoLayerReLU:
         lr = real_scalar(lr, "lr", min_value=0.0)
         batch = positive_int(batch, "batch")
         epochs = positive_int(epochs, "epochs")
-        if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, (int, np.integer)) \
-                or snapshot_every < 0:
-            raise ValueError(f"snapshot_every must be an int >= 0, got {snapshot_every!r}")
-        snaps, losses, done, diverged, bad = _core.meanfield_fit(
-            self.a, self.w, self.b, X, Y, lr, batch, epochs, bool(shuffle), seed_value(seed),
-            int(snapshot_every))
+        snapshot_every = nonneg_int(snapshot_every, "snapshot_every")
+        with self._using():
+            snaps, losses, done, diverged, bad = _core.meanfield_fit(
+                self.a, self.w, self.b, X, Y, lr, batch, epochs, bool(shuffle), seed_value(seed),
+                int(snapshot_every))
         self._check(diverged, bad, lr)
         total = epochs * -(-X.shape[0] // min(batch, X.shape[0]))
         every = snapshot_every if snapshot_every > 0 else total

@@ -9,6 +9,7 @@ them in place, so ``parameters()`` returns the real weights, not copies.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterable
 from collections.abc import Sequence as SequenceABC
 
@@ -47,6 +48,8 @@ LOSSES = {"mse": 0, "half_se": 1, "cross_entropy": 2}
 
 _BLOCK_MODES = {"plain": 0, "average": 1, "add": 2, "step": 3}
 
+_BUILD_LOCK = threading.RLock()
+
 
 class Module:
     """Base of every network piece. Subclasses describe themselves to the core
@@ -76,10 +79,13 @@ class Module:
     def _native(self):
         net = self.__dict__.get("_net")
         if net is None:
-            keep = [a for d in self._dense_layers() for a in d._arrays()]
-            cls = _core.Net64 if self.dtype == np.float64 else _core.Net32
-            net = cls(self._items(), keep)
-            self.__dict__["_net"] = net
+            with _BUILD_LOCK:  # two threads' first calls must share one native network
+                net = self.__dict__.get("_net")
+                if net is None:
+                    keep = [a for d in self._dense_layers() for a in d._arrays()]
+                    cls = _core.Net64 if self.dtype == np.float64 else _core.Net32
+                    net = cls(self._items(), keep)
+                    self.__dict__["_net"] = net
         return net
 
     # --- parameters --------------------------------------------------------
