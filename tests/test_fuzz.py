@@ -690,10 +690,6 @@ def test_fuzzer_in_a_child_process(name):
     run_fuzzer(name)
 
 
-@pytest.mark.xfail(UNDER_ASAN, strict=True, reason="arrays whose data pointer is not aligned "
-                   "to their item size pass real_array and np.ascontiguousarray unchanged and the "
-                   "core reads doubles from them: UndefinedBehaviorSanitizer reports misaligned "
-                   "loads (network.cpp forward_rows, train.cpp fit, rk.cpp odeint, node.cpp)")
 def test_unaligned_arrays_give_the_aligned_results_in_a_child():
     """float64 arrays at an odd address (a view into a byte buffer) give the bits of
     the same values in an aligned array, at every entry point that reads them."""
