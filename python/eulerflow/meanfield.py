@@ -69,7 +69,8 @@ class TwoLayerReLU:
 
     @contextmanager
     def _using(self):
-        """One call at a time: a second thread is refused, never interleaved."""
+        """One training call at a time (step, fit, fit_teacher): a second thread
+        is refused, never interleaved. Evaluation only reads and takes no claim."""
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("this TwoLayerReLU is already running in another thread; use one "
                                "network per thread (copy() it)")
@@ -141,8 +142,7 @@ class TwoLayerReLU:
     def __call__(self, x) -> np.ndarray:
         """``f(x)`` for x of shape (n, d) -> (n,), or (d,) -> a float."""
         X, single = self._inputs(x, "x")
-        with self._using():
-            out = _core.meanfield_forward(self.a, self.w, self.b, X)
+        out = _core.meanfield_forward(self.a, self.w, self.b, X)  # reads only: no claim
         return float(out[0]) if single else out
 
     def loss(self, X, Y) -> float:
