@@ -758,7 +758,10 @@ def test_fit_on_a_1e7_by_7_float64_c_contiguous_input_does_not_copy_it():
     assert f["traced_peak"] < 0.15 * f["X_nbytes"], f
     if not UNDER_ASAN:
         assert f["base_peak"] - f["base_rss"] < 64 * 2**20, "the set-up itself left a peak"
-        assert f["peak"] - f["base_rss"] < 0.5 * f["X_nbytes"], f
+        # ru_maxrss can carry a high-water mark from before the measurement (seen in a
+        # fresh venv: base_peak far above base_rss); only a clean baseline is judged
+        if f["base_peak"] < f["base_rss"] + 0.25 * f["X_nbytes"]:
+            assert f["peak"] - f["base_rss"] < 0.5 * f["X_nbytes"], f
 
 
 def test_meanfield_fit_on_a_large_float64_input_does_not_copy_it():
@@ -768,7 +771,10 @@ def test_meanfield_fit_on_a_large_float64_input_does_not_copy_it():
     f = _peak("C64", 2e6, "meanfield")
     assert f["traced_peak"] < 0.15 * f["X_nbytes"], f
     if not UNDER_ASAN:
-        assert f["peak"] - f["base_rss"] < 1.2 * f["X_nbytes"], f
+        # ru_maxrss can carry a high-water mark from before the measurement (seen in a
+        # fresh venv: base_peak far above base_rss); only a clean baseline is judged
+        if f["base_peak"] < f["base_rss"] + 0.25 * f["X_nbytes"]:
+            assert f["peak"] - f["base_rss"] < 1.2 * f["X_nbytes"], f
 
 
 @pytest.mark.parametrize("layout", ["C32", "F64", "strided"])
