@@ -757,7 +757,6 @@ def test_fit_on_a_1e7_by_7_float64_c_contiguous_input_does_not_copy_it():
     f = _peak("C64", 1e7)
     assert f["traced_peak"] < 0.15 * f["X_nbytes"], f
     if not UNDER_ASAN:
-        assert f["base_peak"] - f["base_rss"] < 64 * 2**20, "the set-up itself left a peak"
         # ru_maxrss can carry a high-water mark from before the measurement (seen in a
         # fresh venv: base_peak far above base_rss); only a clean baseline is judged
         if f["base_peak"] < f["base_rss"] + 0.25 * f["X_nbytes"]:
