@@ -8,7 +8,7 @@
 Each workload runs in its own process; its JSON lines (one per implementation) are echoed
 as they arrive, then collected into one table: seconds per unit, eulerflow's speed-up over
 each peer (peer seconds / eulerflow seconds), the quality figures side by side, and the
-targets of the foundation issue with whether they are met.
+targets of the foundation issue (and of the Neural ODE issue: W1, W1b) with whether they are met.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ OTHER_LOAD_WARN = 0.2  # CPU-seconds per second used by other processes while ti
 
 # (workload, peer impl, minimum eulerflow speed-up); quality checks are in QUALITY_CHECKS
 SPEED_TARGETS = [
+    ("w1_node_spiral", "torch_seed_1thread", 100.0),
+    ("w1_node_spiral", "torchdiffeq_euler_1thread", 100.0),
+    ("w1b_node_spiral_mlp", "torch_seed_1thread", 50.0),
+    ("w1b_node_spiral_mlp", "torchdiffeq_euler_1thread", 50.0),
     ("w4_spiral_classify", "numpy_seed", 10.0),
     ("w4_spiral_classify", "torch_1thread", 20.0),
     ("w2_deep_residual", "torch_1thread", 10.0),
@@ -42,7 +46,15 @@ SPEED_TARGETS = [
     ("w7_adaptive_tol1e-12", "scipy_RK45", 20.0),
 ]
 # (workload, quality key, "abs" or "rel", tolerance, peers it must agree with)
+W1_PEERS = ("torch_seed_1thread", "torchdiffeq_euler_1thread", "jax_jit", "jax_jit_run",
+            "diffrax_euler")
 QUALITY_CHECKS = [
+    # W1/W1b: every implementation on eulerflow's window orders (untimed runs of all epochs),
+    # and the order-independent full-batch run
+    ("w1_node_spiral", "loss", "abs", 1e-6, W1_PEERS),
+    ("w1_node_spiral", "fullbatch_loss", "abs", 1e-6, W1_PEERS),
+    ("w1b_node_spiral_mlp", "loss", "abs", 1e-6, W1_PEERS),
+    ("w1b_node_spiral_mlp", "fullbatch_loss", "abs", 1e-6, W1_PEERS),
     ("w4_spiral_classify", "loss", "abs", 1e-6,
      ("numpy_seed", "numpy_seed_noloss", "torch_1thread", "torch_2threads")),
     ("w2_deep_residual", "loss_epoch_last", "rel", 0.10, ("torch_1thread", "torch_2threads")),
@@ -50,15 +62,88 @@ QUALITY_CHECKS = [
     ("w5_lorenz_rk4", "err_t1", "rel", 0.01,
      ("numpy_loop", "python_floats", "numba", "jax_jit", "diffrax_rk4")),
 ]
+W1_WORKLOADS = ("w1_node_spiral", "w1b_node_spiral_mlp")
+W1_PARAM_AGREE = 1e-6  # learned parameters "the same" if this close (max abs over all entries)
+W1_STRONGEST = ("jax_jit", "jax_jit_run")  # no target: reported so the margin is visible
 W7_TOLS = ("1e-06", "1e-09", "1e-12")
 W7_NFEV_SLACK = 1.10  # eulerflow's evaluations at RK45's end-point error: at most 110% of RK45's
 W5_END_AGREE = 1e-6   # end states "the same" if this close (chaos: they are not, see the notes)
+
+# W3 meanfield (issue 6): "eulerflow" is fit_teacher (the whole run in C++) on the samples
+# every peer gets; the Python loop of student.step is reported as eulerflow_step_loop
+W3_PEERS = ("eulerflow_step_loop", "eulerflow_fit_data", "numpy_vectorized",
+            "numpy_vectorized_buffers", "torch_1thread", "torch_autograd_1thread", "jax_jit",
+            "jax_jit_manual", "numba", "numba_fastmath")
+W3_STRONG = ("jax_jit", "jax_jit_manual", "numba", "numba_fastmath")  # "ahead of": >= 1x
+SPEED_TARGETS += [
+    ("w3_meanfield_m20", "seed_loop", 200.0),
+    ("w3_meanfield_m10000", "numpy_vectorized", 5.0),
+    ("w3_meanfield_m10000", "numpy_vectorized_buffers", 5.0),
+    ("w3_meanfield_m10000", "torch_1thread", 5.0),
+    *(("w3_meanfield_m10000", peer, 1.0) for peer in W3_STRONG),
+]
+QUALITY_CHECKS += [
+    ("w3_meanfield_m20", "test_loss", "abs", 1e-9, W3_PEERS + ("seed_loop",)),
+    ("w3_meanfield_m1000", "test_loss", "abs", 1e-9, W3_PEERS),
+    ("w3_meanfield_m10000", "test_loss", "abs", 1e-9, W3_PEERS),
+]
+
+
+def _w3_rows(records: list[dict]) -> list[str]:
+    """W3 rows without a target of their own: the step-driven loop against the target peers,
+    and the seed's loop code (timed on a few steps) against eulerflow after the same steps."""
+    rows = []
+    for workload, peers in (("w3_meanfield_m20", ("seed_loop",)),
+                            ("w3_meanfield_m10000", ("numpy_vectorized",
+                                                     "numpy_vectorized_buffers",
+                                                     "torch_1thread") + W3_STRONG)):
+        loop = next((r for r in records if r["workload"] == workload
+                     and r["impl"] == "eulerflow_step_loop" and r["seconds"]), None)
+        for peer in peers:
+            other = next((r for r in records if r["workload"] == workload
+                          and r["impl"] == peer and r["seconds"]), None)
+            if loop is not None and other is not None:
+                rows.append(f"| {workload}: (no target) eulerflow_step_loop (Python loop of "
+                            f"student.step) vs {peer} | "
+                            f"{other['seconds'] / loop['seconds']:.1f}x | - |")
+    for r in records:
+        q = r["quality"]
+        if r["workload"].startswith("w3_meanfield") and r["impl"] == "seed_loop" \
+                and "param_maxdiff_vs_eulerflow_same_steps" in q:
+            diff = q["param_maxdiff_vs_eulerflow_same_steps"]
+            rows.append(f"| {r['workload']}: seed_loop's particles after its {q['steps_run']} "
+                        f"timed steps equal eulerflow's within 1e-9 | {diff:.2e} | "
+                        f"{'yes' if diff <= 1e-9 else 'NO'} |")
+    return rows
 
 
 def _custom_checks(records: list[dict]) -> list[str]:
     """Rows of the W5 end-state and W7 evaluation targets (quality keys written by
     w5_lorenz_rk4.py and w7_adaptive.py)."""
     rows = []
+    for workload in W1_WORKLOADS:
+        ref = _reference(records, workload)
+        if ref is None:
+            continue
+        what_params = "learned matrix" if workload == "w1_node_spiral" else "learned parameters"
+        for r in records:
+            if r["workload"] != workload or r is ref or not r["seconds"]:
+                continue
+            q = r["quality"]
+            for key, how in (("param_maxdiff_vs_eulerflow", "same window orders, all epochs"),
+                             ("fullbatch_param_maxdiff_vs_eulerflow", "full batch")):
+                if key in q:
+                    rows.append(f"| {workload}: {what_params} equal to {r['impl']}'s within "
+                                f"{W1_PARAM_AGREE:g} ({how}) | {q[key]:.2e} | "
+                                f"{'yes' if q[key] <= W1_PARAM_AGREE else 'NO'} |")
+            if "own_order_param_maxdiff_vs_eulerflow" in q:
+                rows.append(f"| {workload}: (no target) {what_params} vs {r['impl']}'s when each "
+                            f"shuffles with its own generator | "
+                            f"{q['own_order_param_maxdiff_vs_eulerflow']:.2e}, final loss "
+                            f"{q['own_order_loss']:.10g} vs {ref['quality']['loss']:.10g} | - |")
+            if r["impl"] in W1_STRONGEST:
+                rows.append(f"| {workload}: (no target) eulerflow vs {r['impl']}, the strongest "
+                            f"peer | {r['seconds'] / ref['seconds']:.1f}x | - |")
     ref = _reference(records, "w5_lorenz_rk4")
     if ref is not None:
         for r in records:
@@ -219,6 +304,7 @@ def targets(records: list[dict]) -> str:
             rows.append(f"| {what} | {shown} ({a:.10g} vs {b:.10g}) | "
                         f"{'yes' if diff <= tol else 'NO'} |")
     rows.extend(_custom_checks(records))
+    rows.extend(_w3_rows(records))
     return "\n".join(rows)
 
 
