@@ -69,7 +69,15 @@ void ArenstorfField::eval(double, const double* y, double* dy, std::size_t batch
 }
 
 void NetworkField::eval(double, const double* y, double* dy, std::size_t batch) {
-    Guard<double> guard(net_);
+    if (guarded_) {
+        Guard<double> guard(net_);
+        eval_unguarded(y, dy, batch);
+    } else {
+        eval_unguarded(y, dy, batch);
+    }
+}
+
+void NetworkField::eval_unguarded(const double* y, double* dy, std::size_t batch) {
     const double* out = net_.forward_rows(y, batch, d_, std::ptrdiff_t(d_), 1);
     for (std::size_t f = 0; f < d_; ++f)
         for (std::size_t r = 0; r < batch; ++r) dy[r * d_ + f] = out[f * batch + r];

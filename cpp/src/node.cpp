@@ -10,17 +10,6 @@ namespace eulerflow {
 
 namespace {
 
-// row-major (batch, d) <-> feature-major (d, batch)
-void to_features(const double* rows, std::size_t batch, std::size_t d, double* out) {
-    for (std::size_t f = 0; f < d; ++f)
-        for (std::size_t r = 0; r < batch; ++r) out[f * batch + r] = rows[r * d + f];
-}
-
-void to_rows(const double* feats, std::size_t batch, std::size_t d, double* out) {
-    for (std::size_t f = 0; f < d; ++f)
-        for (std::size_t r = 0; r < batch; ++r) out[r * d + f] = feats[f * batch + r];
-}
-
 std::string num(double v) {
     char buf[40];
     std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -30,13 +19,8 @@ std::string num(double v) {
 }  // namespace
 
 NeuralOde::NeuralOde(Net<double>& net, std::size_t d, const NodeSolver& solver)
-    : net_(net), d_(d), s_(solver), field_(net, d) {
+    : net_(net), d_(d), s_(solver), field_(net, d, false) {
     for (const auto& p : net_.params) n_params_ += p.size;
-}
-
-void NeuralOde::NetField::eval(double, const double* y, double* dy, std::size_t batch) {
-    const double* out = net_.forward_rows(y, batch, d_, std::ptrdiff_t(d_), 1);
-    to_rows(out, batch, d_, dy);
 }
 
 void NeuralOde::AdjointField::eval(double, const double* y, double* dy, std::size_t batch) {

@@ -74,16 +74,20 @@ private:
     double mu_;
 };
 
-// An eulerflow network used as an autonomous field f(y).
+// An eulerflow network used as an autonomous field f(y). With `guarded`, each
+// evaluation takes the network's busy flag; a caller that already holds it
+// (a Neural ODE's training loop) builds it unguarded.
 class NetworkField : public Field {
 public:
-    NetworkField(Net<double>& net, std::size_t d) : net_(net), d_(d) {}
+    NetworkField(Net<double>& net, std::size_t d, bool guarded = true) : net_(net), d_(d), guarded_(guarded) {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
     std::size_t dim() const override { return d_; }
 
 private:
+    void eval_unguarded(const double* y, double* dy, std::size_t batch);
     Net<double>& net_;
     std::size_t d_;
+    bool guarded_;
 };
 
 }  // namespace eulerflow

@@ -12,6 +12,7 @@
 #include <functional>
 #include <vector>
 
+#include "eulerflow/fields.hpp"
 #include "eulerflow/network.hpp"
 #include "eulerflow/optim.hpp"
 #include "eulerflow/rk.hpp"
@@ -59,19 +60,6 @@ public:
     std::size_t workspace_bytes() const { return workspace_bytes_; }
 
 private:
-    // The network as a field, evaluated without taking the busy flag (the
-    // caller holds it).
-    class NetField : public Field {
-    public:
-        NetField(Net<double>& net, std::size_t d) : net_(net), d_(d) {}
-        void eval(double t, const double* y, double* dy, std::size_t batch) override;
-        std::size_t dim() const override { return d_; }
-
-    private:
-        Net<double>& net_;
-        std::size_t d_;
-    };
-
     // Augmented adjoint field on (z, a, g): z' = f(z), a' = -J^T a, g' = -(df/dtheta)^T a.
     class AdjointField : public Field {
     public:
@@ -97,7 +85,7 @@ private:
     std::size_t d_;
     NodeSolver s_;
     std::size_t n_params_ = 0;
-    NetField field_;
+    NetworkField field_;  // unguarded: the caller holds the network's busy flag
     RkWork work_, work_aug_;
     std::vector<double> tape_;  // backprop: per step t, h, then the S stage inputs
     std::vector<double> ybuf_, ynew_, abar_, kbar_, ybar_stage_, aug_;
