@@ -140,11 +140,7 @@ void NeuralOde::trajectory(const double* z0, std::size_t batch, const double* t,
     for (std::size_t i = 1; i < nt; ++i) {
         integrate_interval(field_, batch, t[i - 1], t[i], ybuf_.data(), work_, h_adapt, info,
                            [](double, double, const double*) {});
-        for (double v : ybuf_) {
-            if (!std::isfinite(v)) {
-                throw IntegrationError("the solution became non-finite (NaN or inf) by t = " + num(t[i]), t[i], 0.0);
-            }
-        }
+        check_finite(ybuf_.data(), n, t[i]);
         std::copy(ybuf_.begin(), ybuf_.end(), out + i * n);
     }
 }

@@ -53,13 +53,6 @@ std::string fmt(double v) {
     return buf;
 }
 
-void check_finite(const double* y, std::size_t n, double t) {
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(y[i])) {
-            throw IntegrationError("the solution became non-finite (NaN or inf) at t = " + fmt(t), t, 0.0);
-        }
-    }
-}
 
 void integrate_fixed(const Tableau& tb, Field& f, std::size_t batch, const double* t, std::size_t nt,
                      const OdeOptions& opt, double* out, OdeInfo& info, RkWork& w) {
@@ -105,6 +98,14 @@ void integrate_fixed(const Tableau& tb, Field& f, std::size_t batch, const doubl
 }
 
 }  // namespace
+
+void check_finite(const double* y, std::size_t n, double t) {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(y[i])) {
+            throw IntegrationError("the solution became non-finite (NaN or inf) at t = " + fmt(t), t, 0.0);
+        }
+    }
+}
 
 // Weighted RMS norm: sqrt(mean((v_i / (atol + rtol * scale_i))^2)).
 double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol, double atol) {

@@ -60,6 +60,9 @@ struct RkWork {
 void rk_step(const Tableau& tb, Field& f, std::size_t batch, double t, double h, const double* y,
              double* y_new, RkWork& w);
 
+// Throws IntegrationError when any of y[0..n) is NaN or infinite (time t).
+void check_finite(const double* y, std::size_t n, double t);
+
 // Weighted RMS norm sqrt(mean((v_i / (atol + rtol * max(|a_i|, |b_i|)))^2)); b may be null.
 double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol,
                 double atol);

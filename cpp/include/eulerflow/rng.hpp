@@ -57,7 +57,6 @@ public:
         }
     }
 
-    const std::uint64_t* state() const { return s_; }
     void copy_state(std::uint64_t* out) const {
         for (int i = 0; i < 4; ++i) out[i] = s_[i];
     }
