@@ -186,11 +186,9 @@ double batch_loss(const MeanField& net, const double* x, const double* y, std::s
                   double* residual) {
     w.reserve_samples(n);
     output_sums(net.a.data(), net.b.data(), net.w.data(), net.m, net.d, x, n, residual, w.scratch());
-    double loss = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-        residual[i] = residual[i] / double(net.m) - y[i];
-        loss += 0.5 * residual[i] * residual[i];
-    }
+    for (std::size_t i = 0; i < n; ++i) residual[i] = residual[i] / double(net.m) - y[i];
+    double loss = 0.0;  // summed apart from the store: see squared_error in loss.hpp
+    for (std::size_t i = 0; i < n; ++i) loss += 0.5 * residual[i] * residual[i];
     return loss / double(n);
 }
 

@@ -19,10 +19,14 @@ double apply_penalty(const std::vector<ParamRef<T>>& params, double l1, double l
         const double p2 = pr.l2 + (pr.is_weight ? l2 : 0.0);
         if (p1 == 0.0 && p2 == 0.0) continue;
         const T c1 = T(p1), c2 = T(2.0 * p2);
+        // the sum and the stores run in separate loops (see squared_error in loss.hpp)
         for (std::size_t i = 0; i < pr.size; ++i) {
-            const T w = pr.p[i];
-            value += p1 * std::fabs(double(w)) + p2 * double(w) * double(w);
-            if (add_grad) {
+            const double w = double(pr.p[i]);
+            value += p1 * std::fabs(w) + p2 * w * w;
+        }
+        if (add_grad) {
+            for (std::size_t i = 0; i < pr.size; ++i) {
+                const T w = pr.p[i];
                 const T sign = w > T(0) ? T(1) : (w < T(0) ? T(-1) : T(0));
                 pr.g[i] += c1 * sign + c2 * w;
             }

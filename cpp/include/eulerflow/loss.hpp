@@ -48,13 +48,20 @@ struct Targets {
 
 namespace detail {
 
+// A loop that both sums and stores must not exist in a multi-versioned kernel:
+// GCC vectorizes it behind a runtime aliasing check, the vector version sums
+// products rounded apart while the scalar fallback fuses them (FMA), so the
+// bits would depend on where the buffers happen to lie. Sums run in loops of
+// their own, which have a single code path.
 template <class T>
 EF_ALWAYS_INLINE double squared_error(const T* y, const T* t, std::size_t count, double scale, T* g) {
     double acc = 0.0;
     for (std::size_t i = 0; i < count; ++i) {
         const double e = double(y[i]) - double(t[i]);
         acc += e * e;
-        if (g) g[i] = T(2.0 * scale * e);
+    }
+    if (g) {
+        for (std::size_t i = 0; i < count; ++i) g[i] = T(2.0 * scale * (double(y[i]) - double(t[i])));
     }
     return acc * scale;
 }
@@ -125,8 +132,8 @@ EF_ALWAYS_INLINE double cross_entropy(const T* z, const Targets<T>& tg, std::siz
         for (std::size_t i = 0; i < n; ++i) {
             total += zmax[i] * tsum[i] - tz[i];
             hits += std::size_t(best[i] == tbest[i]);
-            zsum[i] = tsum[i] * inv_n / zsum[i];
         }
+        for (std::size_t i = 0; i < n; ++i) zsum[i] = tsum[i] * inv_n / zsum[i];
     }
     if (correct) *correct = hits;
     if (g) {
