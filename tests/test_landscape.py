@@ -331,3 +331,418 @@ def test_data_of_the_wrong_width_is_refused(spiral):
     model = euler_model(seed_start())
     with pytest.raises(ValueError, match="z0 must have 2 values per state"):
         ef.landscape.shift_scan(model, np.ones((100, 3)), t, [0.0])
+
+
+# ============================================================================= random directions,
+# scan_1d and scan_2d (Li et al. 2018)
+
+import conftest  # noqa: E402
+from reference import nn_reference as ref  # noqa: E402
+
+LOSS_NAMES = ["mse", "half_se", "cross_entropy"]
+
+
+def w4_net(seed: int = 0) -> ef.Sequential:
+    """Seed 004's classifier: 2-15-3, atan after both layers, standard normal weights."""
+    net = ef.Sequential([ef.Dense(2, 15), ef.Activation("atan"), ef.Dense(15, 3),
+                         ef.Activation("atan")])
+    rng = np.random.default_rng(seed)
+    for p in net.parameters():
+        p[...] = rng.standard_normal(p.shape)
+    return net
+
+
+@pytest.fixture(scope="module")
+def spiral3():
+    return ef.data.spiral_classes(30, 3, 0.2, seed=0)
+
+
+def w4_loss_ref(params, X, y):
+    """A plain NumPy forward and mean cross entropy, as a user writes it."""
+    W1, b1, W2, b2 = params
+    z = np.arctan(np.arctan(X @ W1.T + b1) @ W2.T + b2)
+    m = z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z - m).sum(axis=1)) + m[:, 0]
+    return float(np.mean(lse - z[np.arange(len(y)), y]))
+
+
+def moved(params, d1, a, d2=None, b=0.0):
+    if d2 is None:
+        return [p + a * u for p, u in zip(params, d1, strict=True)]
+    return [p + a * u + b * v for p, u, v in zip(params, d1, d2, strict=True)]
+
+
+def all_bytes(model):
+    return [p.tobytes() for p in model.parameters()]
+
+
+# ----------------------------------------------------------------------------- directions
+
+
+def test_filter_normalization_rows_have_the_weights_norms():
+    net = ef.mlp([3, 7, 5, 2], "tanh", seed=0)
+    params = net.parameters()
+    d = ef.landscape.random_direction(net, seed=3)
+    assert [x.shape for x in d] == [p.shape for p in params]
+    for x, p in zip(d, params, strict=True):
+        assert x.dtype == np.float64
+        if p.ndim == 2:  # rows: the incoming weights of each output neuron
+            np.testing.assert_allclose(np.linalg.norm(x, axis=1), np.linalg.norm(p, axis=1),
+                                       rtol=1e-14)
+        else:  # biases are not moved (Li et al.'s default)
+            assert np.all(x == 0)
+    # the rows keep the directions of the Gaussian draw
+    gen = np.random.default_rng(3)
+    raw = [gen.standard_normal(p.shape) for p in params]
+    for x, r in zip(d[::2], raw[::2], strict=True):
+        cos = np.sum(x * r, axis=1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(r, axis=1))
+        np.testing.assert_allclose(cos, 1.0, rtol=1e-14)
+
+
+def test_direction_options():
+    net = ef.mlp([3, 7, 2], "relu", seed=1)
+    params = net.parameters()
+    gen = np.random.default_rng(5)
+    raw = [gen.standard_normal(p.shape) for p in params]
+    plain = ef.landscape.random_direction(net, 5, normalization=None, biases="normalize")
+    for x, r in zip(plain, raw, strict=True):
+        assert np.array_equal(x, r)
+    plain_zero = ef.landscape.random_direction(net, 5, normalization=None)
+    assert np.array_equal(plain_zero[0], raw[0]) and not plain_zero[1].any()
+    layer = ef.landscape.random_direction(net, 5, normalization="layer", biases="normalize")
+    for x, p, r in zip(layer, params, raw, strict=True):
+        np.testing.assert_allclose(np.linalg.norm(x), np.linalg.norm(p), rtol=1e-14)
+        np.testing.assert_allclose(x * np.linalg.norm(r) / np.linalg.norm(x), r, rtol=1e-13)
+    filt = ef.landscape.random_direction(net, 5, biases="normalize")
+    np.testing.assert_allclose(np.linalg.norm(filt[1]), np.linalg.norm(params[1]), rtol=1e-14)
+    # same seed, same bits; another seed, another direction
+    again = ef.landscape.random_direction(net, 5, biases="normalize")
+    assert all(np.array_equal(x, y) for x, y in zip(filt, again, strict=True))
+    other = ef.landscape.random_direction(net, 6)
+    assert not np.array_equal(other[0], filt[0])
+
+
+def test_zero_rows_and_generic_arrays():
+    class Conv:
+        """Not an eulerflow network: a (out, in, kh, kw) kernel and a bias."""
+
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.k = rng.standard_normal((4, 2, 3, 3))
+            self.k[2] = 0.0  # a dead filter
+            self.b = rng.standard_normal(4)
+
+        def parameters(self):
+            return [self.k, self.b]
+
+    model = Conv()
+    d = ef.landscape.random_direction(model, seed=1)
+    norms = np.sqrt((d[0] ** 2).sum(axis=(1, 2, 3)))
+    np.testing.assert_allclose(norms, np.sqrt((model.k ** 2).sum(axis=(1, 2, 3))), rtol=1e-14)
+    assert not d[0][2].any() and not d[1].any()
+    given = [np.ones((4, 2, 3, 3)), np.zeros(4)]
+    n = ef.landscape.normalize_direction(model, given, biases="normalize")
+    assert not n[1].any()  # a zero direction stays zero
+    assert np.array_equal(given[0], np.ones((4, 2, 3, 3)))  # the input is not modified
+
+
+# ----------------------------------------------------------------------------- a quadratic problem
+
+
+def linear_problem(seed=0):
+    rng = np.random.default_rng(seed)
+    layer = ef.Dense(4, 3, seed=seed)
+    X = rng.standard_normal((50, 4))
+    Y = rng.standard_normal((50, 3))
+    d1 = [rng.standard_normal((3, 4)), rng.standard_normal(3)]
+    d2 = [rng.standard_normal((3, 4)), rng.standard_normal(3)]
+    return layer, X, Y, d1, d2
+
+
+def quadratic(layer, X, Y, d1, d2, alphas, betas, loss):
+    """The closed form: residual r0 + a r1 + b r2 is affine in (a, b), the loss its
+    squared norm, a quadratic with coefficients S_ij = <r_i, r_j>."""
+    r = [X @ layer.W.T + layer.b - Y, X @ d1[0].T + d1[1], X @ d2[0].T + d2[1]]
+    S = np.array([[np.sum(u * v) for v in r] for u in r])
+    a, b = np.meshgrid(alphas, betas)
+    total = (S[0, 0] + 2 * a * S[0, 1] + 2 * b * S[0, 2] + a * a * S[1, 1]
+             + 2 * a * b * S[1, 2] + b * b * S[2, 2])
+    return total / Y.size if loss == "mse" else total / (2 * Y.shape[0])
+
+
+@pytest.mark.parametrize("loss", ["mse", "half_se"])
+@pytest.mark.parametrize("kind", ["batched", "forward", "callable"])
+def test_scan_2d_of_a_linear_model_is_the_closed_form_quadratic(loss, kind):
+    layer, X, Y, d1, d2 = linear_problem()
+    alphas = np.linspace(-2.0, 3.0, 11)
+    betas = np.array([-1.5, -0.2, 0.0, 0.7, 4.0])
+    if kind == "batched":
+        model, objective, name = layer, (X, Y), loss
+    elif kind == "forward":  # the identity penalty layer is not a plain chain
+        model, objective, name = ef.Sequential([layer, ef.ActivityPenalty()]), (X, Y), loss
+    else:
+        fn = ref.LOSSES[loss]
+        model, objective, name = layer, (lambda m: fn(m(X), Y)[0]), None
+    scan = ef.landscape.scan_2d(model, objective, alphas, betas, directions=(d1, d2), loss=name)
+    assert scan.evaluation == kind and scan.normalization == "given"
+    assert scan.loss_name == (loss if kind != "callable" else "callable")
+    expected = quadratic(layer, X, Y, d1, d2, alphas, betas, loss)
+    assert scan.loss.shape == (betas.size, alphas.size)
+    np.testing.assert_allclose(scan.loss, expected, rtol=1e-12, atol=0)
+    origin = quadratic(layer, X, Y, d1, d2, [0.0], [0.0], loss)[0, 0]
+    assert scan.origin_loss == pytest.approx(origin, rel=1e-13)
+
+
+def test_scan_1d_of_a_linear_model_is_a_parabola():
+    layer, X, Y, d1, d2 = linear_problem(1)
+    alphas = np.array([3.0, -1.0, 0.25, 0.0])  # any order
+    scan = ef.landscape.scan_1d(layer, (X, Y), alphas, d1, loss="mse")
+    expected = quadratic(layer, X, Y, d1, [np.zeros((3, 4)), np.zeros(3)], alphas, [0.0],
+                         "mse")[0]
+    np.testing.assert_allclose(scan.loss, expected, rtol=1e-12, atol=0)
+    assert scan.loss[3] == pytest.approx(scan.origin_loss, rel=1e-14)
+    a, v = scan.minimum
+    assert v == scan.loss.min() and a == alphas[np.argmin(scan.loss)]
+
+
+# ----------------------------------------------------------------------------- against NumPy
+
+
+def test_scan_2d_equals_a_numpy_scan_on_the_w4_classifier(spiral3):
+    X, y = spiral3
+    net = w4_net()
+    params = [p.copy() for p in net.parameters()]
+    alphas = np.array([-0.9, 0.0, 0.35, 1.2])
+    betas = np.array([-0.5, 0.25, 1.0])
+    scan = ef.landscape.scan_2d(net, (X, y), alphas, betas, loss="cross_entropy", seed=7)
+    assert scan.evaluation == "batched" and scan.normalization == "filter"
+    d1, d2 = scan.directions
+    for u, v in zip(d1, ef.landscape.random_direction(net, 7), strict=True):
+        assert np.array_equal(u, v)
+    for u, v in zip(d2, ef.landscape.random_direction(net, 8), strict=True):
+        assert np.array_equal(u, v)
+    for i, b in enumerate(betas):
+        for j, a in enumerate(alphas):
+            expected = w4_loss_ref(moved(params, d1, a, d2, b), X, y)
+            assert scan.loss[i, j] == pytest.approx(expected, rel=1e-12, abs=0)
+    assert scan.origin_loss == pytest.approx(w4_loss_ref(params, X, y), rel=1e-12)
+    # the 1-D scan is the row beta = 0 of a plane with the same first direction
+    line = ef.landscape.scan_1d(net, (X, y), alphas, d1, loss="cross_entropy")
+    for j, a in enumerate(alphas):
+        assert line.loss[j] == pytest.approx(w4_loss_ref(moved(params, d1, a), X, y), rel=1e-12)
+
+
+@pytest.mark.parametrize("act", conftest.ACTIVATIONS, ids=conftest.act_id)
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+def test_batched_scan_equals_the_reference_network(act, loss, rng):
+    """Every activation, every loss: the batched evaluation of an eulerflow chain against
+    the reference NumPy network moved point by point (a model that is not an eulerflow
+    network, scanned through the callable protocol)."""
+    name, kw = act
+    specs = [("act", "tanh", {}), ("dense", 3, 6), ("act", name, kw), ("dense", 6, 4, False),
+             ("act", name, kw), ("dense", 4, 3)]
+    net, rnet = conftest.build_pair(ef, specs, seed=2)
+    X = rng.standard_normal((40, 3))
+    if loss == "cross_entropy":
+        Y = rng.integers(0, 3, 40) if name != "relu" else rng.dirichlet(np.ones(3), 40)
+    else:
+        Y = rng.standard_normal((40, 3))
+    alphas, betas = np.array([-0.8, 0.0, 0.6]), np.array([-0.3, 0.9])
+    scan = ef.landscape.scan_2d(net, (X, Y), alphas, betas, loss=loss, seed=4,
+                                biases="normalize")
+    assert scan.evaluation == "batched"
+    fn = ref.LOSSES[loss]
+    twin = ef.landscape.scan_2d(rnet, lambda m: fn(m.forward(X), Y)[0], alphas, betas,
+                                directions=scan.directions)
+    assert twin.evaluation == "callable"
+    np.testing.assert_allclose(scan.loss, twin.loss, rtol=1e-12, atol=1e-14)
+    assert scan.origin_loss == pytest.approx(twin.origin_loss, rel=1e-12, abs=1e-14)
+
+
+def test_forward_and_callable_paths_agree_with_the_batched_one(spiral3):
+    X, y = spiral3
+    net = w4_net(1)
+    grid = np.linspace(-1, 1, 5)
+    fast = ef.landscape.scan_2d(net, (X, y), grid, grid, loss="cross_entropy", seed=0)
+    wrapped = ef.Sequential([net, ef.ActivityPenalty()])
+    slow = ef.landscape.scan_2d(wrapped, (X, y), grid, grid, loss="cross_entropy", seed=0)
+    assert slow.evaluation == "forward"
+    np.testing.assert_allclose(slow.loss, fast.loss, rtol=1e-13)
+    call = ef.landscape.scan_2d(net, lambda m: w4_loss_ref(m.parameters(), X, y), grid, grid,
+                                seed=0)
+    np.testing.assert_allclose(call.loss, fast.loss, rtol=1e-12)
+
+
+def test_float32_network_is_scanned_point_by_point(spiral3):
+    X, y = spiral3
+    net = ef.mlp([2, 8, 3], "atan", seed=0, dtype=np.float32)
+    before = all_bytes(net)
+    scan = ef.landscape.scan_1d(net, (X, y), [-0.5, 0.0, 0.5], loss="cross_entropy", seed=1)
+    assert scan.evaluation == "forward" and np.isfinite(scan.loss).all()
+    assert all_bytes(net) == before
+
+
+def test_grid_layout_rows_are_betas():
+    layer, X, Y, d1, d2 = linear_problem(2)
+    alphas, betas = np.array([0.0, 1.0, 2.0]), np.array([10.0, -3.0])
+    scan = ef.landscape.scan_2d(layer, (X, Y), alphas, betas, directions=(d1, d2))
+    for i, b in enumerate(betas):
+        for j, a in enumerate(alphas):
+            W, c = moved([layer.W, layer.b], d1, a, d2, b)
+            assert scan.loss[i, j] == pytest.approx(np.mean((X @ W.T + c - Y) ** 2), rel=1e-12)
+    a, b, v = scan.minimum
+    assert v == scan.loss.min()
+    u = np.concatenate([x.ravel() for x in d1])
+    w = np.concatenate([x.ravel() for x in d2])
+    assert scan.cosine == pytest.approx(u @ w / np.linalg.norm(u) / np.linalg.norm(w))
+
+
+# ----------------------------------------------------------------------------- restoring
+
+
+def test_parameters_restored_bit_for_bit_after_a_scan(spiral3):
+    X, y = spiral3
+    net = w4_net(2)
+    net.parameters()[1][3] = -0.0  # a signed zero must come back as it was
+    arrays = net.parameters()
+    before = all_bytes(net)
+    grid = np.linspace(-2, 2, 7)
+    for model in (net, ef.Sequential([net, ef.ActivityPenalty()])):
+        ef.landscape.scan_2d(model, (X, y), grid, grid, loss="cross_entropy", seed=1)
+        assert all_bytes(net) == before
+    ef.landscape.scan_1d(net, lambda m: w4_loss_ref(m.parameters(), X, y), grid, seed=2)
+    assert all_bytes(net) == before
+    assert all(p is q for p, q in zip(net.parameters(), arrays, strict=True))
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_parameters_restored_when_the_loss_raises(spiral3, error):
+    X, y = spiral3
+    net = w4_net(3)
+    before = all_bytes(net)
+    calls = []
+
+    def loss(m):
+        calls.append(1)
+        if len(calls) == 6:
+            raise error("stop")
+        return w4_loss_ref(m.parameters(), X, y)
+
+    with pytest.raises(error):
+        ef.landscape.scan_2d(net, loss, [-1.0, 0.5, 1.0], [0.0, 2.0], seed=0)
+    assert len(calls) == 6
+    assert all_bytes(net) == before
+
+
+def test_non_finite_losses_are_recorded_as_inf():
+    layer, X, Y, d1, d2 = linear_problem(3)
+    # overflow in the batched evaluation: no warning escapes (warnings are errors here)
+    scan = ef.landscape.scan_1d(layer, (X, Y), [0.0, 1e200], d1)
+    assert np.isfinite(scan.loss[0]) and scan.loss[1] == np.inf
+    values = iter([1.0, np.nan, np.inf, 2.0])
+    scan = ef.landscape.scan_1d(layer, lambda m: next(values), [0.0, 1.0, 2.0], d1)
+    assert scan.loss.tolist() == [1.0, np.inf, np.inf] and scan.origin_loss == 2.0
+    assert scan.minimum == (0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- bad arguments
+
+
+def test_bad_scan_arguments_are_refused(spiral3):
+    X, y = spiral3
+    net = w4_net()
+    before = all_bytes(net)
+    data = (X, y)
+    shapes = [p.shape for p in net.parameters()]
+    good = [np.ones(s) for s in shapes]
+
+    def refused(error, match, *args, **kwargs):
+        """scan_1d(*args), or scan_2d when betas are given as a keyword."""
+        scan = ef.landscape.scan_2d if "betas" in kwargs else ef.landscape.scan_1d
+        with pytest.raises(error, match=match):
+            scan(*args, **{"loss": "cross_entropy", **kwargs})
+        assert all_bytes(net) == before
+
+    refused(ValueError, r"alphas is empty \(shape \(0,\)\)", net, data, [])
+    refused(ValueError, "alphas must be 1-D, got shape", net, data, [[0.0]])
+    refused(ValueError, "alphas contains 1 NaN or infinite", net, data, [0.0, np.inf])
+    refused(TypeError, "alphas must hold real numbers", net, data, [1j])
+    refused(ValueError, "betas is empty", net, data, [0.0], betas=[])
+    refused(ValueError, "betas contains 1 NaN", net, data, [0.0], betas=[np.nan])
+    refused(ValueError, r"direction must hold 4 arrays \(one per parameter, shapes "
+            r"\[\(15, 2\), \(15,\), \(3, 15\), \(3,\)\]\), got 3", net, data, [0.0], good[:3])
+    wrong = [good[0], good[1], np.ones((15, 3)), good[3]]
+    refused(ValueError, r"direction\[2\] must have the shape of parameter 2 \(3, 15\), got "
+            r"\(15, 3\)", net, data, [0.0], wrong)
+    bad = [g.copy() for g in good]
+    bad[1][0] = np.nan
+    refused(ValueError, r"direction\[1\] contains 1 NaN or infinite value\(s\) \(shape \(15,\)\)",
+            net, data, [0.0], bad)
+    refused(TypeError, "direction must be a list of arrays", net, data, [0.0], np.ones(3))
+    refused(ValueError, r"directions must be a pair \(d1, d2\), got 3", net, data, [0.0],
+            betas=[0.0], directions=(good, good, good))
+    refused(ValueError, r"directions\[1\]\[0\] must have the shape of parameter 0 \(15, 2\), "
+            r"got \(2, 15\)", net, data, [0.0], betas=[0.0],
+            directions=(good, [np.ones((2, 15))] + good[1:]))
+    refused(ValueError, "loss must be one of", net, data, [0.0], loss="nll")
+    refused(ValueError, "a callable objective is its own loss", net, lambda m: 0.0, [0.0])
+    refused(TypeError, "objective must be a callable loss", net, X, [0.0])
+    refused(ValueError, r"X has 3 features but the network expects 2 \(X shape \(90, 3\)\)",
+            net, (np.ones((90, 3)), y), [0.0])
+    refused(ValueError, "X has 90 rows but Y has 89", net, (X, y[:-1]), [0.0])
+    refused(ValueError, r"Y class indices must lie in \[0, 3\)", net, (X, y + 1), [0.0])
+    X_nan = X.copy()
+    X_nan[5, 1] = np.nan
+    refused(ValueError, r"X contains 1 NaN or infinite value\(s\) \(shape \(90, 2\)\)", net,
+            (X_nan, y), [0.0])
+    refused(ValueError, "normalization must be one of", net, data, [0.0], normalization="unit")
+    refused(ValueError, "biases must be one of", net, data, [0.0], biases="keep")
+    refused(ValueError, r"seed must be in \[0, 2\*\*64\)", net, data, [0.0], seed=-1)
+    refused(ValueError, "seed must be below 2", net, data, [0.0], betas=[0.0], seed=2**64 - 1)
+
+    with pytest.raises(TypeError, match="model must have a parameters"):
+        ef.landscape.scan_1d(object(), lambda m: 0.0, [0.0])
+    with pytest.raises(TypeError, match="data .X, Y. needs an eulerflow network"):
+        ef.landscape.scan_1d(ref.Sequential([ref.Dense(np.ones((2, 2)), None)]), (X, y), [0.0],
+                             [np.ones((2, 2))])
+    with pytest.raises(ValueError, match="model has no parameters"):
+        ef.landscape.scan_1d(ef.Sequential([ef.Activation("tanh")]), (X, X), [0.0])
+    with pytest.raises(TypeError, match="the loss callable must return a real number"):
+        ef.landscape.scan_1d(net, lambda m: "1.0", [0.0])
+    with pytest.raises(TypeError, match=r"model.parameters\(\)\[0\] must be a floating"):
+        ef.landscape.random_direction(type("M", (), {"parameters": lambda s: [[1.0]]})())
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_landscape_figures(spiral3):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    X, y = spiral3
+    net = w4_net()
+    grid = np.linspace(-1, 1, 9)
+    plane = ef.landscape.scan_2d(net, (X, y), grid, grid, loss="cross_entropy", seed=0)
+    fig = ef.plot.landscape_2d(plane)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == r"$\alpha$ (direction 1)"
+    assert ax.get_ylabel() == r"$\beta$ (direction 2)"
+    assert "filter-normalized" in ax.get_title()
+    assert fig.axes[1].get_ylabel() == "cross-entropy loss (log scale)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("trained model") for t in labels)
+    plt.close(fig)
+    fig = ef.plot.landscape_2d(plane, log=False, levels=np.linspace(0, 5, 6), lines=False)
+    assert fig.axes[1].get_ylabel() == "cross-entropy loss"
+    plt.close(fig)
+    lines = {f"seed {k}": ef.landscape.scan_1d(net, (X, y), grid, loss="cross_entropy", seed=k)
+             for k in (0, 1)}
+    fig = ef.plot.landscape_1d(lines)
+    assert len(fig.axes[0].get_lines()) == 4  # two curves, two origin stars
+    plt.close(fig)
+    plt.close(ef.plot.landscape_1d(lines["seed 0"], log=False))
+    with pytest.raises(ValueError, match=r"scan.loss must have shape \(len\(betas\), "):
+        ef.plot.landscape_2d(type("S", (), {"alphas": grid, "betas": grid[:3],
+                                            "loss": plane.loss})())

@@ -37,6 +37,8 @@ MODULES = (
     "eulerflow.ode",
     "eulerflow.meanfield",
     "eulerflow.landscape",
+    "eulerflow.bench",
+    "eulerflow.ensemble",
     "eulerflow.plot",
 )
 

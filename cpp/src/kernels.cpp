@@ -51,4 +51,20 @@ EF_DEFINE_KERNELS(float)
 
 #undef EF_DEFINE_KERNELS
 
+// ensembles, one member per lane (float64 only)
+EF_KERNEL void dense_forward_lanes(const double* W, const double* b, std::size_t n_in, std::size_t n_out,
+                                   const double* X, double* Y, std::size_t N) {
+    detail::dense_forward_lanes_impl(W, b, n_in, n_out, X, Y, N);
+}
+EF_KERNEL void dense_backward_lanes(const double* W, std::size_t n_in, std::size_t n_out, const double* X,
+                                    const double* gY, std::size_t N, double* gW, double* gb, double* gX) {
+    detail::dense_backward_lanes_impl(W, n_in, n_out, X, gY, N, gW, gb, gX);
+}
+EF_KERNEL void optim_step_lanes(const OptimConfig& c, OptimScalars& s, const double* lr,
+                                const unsigned char* active, std::size_t N, double* p, const double* g,
+                                std::size_t count, double* buf1, double* buf2, double* coef_a,
+                                double* coef_b) {
+    detail::optim_step_lanes_impl(c, s, lr, active, N, p, g, count, buf1, buf2, coef_a, coef_b);
+}
+
 }  // namespace eulerflow

@@ -15,9 +15,10 @@ except ImportError as exc:  # pragma: no cover - only without a build
         "Install with `pip install .` (or `pip install -e .` for development)."
     ) from exc
 
-from . import data, fields, landscape, meanfield, optim
+from . import bench, data, fields, landscape, meanfield, optim
 from ._errors import DivergenceError
 from ._threads import get_num_threads, set_num_threads
+from .ensemble import Ensemble
 from .history import History
 from .io import load, save
 from .nn import (
@@ -50,6 +51,7 @@ __all__ = [
     "ActivityPenalty",
     "Dense",
     "DivergenceError",
+    "Ensemble",
     "History",
     "IntegrationError",
     "Map",
@@ -58,6 +60,7 @@ __all__ = [
     "Residual",
     "ResidualFlow",
     "Sequential",
+    "bench",
     "data",
     "fields",
     "get_num_threads",

@@ -21,13 +21,42 @@ A *model* here is anything with
 
 which :class:`eulerflow.NeuralODE` is. The model's parameters are restored bit for
 bit when a scan ends, also when it ends with an exception.
+
+Random-direction scans (Li et al. 2018)
+---------------------------------------
+:func:`scan_1d` and :func:`scan_2d` look at the landscape of *any model with a loss*
+around its current parameters :math:`\theta_0`,
+
+.. math:: \ell(\alpha) = L(\theta_0 + \alpha d), \qquad
+          \ell(\alpha, \beta) = L(\theta_0 + \alpha d_1 + \beta d_2),
+
+along directions that are random Gaussian draws rescaled filter by filter to the
+weights they move (:func:`random_direction`, Li, Xu, Taylor, Studer and Goldstein,
+"Visualizing the Loss Landscape of Neural Nets", NeurIPS 2018), so that landscapes of
+networks whose weights have different scales can be compared. Here a *model* is
+
+- anything with ``model.parameters()``: the list of its parameter arrays, which the
+  scan moves **in place** (writes into them) and restores bit for bit at the end,
+  also when the loss raises; the loss is then a callable ``loss(model) -> float``;
+- or an eulerflow network (:class:`eulerflow.Module`) with data ``(X, Y)`` and a loss
+  name (``"mse"``, ``"half_se"``, ``"cross_entropy"``, defined as in
+  :meth:`eulerflow.Module.fit`, without its ``l1``/``l2`` penalties), evaluated
+  natively. A float64 chain of :class:`eulerflow.Dense` and
+  :class:`eulerflow.Activation` layers (a :func:`eulerflow.mlp`) is evaluated without
+  touching its parameters and without a Python step per point: every Dense layer is
+  linear in its weights, :math:`(W_0 + \alpha D_1 + \beta D_2) h = W_0 h + \alpha D_1 h
+  + \beta D_2 h`, so the first layer's three products with the data are computed
+  once and every later layer's weights for a block of grid points come out of one
+  matrix product. Other networks are evaluated point by point, one native forward
+  each.
 """
 
 from __future__ import annotations
 
 import copy
+import numbers
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +67,8 @@ from ._validate import nonneg_int, positive_int, real_array, seed_value
 from .ode import IntegrationError
 from .optim import SGD, Optimizer
 
-__all__ = ["ShiftScan", "mean_loss", "shift_direction", "shift_scan"]
+__all__ = ["Scan1D", "Scan2D", "ShiftScan", "mean_loss", "normalize_direction",
+           "random_direction", "scan_1d", "scan_2d", "shift_direction", "shift_scan"]
 
 _LOSSES = ("window", "trajectory")
 
@@ -365,3 +395,747 @@ def shift_scan(
             p[...] = p0
     return ShiftScan(alphas, before, after, reached, failed, column, loss, retrain_epochs,
                      window, time.perf_counter() - begin)
+
+
+# ============================================================================= random directions
+
+_NORMALIZATIONS = ("filter", "layer", None)
+_BIAS_MODES = ("zero", "normalize")
+_DATA_LOSSES = ("mse", "half_se", "cross_entropy")
+
+
+def _model_parameters(model: Any) -> list[np.ndarray]:
+    """``model.parameters()``, checked: a non-empty list of floating NumPy arrays."""
+    get = getattr(model, "parameters", None)
+    if not callable(get):
+        raise TypeError("model must have a parameters() method returning its parameter arrays "
+                        f"(e.g. an eulerflow network), got {type(model).__name__}")
+    params = list(get())
+    if not params:
+        raise ValueError(f"model has no parameters to move ({type(model).__name__}.parameters() "
+                         "is empty)")
+    for k, p in enumerate(params):
+        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+            what = (f"dtype {p.dtype}" if isinstance(p, np.ndarray) else type(p).__name__)
+            raise TypeError(f"model.parameters()[{k}] must be a floating NumPy array that the "
+                            f"scan can write into, got {what}")
+        if not p.flags.writeable:
+            raise ValueError(f"model.parameters()[{k}] (shape {p.shape}) is read-only: the scan "
+                             "moves the parameters in place")
+    return params
+
+
+def _check_direction(direction: Any, params: list[np.ndarray], name: str) -> list[np.ndarray]:
+    """One direction: a sequence of finite real arrays with the parameters' shapes."""
+    if isinstance(direction, np.ndarray) or not isinstance(direction, Sequence):
+        raise TypeError(f"{name} must be a list of arrays, one per model parameter, got "
+                        f"{type(direction).__name__}")
+    if len(direction) != len(params):
+        shapes = [p.shape for p in params]
+        raise ValueError(f"{name} must hold {len(params)} arrays (one per parameter, shapes "
+                         f"{shapes}), got {len(direction)}")
+    checked = []
+    for k, (d, p) in enumerate(zip(direction, params, strict=True)):
+        d = real_array(d, f"{name}[{k}]", np.float64, allow_empty=p.size == 0)
+        if d.shape != p.shape:
+            raise ValueError(f"{name}[{k}] must have the shape of parameter {k} {p.shape}, "
+                             f"got {d.shape}")
+        checked.append(np.array(d, dtype=np.float64, copy=True))
+    return checked
+
+
+def _check_normalization(normalization: Any, biases: Any) -> None:
+    if normalization not in _NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
+    if biases not in _BIAS_MODES:
+        raise ValueError(f"biases must be one of {_BIAS_MODES}, got {biases!r}")
+
+
+def _rescaled(d: np.ndarray, p: np.ndarray, axis: tuple[int, ...] | None) -> np.ndarray:
+    """``d`` with each slice (over ``axis``) rescaled to the norm of the same slice of
+    ``p``; a slice of ``d`` with norm zero stays zero."""
+    p64 = p.astype(np.float64)
+    dn = np.sqrt(np.sum(d * d, axis=axis, keepdims=True))
+    pn = np.sqrt(np.sum(p64 * p64, axis=axis, keepdims=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(dn > 0, pn / np.where(dn > 0, dn, 1.0), 0.0)
+    return d * scale
+
+
+def normalize_direction(
+    model: Any,
+    direction: Sequence[Any],
+    normalization: str | None = "filter",
+    biases: str = "zero",
+) -> list[np.ndarray]:
+    r"""Rescale a direction in parameter space to the model's weights (Li et al. 2018).
+
+    ``direction`` holds one array per ``model.parameters()`` entry, with its shape.
+    With ``normalization="filter"`` (Li et al.'s filter normalization), every array
+    :math:`d` of a parameter :math:`\theta` with two or more dimensions is rescaled
+    slice by slice along its first axis,
+
+    .. math:: d_i \leftarrow \frac{\lVert \theta_i \rVert}{\lVert d_i \rVert}\, d_i ,
+
+    where for an eulerflow :class:`~eulerflow.Dense` weight :math:`W` of shape
+    ``(n_out, n_in)`` (``y = x W^T + b``) the slice :math:`i` is **row** :math:`i`: the
+    incoming weights of output neuron :math:`i`, the analogue of a convolution filter
+    (an array ``(out, in, kh, kw)`` is normalized per output channel the same way).
+    With ``normalization="layer"`` each such array is rescaled as a whole,
+    :math:`d \leftarrow d\, \lVert\theta\rVert / \lVert d\rVert`; with ``None`` it is
+    left as it is. Norms are Frobenius norms; a slice of :math:`d` with norm zero
+    stays zero, and a slice of :math:`\theta` with norm zero makes its slice of
+    :math:`d` zero.
+
+    One-dimensional parameters (the biases of Dense layers) follow ``biases``:
+
+    - ``"zero"`` (default, as Li et al., who ignore biases and batch-norm parameters by
+      default): their direction is zero, the scan does not move them;
+    - ``"normalize"``: each bias vector counts as a single filter and is rescaled to
+      the norm of the bias, :math:`d_b \leftarrow d_b \lVert b\rVert / \lVert d_b
+      \rVert` (kept as it is when ``normalization=None``). Li et al.'s code instead
+      sets :math:`d_b = b` when biases are included; pass such a direction yourself
+      if that is wanted.
+
+    Parameters
+    ----------
+    model : object with ``parameters()``
+        The model whose current parameters set the scales.
+    direction : sequence of array_like
+        One finite array per parameter, with its shape.
+    normalization : {"filter", "layer", None}
+    biases : {"zero", "normalize"}
+
+    Returns
+    -------
+    list of ndarray (float64)
+        A new direction; ``direction`` itself is not modified.
+    """
+    _check_normalization(normalization, biases)
+    params = _model_parameters(model)
+    dirs = _check_direction(direction, params, "direction")
+    out = []
+    for d, p in zip(dirs, params, strict=True):
+        if p.ndim <= 1:
+            if biases == "zero":
+                d = np.zeros_like(d)
+            elif normalization is not None:
+                d = _rescaled(d, p, None)
+        elif normalization == "filter":
+            d = _rescaled(d, p, tuple(range(1, p.ndim)))
+        elif normalization == "layer":
+            d = _rescaled(d, p, None)
+        out.append(d)
+    return out
+
+
+def random_direction(
+    model: Any,
+    seed: int = 0,
+    normalization: str | None = "filter",
+    biases: str = "zero",
+) -> list[np.ndarray]:
+    r"""A random direction in the model's parameter space, filter-normalized.
+
+    Draws :math:`d \sim \mathcal N(0, I)` with the shapes of ``model.parameters()``
+    (one ``numpy.random.default_rng(seed).standard_normal(shape)`` per parameter, in
+    their order) and rescales it with :func:`normalize_direction`: by default each row
+    of each weight matrix (the incoming weights of one output neuron) gets the norm of
+    the same row of the weights, and the biases are not moved (Li et al. 2018). The
+    scan functions draw their second direction with ``seed + 1``.
+
+    Parameters
+    ----------
+    model : object with ``parameters()``
+    seed : int
+        Seed of the Gaussian draw, in ``[0, 2**64)``.
+    normalization : {"filter", "layer", None}
+        See :func:`normalize_direction`.
+    biases : {"zero", "normalize"}
+        See :func:`normalize_direction`.
+
+    Returns
+    -------
+    list of ndarray (float64)
+        One array per parameter, with its shape.
+
+    Examples
+    --------
+    >>> import numpy as np, eulerflow as ef
+    >>> net = ef.mlp([2, 15, 3], "atan", seed=0)
+    >>> d = ef.landscape.random_direction(net, seed=1)
+    >>> W = net.parameters()[0]
+    >>> bool(np.allclose(np.linalg.norm(d[0], axis=1), np.linalg.norm(W, axis=1)))
+    True
+    >>> bool(np.all(d[1] == 0))   # the first bias
+    True
+    """
+    seed = seed_value(seed)
+    _check_normalization(normalization, biases)
+    params = _model_parameters(model)
+    rng = np.random.default_rng(seed)
+    raw = [rng.standard_normal(p.shape) for p in params]
+    return normalize_direction(model, raw, normalization, biases)
+
+
+# ============================================================================= scan results
+
+
+@dataclass(frozen=True)
+class Scan1D:
+    r"""The result of :func:`scan_1d`: the loss along one line through the parameters.
+
+    Attributes
+    ----------
+    alphas : ndarray, shape (k,)
+        The steps :math:`\alpha`, in the order given.
+    loss : ndarray, shape (k,)
+        :math:`L(\theta_0 + \alpha_j d)`; ``inf`` where the loss was not finite.
+    origin_loss : float
+        :math:`L(\theta_0)`, the loss of the model as it was (``inf`` if not finite).
+    direction : list of ndarray
+        :math:`d`, one float64 array per parameter.
+    normalization : str or None
+        ``"filter"``, ``"layer"`` or None for a random direction; ``"given"`` when the
+        direction was passed in.
+    loss_name : str
+        ``"mse"``, ``"half_se"``, ``"cross_entropy"``, or ``"callable"``.
+    evaluation : str
+        How the losses were computed: ``"batched"`` (a Dense/Activation float64
+        network, many grid points per native call, parameters untouched),
+        ``"forward"`` (one native forward per point) or ``"callable"``.
+    seconds : float
+        Wall time of the scan.
+    """
+
+    alphas: np.ndarray
+    loss: np.ndarray
+    origin_loss: float
+    direction: list[np.ndarray]
+    normalization: str | None
+    loss_name: str
+    evaluation: str
+    seconds: float
+
+    @property
+    def minimum(self) -> tuple[float, float]:
+        """``(alpha, loss)`` of the lowest finite loss on the grid; ``(nan, nan)`` if none
+        is finite."""
+        finite = np.isfinite(self.loss)
+        if not finite.any():
+            return float("nan"), float("nan")
+        j = int(np.argmin(np.where(finite, self.loss, np.inf)))
+        return float(self.alphas[j]), float(self.loss[j])
+
+
+@dataclass(frozen=True)
+class Scan2D:
+    r"""The result of :func:`scan_2d`: the loss on a plane through the parameters.
+
+    Attributes
+    ----------
+    alphas : ndarray, shape (nx,)
+        Steps along the first direction (the x axis of a plot).
+    betas : ndarray, shape (ny,)
+        Steps along the second direction (the y axis).
+    loss : ndarray, shape (ny, nx)
+        ``loss[i, j]`` :math:`= L(\theta_0 + \alpha_j d_1 + \beta_i d_2)`, rows along
+        ``betas``: the layout of ``matplotlib``'s ``contour(alphas, betas, loss)``;
+        ``inf`` where the loss was not finite.
+    origin_loss : float
+        :math:`L(\theta_0)`.
+    directions : tuple of two lists of ndarray
+        :math:`(d_1, d_2)`.
+    normalization : str or None
+        As in :class:`Scan1D`.
+    loss_name : str
+        As in :class:`Scan1D`.
+    evaluation : str
+        As in :class:`Scan1D`.
+    seconds : float
+        Wall time of the scan.
+    """
+
+    alphas: np.ndarray
+    betas: np.ndarray
+    loss: np.ndarray
+    origin_loss: float
+    directions: tuple[list[np.ndarray], list[np.ndarray]]
+    normalization: str | None
+    loss_name: str
+    evaluation: str
+    seconds: float
+
+    @property
+    def minimum(self) -> tuple[float, float, float]:
+        """``(alpha, beta, loss)`` of the lowest finite loss on the grid; all nan if none
+        is finite."""
+        finite = np.isfinite(self.loss)
+        if not finite.any():
+            return float("nan"), float("nan"), float("nan")
+        i, j = np.unravel_index(int(np.argmin(np.where(finite, self.loss, np.inf))),
+                                self.loss.shape)
+        return float(self.alphas[j]), float(self.betas[i]), float(self.loss[i, j])
+
+    @property
+    def cosine(self) -> float:
+        r""":math:`\cos` of the angle between :math:`d_1` and :math:`d_2` (all parameters
+        flattened); random directions in many dimensions are nearly orthogonal, in a small
+        network less so."""
+        a = np.concatenate([d.ravel() for d in self.directions[0]])
+        b = np.concatenate([d.ravel() for d in self.directions[1]])
+        na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+        return float(a @ b) / (na * nb) if na > 0 and nb > 0 else float("nan")
+
+
+# ============================================================================= objectives
+#
+# An objective evaluates L(theta_0 + sum_k c_k d_k) for a block of coefficient rows
+# C = [[1, c_1, ..., c_K], ...] of shape (m, 1 + K). Three kinds:
+#   _Batched   an eulerflow float64 chain of Dense and Activation layers with data and a
+#              named loss: no Python step per point, parameters untouched;
+#   _Forward   any eulerflow network with data: parameters set in place, one native
+#              forward per point, the same vectorized loss;
+#   _Callable  any model with parameters() and a callable loss(model).
+
+# grid points per block of the batched evaluation: the widest layer's activations of one
+# block (m * width * n values) take about 1 MB, an L2 cache; fewer points per block cost
+# more Python per point, more points spill the cache (measured on the W4 scan)
+_BLOCK_VALUES = 1 << 17
+
+
+def _data_loss(z: np.ndarray, target: np.ndarray, loss: str) -> np.ndarray:
+    """Losses of a block of outputs ``z`` (m, k, n), feature-major (one output per row of
+    n samples), against ``target``: (k, n) values, or (n,) class labels, or (k, n)
+    probabilities for cross entropy. Returns (m,), each defined as in Module.fit. The
+    reductions over the k outputs run row by row (NumPy reduces a middle axis slowly)."""
+    m, k, n = z.shape
+    if loss in ("mse", "half_se"):
+        e = z - target
+        e *= e
+        total = e.reshape(m, -1).sum(axis=1)
+        return total / (k * n) if loss == "mse" else total / (2.0 * n)
+    zmax = z[:, 0].copy()
+    for j in range(1, k):
+        np.maximum(zmax, z[:, j], out=zmax)
+    e = z - zmax[:, None, :]
+    np.exp(e, out=e)
+    lse = e[:, 0].copy()
+    for j in range(1, k):
+        lse += e[:, j]
+    np.log(lse, out=lse)
+    lse += zmax  # logsumexp per sample, (m, n)
+    if target.ndim == 1:  # class labels: z[:, target[i], i] at flat index target[i]*n + i
+        lse -= np.take(z.reshape(m, -1), target * n + np.arange(n), axis=1)
+        return lse.sum(axis=1) / n
+    per = (target * (lse[:, None, :] - z)).sum(axis=1)
+    return per.sum(axis=1) / n
+
+
+def _finite_or_inf(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values), values, np.inf)
+
+
+def _chain_layers(module: Any) -> list[Any] | None:
+    """The Dense and Activation layers of a plain chain, in order, or None when the
+    network holds anything else (a residual block, a Map, a penalty layer)."""
+    from .nn import Activation, Dense, Sequential
+
+    if isinstance(module, (Dense, Activation)):
+        return [module]
+    if type(module) is Sequential:
+        out: list[Any] = []
+        for layer in module.layers:
+            inner = _chain_layers(layer)
+            if inner is None:
+                return None
+            out.extend(inner)
+        return out
+    return None
+
+
+def _activation(layer: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The layer's activation as a function of a float64 array, which it may overwrite.
+
+    ``atan``, ``tanh``, ``relu`` and ``identity`` are NumPy ufuncs of the same definition,
+    applied in place: NumPy's SIMD loops are at least as fast as the core's and save the
+    copies in and out of it. The others (``elu``, ``leaky_relu``, ``sigmoid``,
+    ``softplus``, with their parameters) run in the native core, the same code as the
+    network's forward."""
+    from .nn import Activation
+
+    name = layer.name
+    if name == "identity":
+        return lambda u: u
+    if name == "atan":
+        return lambda u: np.arctan(u, out=u)
+    if name == "tanh":
+        return lambda u: np.tanh(u, out=u)
+    if name == "relu":
+        return lambda u: np.maximum(u, 0.0, out=u)
+    twin = Activation(name, **layer.params)  # a private copy: its native cache is ours
+
+    def native(u: np.ndarray) -> np.ndarray:
+        return twin(u.reshape(-1, 1)).reshape(u.shape)
+
+    return native
+
+
+class _Batched:
+    """An eulerflow float64 chain of Dense and Activation layers on data (X, Y).
+
+    The parameters are never written: the chain is evaluated from stacks
+    ``[theta_0, d_1, ..., d_K]`` of every Dense layer's weights. Feature-major layout,
+    ``(points, features, samples)``, so that reductions over the outputs run along
+    contiguous rows of samples.
+    """
+
+    evaluation = "batched"
+
+    def __init__(self, layers, params, dirs, X, target, loss):
+        index = {id(p): k for k, p in enumerate(params)}
+
+        def stack(arr):
+            k = index[id(arr)]
+            return np.stack([params[k].astype(np.float64)] + [d[k] for d in dirs])
+
+        h = np.ascontiguousarray(X.T)  # (features, n), shared by every point
+        self.first = None
+        self.ops: list[tuple] = []
+        width = X.shape[1]
+        for layer in layers:
+            if hasattr(layer, "W"):
+                n_out, n_in = layer.W.shape
+                W = stack(layer.W)
+                b = None if layer.b is None else stack(layer.b)
+                if self.first is None:
+                    # linearity: the products with the data, once for all points
+                    Q = np.matmul(W, h)  # (1+K, out, n)
+                    if b is not None:
+                        Q += b[:, :, None]
+                    self.first = (Q.reshape(Q.shape[0], -1), n_out)
+                else:
+                    self.ops.append(("dense", W.reshape(W.shape[0], -1), b, n_out, n_in))
+                width = max(width, n_out)
+            elif self.first is None:  # an activation before the first Dense acts on X
+                h = _activation(layer)(h.copy())
+            else:
+                self.ops.append(("act", _activation(layer)))
+        self.n = X.shape[0]
+        self.target = target
+        self.loss = loss
+        self.block = max(1, _BLOCK_VALUES // (width * self.n))
+
+    def __call__(self, coeffs: np.ndarray) -> np.ndarray:
+        out = np.empty(coeffs.shape[0])
+        Qflat, width = self.first
+        n = self.n
+        with np.errstate(all="ignore"):
+            for s in range(0, coeffs.shape[0], self.block):
+                c = coeffs[s:s + self.block]
+                m = c.shape[0]
+                u = (c @ Qflat).reshape(m, width, n)
+                for op in self.ops:
+                    if op[0] == "act":
+                        u = op[1](u)
+                    else:
+                        _, Wflat, b, n_out, n_in = op
+                        Wp = (c @ Wflat).reshape(m, n_out, n_in)
+                        u = np.matmul(Wp, u)
+                        if b is not None:
+                            u += (c @ b)[:, :, None]
+                out[s:s + m] = _data_loss(u, self.target, self.loss)
+        return _finite_or_inf(out)
+
+
+class _InPlace:
+    """Moves the parameters in place, point by point: theta = p0 + c_1 d_1 + ... + c_K d_K,
+    evaluated left to right in float64 on all parameters at once (flattened), then
+    stored in each parameter's dtype."""
+
+    def __init__(self, params, dirs):
+        self.params = params
+        self.theta0 = [p.copy() for p in params]
+        self.flat0 = np.concatenate([p.ravel().astype(np.float64) for p in params])
+        self.flat_dirs = [np.concatenate([x.ravel() for x in d]) for d in dirs]
+        ends = np.cumsum([p.size for p in params])
+        self.pieces = [(int(e - p.size), int(e), p.shape) for e, p in zip(ends, params,
+                                                                             strict=True)]
+        self.value = np.empty_like(self.flat0)
+        self.step = np.empty_like(self.flat0)
+
+    def move(self, c: np.ndarray) -> None:
+        value, step = self.value, self.step
+        np.multiply(c[1], self.flat_dirs[0], out=step)
+        np.add(self.flat0, step, out=value)
+        for ck, d in zip(c[2:], self.flat_dirs[1:], strict=True):
+            np.multiply(ck, d, out=step)
+            value += step
+        for p, (lo, hi, shape) in zip(self.params, self.pieces, strict=True):
+            p[...] = value[lo:hi].reshape(shape)
+
+    def restore(self) -> None:
+        for p, p0 in zip(self.params, self.theta0, strict=True):
+            p[...] = p0
+
+
+class _Forward(_InPlace):
+    """Any eulerflow network on data (X, Y): one native forward per point."""
+
+    evaluation = "forward"
+
+    def __init__(self, model, params, dirs, X, target, loss):
+        super().__init__(params, dirs)
+        # X is checked and in the network's dtype: call the core without re-checking it
+        self.native = model._native()
+        self.X, self.target, self.loss = X, target, loss
+
+    def __call__(self, coeffs: np.ndarray) -> np.ndarray:
+        out = np.empty(coeffs.shape[0])
+        with np.errstate(all="ignore"):
+            for i, c in enumerate(coeffs):
+                self.move(c)
+                z = np.asarray(self.native.forward(self.X), dtype=np.float64)
+                out[i] = _data_loss(z.T[None], self.target, self.loss)[0]
+        return _finite_or_inf(out)
+
+
+class _Callable(_InPlace):
+    """Any model with parameters() and a callable loss(model) -> float."""
+
+    evaluation = "callable"
+
+    def __init__(self, model, params, dirs, fn):
+        super().__init__(params, dirs)
+        self.model, self.fn = model, fn
+
+    def __call__(self, coeffs: np.ndarray) -> np.ndarray:
+        out = np.empty(coeffs.shape[0])
+        for i, c in enumerate(coeffs):
+            self.move(c)
+            value = self.fn(self.model)
+            if isinstance(value, np.ndarray) and value.size == 1:
+                value = value.reshape(()).item()
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError("the loss callable must return a real number, got "
+                                f"{type(value).__name__}")
+            out[i] = float(value)
+        return _finite_or_inf(out)
+
+
+def _objective(model: Any, objective: Any, loss: str | None, params, dirs):
+    """The evaluator for ``objective``: a callable ``loss(model)`` or data ``(X, Y)``."""
+    from .nn import Module
+
+    if callable(objective):
+        if loss is not None:
+            raise ValueError(f"loss={loss!r} names a built-in loss for data (X, Y); a callable "
+                             "objective is its own loss: leave loss=None")
+        return _Callable(model, params, dirs, objective), "callable"
+    if not isinstance(objective, (tuple, list)) or len(objective) != 2:
+        raise TypeError("objective must be a callable loss(model) -> float or a pair (X, Y), "
+                        f"got {type(objective).__name__}")
+    if not isinstance(model, Module):
+        raise TypeError("data (X, Y) needs an eulerflow network; for "
+                        f"{type(model).__name__} pass a callable loss(model) -> float")
+    loss = "mse" if loss is None else loss
+    if not isinstance(loss, str) or loss not in _DATA_LOSSES:
+        raise ValueError(f"loss must be one of {_DATA_LOSSES}, got {loss!r}")
+    X = real_array(objective[0], "X", model.dtype, ndim=(2,))
+    if model.in_features is not None and X.shape[1] != model.in_features:
+        raise ValueError(f"X has {X.shape[1]} features but the network expects "
+                         f"{model.in_features} (X shape {X.shape})")
+    X = np.ascontiguousarray(X)
+    Yc = model._targets(objective[1], loss, X.shape[0], X.shape[1])
+    if Yc.ndim == 1:
+        target = np.ascontiguousarray(Yc, dtype=np.intp)
+    else:
+        target = np.ascontiguousarray(np.asarray(Yc, dtype=np.float64).T)
+    layers = _chain_layers(model)
+    if layers is not None and model.dtype == np.float64:
+        return _Batched(layers, params, dirs, X, target, loss), loss
+    return _Forward(model, params, dirs, X, target, loss), loss
+
+
+def _steps(values: Any, name: str) -> np.ndarray:
+    return np.array(real_array(values, name, np.float64, ndim=(1,)), dtype=np.float64, copy=True)
+
+
+def _run(evaluator, coeffs: np.ndarray) -> np.ndarray:
+    """Evaluate, restoring the parameters whatever happens."""
+    try:
+        return evaluator(coeffs)
+    finally:
+        if isinstance(evaluator, _InPlace):
+            evaluator.restore()
+
+
+# ============================================================================= the scans
+
+
+def scan_1d(
+    model: Any,
+    objective: Any,
+    alphas: Any,
+    direction: Sequence[Any] | None = None,
+    *,
+    loss: str | None = None,
+    seed: int = 0,
+    normalization: str | None = "filter",
+    biases: str = "zero",
+) -> Scan1D:
+    r"""The loss along a line through the model's parameters: :math:`L(\theta_0 + \alpha d)`.
+
+    :math:`\theta_0` are the parameters as they are when the scan starts; ``direction``
+    is :math:`d` (one array per ``model.parameters()`` entry, used as given), or, when
+    None, :func:`random_direction` ``(model, seed, normalization, biases)``: a Gaussian
+    direction, filter-normalized (Li et al. 2018). Near a minimum the scan is the
+    parabola :math:`L(\theta_0) + \tfrac12 \alpha^2 d^\top \nabla^2 L\, d`.
+
+    Parameters
+    ----------
+    model : eulerflow network, or any object with ``parameters()``
+        The arrays of ``parameters()`` are moved in place and restored bit for bit at
+        the end, also when the loss raises (a float64 chain of Dense and Activation
+        layers with data is evaluated without writing them at all).
+    objective : callable or (X, Y)
+        A callable ``loss(model) -> float`` evaluated at each point, or data ``(X, Y)``
+        for an eulerflow network, with the loss named by ``loss``.
+    alphas : array_like, shape (k,)
+        The steps, finite, in any order.
+    direction : sequence of arrays, optional
+        :math:`d`; default: a random filter-normalized direction.
+    loss : {"mse", "half_se", "cross_entropy"}, keyword-only
+        With data: the loss as :meth:`eulerflow.Module.fit` defines it (default
+        ``"mse"``), without l1/l2 penalties. Must be None with a callable objective.
+    seed, normalization, biases : keyword-only
+        For the random direction (see :func:`random_direction`); unused when
+        ``direction`` is given.
+
+    Returns
+    -------
+    Scan1D
+        Non-finite losses are recorded as ``inf``.
+
+    Examples
+    --------
+    >>> import numpy as np, eulerflow as ef
+    >>> X, y = ef.data.spiral_classes(100, 3, 0.2, seed=0)
+    >>> net = ef.mlp([2, 15, 3], "atan", seed=0)
+    >>> scan = ef.landscape.scan_1d(net, (X, y), np.linspace(-1, 1, 21),
+    ...                             loss="cross_entropy", seed=1)
+    >>> scan.loss.shape
+    (21,)
+    """
+    begin = time.perf_counter()
+    params = _model_parameters(model)
+    alphas = _steps(alphas, "alphas")
+    if direction is None:
+        direction = random_direction(model, seed, normalization, biases)
+        label = normalization
+    else:
+        direction = _check_direction(direction, params, "direction")
+        label = "given"
+    evaluator, loss_name = _objective(model, objective, loss, params, [direction])
+    coeffs = np.ones((alphas.size + 1, 2))
+    coeffs[:-1, 1] = alphas
+    coeffs[-1, 1] = 0.0  # the origin, last
+    values = _run(evaluator, coeffs)
+    return Scan1D(alphas, values[:-1], float(values[-1]), direction, label, loss_name,
+                  evaluator.evaluation, time.perf_counter() - begin)
+
+
+def scan_2d(
+    model: Any,
+    objective: Any,
+    alphas: Any,
+    betas: Any,
+    directions: Sequence[Sequence[Any]] | None = None,
+    *,
+    loss: str | None = None,
+    seed: int = 0,
+    normalization: str | None = "filter",
+    biases: str = "zero",
+) -> Scan2D:
+    r"""The loss on a plane through the model's parameters, on a grid (Li et al. 2018).
+
+    .. math:: \ell(\alpha, \beta) = L(\theta_0 + \alpha d_1 + \beta d_2)
+
+    for every :math:`\alpha` in ``alphas`` and :math:`\beta` in ``betas``.
+    ``directions=(d1, d2)`` are used as given; when None, :math:`d_1` and :math:`d_2`
+    are :func:`random_direction` with seeds ``seed`` and ``seed + 1``
+    (filter-normalized Gaussian directions by default).
+    Draw a contour plot with :func:`eulerflow.plot.landscape_2d`.
+
+    For an eulerflow float64 chain of Dense and Activation layers with data (e.g. an
+    :func:`eulerflow.mlp`), the grid is evaluated in blocks of points with no Python
+    step per point: by linearity of each Dense layer in its weights, the first layer's
+    products :math:`W_0 X, D_1 X, D_2 X` are computed once, and each later layer's
+    weights for a block come out of one matrix product. The activations are
+    evaluated by NumPy's SIMD ufuncs (atan, tanh, relu) or by the native core (the
+    others). Other models are evaluated point by point (parameters moved in place, one
+    native forward, or one call of the loss callable per point).
+
+    Parameters
+    ----------
+    model : eulerflow network, or any object with ``parameters()``
+        Moved in place and restored bit for bit at the end, also on an exception.
+    objective : callable or (X, Y)
+        ``loss(model) -> float``, or data for an eulerflow network (see :func:`scan_1d`).
+    alphas : array_like, shape (nx,)
+        Steps along :math:`d_1` (the x axis), finite.
+    betas : array_like, shape (ny,)
+        Steps along :math:`d_2` (the y axis), finite.
+    directions : pair of sequences of arrays, optional
+        :math:`(d_1, d_2)`, each one array per parameter with its shape.
+    loss : {"mse", "half_se", "cross_entropy"}, keyword-only
+        With data (default ``"mse"``); None with a callable objective.
+    seed, normalization, biases : keyword-only
+        For the random directions; unused when ``directions`` is given.
+
+    Returns
+    -------
+    Scan2D
+        ``loss`` has shape ``(len(betas), len(alphas))``; ``loss[i, j]`` is at
+        ``(alphas[j], betas[i])``. Non-finite losses are recorded as ``inf``.
+
+    Examples
+    --------
+    >>> import numpy as np, eulerflow as ef
+    >>> X, y = ef.data.spiral_classes(100, 3, 0.2, seed=0)
+    >>> net = ef.mlp([2, 15, 3], "atan", seed=0)
+    >>> grid = np.linspace(-1, 1, 51)
+    >>> scan = ef.landscape.scan_2d(net, (X, y), grid, grid, loss="cross_entropy", seed=1)
+    >>> scan.loss.shape, scan.evaluation
+    ((51, 51), 'batched')
+    """
+    begin = time.perf_counter()
+    params = _model_parameters(model)
+    alphas = _steps(alphas, "alphas")
+    betas = _steps(betas, "betas")
+    if directions is None:
+        seed = seed_value(seed)
+        if seed + 1 >= 2**64:
+            raise ValueError(f"seed must be below 2**64 - 1 (the second direction uses seed + 1), "
+                             f"got {seed}")
+        d1 = random_direction(model, seed, normalization, biases)
+        d2 = random_direction(model, seed + 1, normalization, biases)
+        label = normalization
+    else:
+        if isinstance(directions, np.ndarray) or not isinstance(directions, Sequence):
+            raise TypeError("directions must be a pair (d1, d2) of lists of arrays, got "
+                            f"{type(directions).__name__}")
+        if len(directions) != 2:
+            raise ValueError(f"directions must be a pair (d1, d2), got {len(directions)} items")
+        d1 = _check_direction(directions[0], params, "directions[0]")
+        d2 = _check_direction(directions[1], params, "directions[1]")
+        label = "given"
+    evaluator, loss_name = _objective(model, objective, loss, params, [d1, d2])
+    nx, ny = alphas.size, betas.size
+    coeffs = np.ones((nx * ny + 1, 3))
+    coeffs[:-1, 1] = np.tile(alphas, ny)
+    coeffs[:-1, 2] = np.repeat(betas, nx)
+    coeffs[-1, 1:] = 0.0  # the origin, last
+    values = _run(evaluator, coeffs)
+    return Scan2D(alphas, betas, values[:-1].reshape(ny, nx), float(values[-1]), (d1, d2), label,
+                  loss_name, evaluator.evaluation, time.perf_counter() - begin)

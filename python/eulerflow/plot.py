@@ -1430,3 +1430,185 @@ def grid_heatmap(
     ax.set_title(title or "")
     fig.colorbar(img, ax=ax, label=colorbar_label + (" (log scale)" if log else ""))
     return fig
+
+
+# ----------------------------------------------------------------------------- loss landscapes
+# (random-direction scans of eulerflow.landscape.scan_1d / scan_2d)
+
+_LOSS_LABELS = {
+    "cross_entropy": "cross-entropy loss",
+    "mse": "MSE loss",
+    "half_se": "half squared error loss",
+}
+
+
+def _loss_label(scan: Any) -> str:
+    return _LOSS_LABELS.get(str(getattr(scan, "loss_name", "")), "loss")
+
+
+def _directions_note(scan: Any) -> str:
+    kind = getattr(scan, "normalization", None)
+    if kind == "given":
+        return "given directions"
+    if kind in ("filter", "layer"):
+        return f"{kind}-normalized random directions"
+    return "random directions"
+
+
+def landscape_1d(
+    scans: Any,
+    ax: Axes | None = None,
+    log: bool = True,
+    title: str | None = None,
+) -> Figure:
+    r"""Loss along lines through the parameters, from :func:`eulerflow.landscape.scan_1d`.
+
+    ``scans`` is one :class:`~eulerflow.landscape.Scan1D` or a mapping ``label -> Scan1D``
+    (e.g. several random directions, or one model before and after training). Each
+    curve is :math:`L(\theta_0 + \alpha d)` against :math:`\alpha`; the trained model
+    itself (:math:`\alpha = 0`, ``scan.origin_loss``) is marked with a star. Infinite
+    losses are left out of the curve. ``log``: logarithmic loss axis.
+    """
+    if isinstance(scans, Mapping):
+        items = list(scans.items())
+    else:
+        items = [(None, scans)]
+    if not items:
+        raise ValueError("scans must hold at least one Scan1D")
+    fig, ax = _new_axes(ax, (6.5, 4.2))
+    for i, (label, scan) in enumerate(items):
+        name = "scans" if label is None else f"scans[{label!r}]"
+        try:
+            a = _as_1d_float(f"{name}.alphas", scan.alphas)
+            v = _as_1d_float(f"{name}.loss", scan.loss)
+        except AttributeError:
+            raise TypeError(f"{name} must be a Scan1D (with .alphas and .loss), got "
+                            f"{type(scan).__name__}") from None
+        if a.shape != v.shape:
+            raise ValueError(f"{name}: alphas {a.shape} and loss {v.shape} differ")
+        colour = f"C{i % 10}"
+        order = np.argsort(a, kind="stable")
+        a, v = a[order], v[order]
+        bad = ~np.isfinite(v) | ((v <= 0) if log else False)
+        ax.plot(a, np.where(bad, np.nan, v), color=colour, lw=1.6, marker=".", ms=3,
+                label=None if label is None else str(label))
+        origin = float(getattr(scan, "origin_loss", np.nan))
+        if np.isfinite(origin) and (origin > 0 or not log):
+            ax.plot([0.0], [origin], marker="*", ms=13, color=colour, mec="black", mew=0.8,
+                    ls="none", zorder=4,
+                    label=f"trained model (loss {origin:.3g})" if i == 0 else None)
+    if log:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:.3g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    first = items[0][1]
+    ax.set_xlabel(r"$\alpha$ (step along the direction)")
+    ax.set_ylabel(_loss_label(first) + (" (log scale)" if log else ""))
+    ax.set_title(title or f"Loss along a line through the parameters\n({_directions_note(first)})")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def _colorbar_ticks(lo: float, hi: float, log: bool) -> np.ndarray:
+    """Round tick values in [lo, hi]: 1, 2, 5 times powers of ten on a log scale."""
+    from matplotlib.ticker import MaxNLocator
+
+    if log:
+        first, last = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+        marks = np.array([m * 10.0**e for e in range(first, last + 1) for m in (1, 2, 5)])
+        marks = marks[(marks >= lo * (1 - 1e-9)) & (marks <= hi * (1 + 1e-9))]
+        if marks.size < 3:
+            marks = np.geomspace(lo, hi, 5)
+        return marks
+    marks = np.asarray(MaxNLocator(7).tick_values(lo, hi))
+    return marks[(marks >= lo) & (marks <= hi)]
+
+
+def landscape_2d(
+    scan: Any,
+    ax: Axes | None = None,
+    levels: int | Sequence[float] = 30,
+    log: bool = True,
+    title: str | None = None,
+    cmap: str = "viridis",
+    lines: bool = True,
+) -> Figure:
+    r"""Contour plot of a loss landscape from :func:`eulerflow.landscape.scan_2d`.
+
+    Filled contours of :math:`L(\theta_0 + \alpha d_1 + \beta d_2)` over the grid
+    ``scan.alphas`` x ``scan.betas`` (``scan.loss`` of shape ``(len(betas),
+    len(alphas))``), with thin contour lines on top (``lines``) and a labelled colour
+    bar. The trained model (the origin, ``scan.origin_loss``) is marked with a white
+    star and the lowest grid point with a red cross. ``levels``: the number of levels
+    (geometrically spaced between the smallest and largest finite loss when ``log``,
+    evenly otherwise) or their values. Infinite losses are left blank. Axes with equal
+    ranges are drawn to equal scale.
+    """
+    from matplotlib.colors import LogNorm, Normalize
+
+    try:
+        a = _as_1d_float("scan.alphas", scan.alphas)
+        b = _as_1d_float("scan.betas", scan.betas)
+        v = np.asarray(scan.loss, dtype=np.float64)
+    except AttributeError:
+        raise TypeError("scan must be a Scan2D (with .alphas, .betas and .loss), got "
+                        f"{type(scan).__name__}") from None
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"a contour plot needs at least 2 alphas and 2 betas, got {a.size} "
+                         f"and {b.size}")
+    if v.shape != (b.size, a.size):
+        raise ValueError(f"scan.loss must have shape (len(betas), len(alphas)) = "
+                         f"({b.size}, {a.size}), got {v.shape}")
+    ok = np.isfinite(v) & ((v > 0) if log else True)
+    if not ok.any():
+        raise ValueError("scan.loss holds no finite" + (" positive" if log else "")
+                         + " value to draw")
+    lo, hi = float(v[ok].min()), float(v[ok].max())
+    if hi <= lo:
+        hi = lo * 1.001 + (0.0 if log else 1e-12)
+    if isinstance(levels, (int, np.integer)) and not isinstance(levels, bool):
+        if levels < 2:
+            raise ValueError(f"levels must be at least 2, got {levels}")
+        ticks = np.geomspace(lo, hi, int(levels) + 1) if log else np.linspace(lo, hi,
+                                                                             int(levels) + 1)
+    else:
+        ticks = _as_1d_float("levels", levels)
+        if ticks.size < 2 or np.any(np.diff(ticks) <= 0):
+            raise ValueError("levels must be increasing and hold at least 2 values")
+    norm = LogNorm(ticks[0], ticks[-1]) if log else Normalize(ticks[0], ticks[-1])
+    masked = np.ma.masked_where(~ok, v)
+    fig, ax = _new_axes(ax, (6.4, 5.2))
+    filled = ax.contourf(a, b, masked, levels=ticks, norm=norm, cmap=cmap, extend="neither")
+    if lines:
+        step = max(1, (ticks.size - 1) // 10)
+        ax.contour(a, b, masked, levels=ticks[::step], colors="black", linewidths=0.5,
+                   alpha=0.55, norm=norm)
+    bar = fig.colorbar(filled, ax=ax, label=_loss_label(scan) + (" (log scale)" if log else ""))
+    marks = _colorbar_ticks(ticks[0], ticks[-1], log)
+    bar.set_ticks(marks, labels=[f"{t:.3g}" for t in marks])
+    bar.minorticks_off()
+    i, j = np.unravel_index(int(np.argmin(np.where(ok, v, np.inf))), v.shape)
+    ax.plot([a[j]], [b[i]], marker="x", ms=8, mew=1.8, color="red", ls="none", zorder=5,
+            label=f"grid minimum (loss {v[i, j]:.3g})")
+    origin = float(getattr(scan, "origin_loss", np.nan))
+    inside = a.min() <= 0.0 <= a.max() and b.min() <= 0.0 <= b.max()
+    if inside:
+        text = f"trained model (loss {origin:.3g})" if np.isfinite(origin) else "trained model"
+        ax.plot([0.0], [0.0], marker="*", ms=15, color="white", mec="black", mew=1.0,
+                ls="none", zorder=6, label=text)
+    ax.set_xlim(a.min(), a.max())
+    ax.set_ylim(b.min(), b.max())
+    if np.isclose(np.ptp(a), np.ptp(b)):
+        ax.set_aspect("equal")
+    ax.set_xlabel(r"$\alpha$ (direction 1)")
+    ax.set_ylabel(r"$\beta$ (direction 2)")
+    ax.set_title(title or f"Loss landscape around the trained model\n({_directions_note(scan)})")
+    ax.legend(fontsize="small", loc="upper right", framealpha=0.85)
+    return fig
+
+
+__all__ += ["landscape_1d", "landscape_2d"]

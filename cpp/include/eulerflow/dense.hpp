@@ -50,6 +50,42 @@ EF_ALWAYS_INLINE void vstore(T* p, const vec_t<T>& v) {
     std::memcpy(p, &v, sizeof v);
 }
 
+// The first `count` (<= lanes) values, the rest zero; and the matching store.
+// The copies are spelled out: a copy of a run-time length would be a call to
+// memcpy, which costs more than the arithmetic of a small batch.
+template <class T>
+EF_ALWAYS_INLINE void copy_few(T* dst, const T* src, std::size_t count) {
+    static_assert(lanes<T>() <= 8, "copy_few copies up to 7 values");
+    switch (count) {
+        case 7: dst[6] = src[6]; [[fallthrough]];
+        case 6: dst[5] = src[5]; [[fallthrough]];
+        case 5: dst[4] = src[4]; [[fallthrough]];
+        case 4: dst[3] = src[3]; [[fallthrough]];
+        case 3: dst[2] = src[2]; [[fallthrough]];
+        case 2: dst[1] = src[1]; [[fallthrough]];
+        case 1: dst[0] = src[0]; [[fallthrough]];
+        default: break;
+    }
+}
+
+template <class T>
+EF_ALWAYS_INLINE vec_t<T> vload_part(const T* p, std::size_t count) {
+    if (count == lanes<T>()) return vload(p);
+    T buf[lanes<T>()] = {};
+    copy_few(buf, p, count);
+    vec_t<T> v;
+    std::memcpy(&v, buf, sizeof v);
+    return v;
+}
+
+template <class T>
+EF_ALWAYS_INLINE void vstore_part(T* p, const vec_t<T>& v, std::size_t count) {
+    if (count == lanes<T>()) return vstore(p, v);
+    T buf[lanes<T>()];
+    std::memcpy(buf, &v, sizeof v);
+    copy_few(p, buf, count);
+}
+
 template <class T>
 EF_ALWAYS_INLINE T hsum(const vec_t<T>& v) {
     T buf[lanes<T>()];
@@ -133,7 +169,12 @@ EF_ALWAYS_INLINE T sum_impl(const T* a, std::size_t n) {
 // Each output row is built in chunks of four vectors: the chunk accumulates
 // over all inputs in registers before it is stored once. The last chunk is
 // shifted back to end at n (it rewrites overlapping outputs with the same
-// values); batches below one chunk take a scalar loop.
+// values); the samples of batches below one chunk are updated one input at a
+// time. Every output is thus b + w_0 x_0 + w_1 x_1 + ..., each term added by
+// a (fused, where the CPU has FMA) multiply-add, whatever the batch size. A
+// per-sample sum over the inputs would not be: GCC vectorizes such a loop as
+// an in-order reduction whose products are rounded apart, and a sample's
+// output would then depend on the batch it is in.
 template <class T>
 EF_ALWAYS_INLINE void dense_forward_impl(const T* W, const T* b, std::size_t n_in,
                                          std::size_t n_out, const T* X, T* Y, std::size_t n) {
@@ -159,10 +200,12 @@ EF_ALWAYS_INLINE void dense_forward_impl(const T* W, const T* b, std::size_t n_i
             vstore(y + i + 2 * L, a2);
             vstore(y + i + 3 * L, a3);
         }
-        for (std::size_t i = i0; i < n; ++i) {
-            T acc = bo;
-            for (std::size_t k = 0; k < n_in; ++k) acc += w[k] * X[k * n + i];
-            y[i] = acc;
+        // the rest, one input at a time over the remaining samples: no loop sums
+        for (std::size_t i = i0; i < n; ++i) y[i] = bo;
+        for (std::size_t k = 0; k < n_in; ++k) {
+            const T wk = w[k];
+            const T* x = X + k * n;
+            for (std::size_t i = i0; i < n; ++i) y[i] += wk * x[i];
         }
     }
 }
@@ -244,10 +287,63 @@ EF_ALWAYS_INLINE void dense_backward_impl(const T* W, std::size_t n_in, std::siz
             vstore(gx + i + 2 * L, a2);
             vstore(gx + i + 3 * L, a3);
         }
-        for (std::size_t i = i0; i < n; ++i) {
-            T acc = T(0);
-            for (std::size_t o = 0; o < n_out; ++o) acc += W[o * n_in + k] * gY[o * n + i];
-            gx[i] = acc;
+        for (std::size_t i = i0; i < n; ++i) gx[i] = T(0);  // as the forward's rest
+        for (std::size_t o = 0; o < n_out; ++o) {
+            const T wo = W[o * n_in + k];
+            const T* gy = gY + o * n;
+            for (std::size_t i = i0; i < n; ++i) gx[i] += wo * gy[i];
+        }
+    }
+}
+
+// --- lanes: one network per SIMD lane (ensembles) -----------------------------
+// Every array holds N members side by side: W is (n_out * n_in, N), b and Y
+// (n_out, N), X (n_in, N). Each member sees exactly the operations, in the same
+// order, that dense_forward_impl / dense_backward_impl apply to a batch of one
+// sample, so a member's results equal its separate computation bit for bit.
+
+template <class T>
+EF_ALWAYS_INLINE void dense_forward_lanes_impl(const T* W, const T* b, std::size_t n_in,
+                                               std::size_t n_out, const T* X, T* Y,
+                                               std::size_t N) {
+    constexpr std::size_t L = lanes<T>();
+    for (std::size_t o = 0; o < n_out; ++o) {
+        for (std::size_t l = 0; l < N; l += L) {
+            const std::size_t cnt = std::min(L, N - l);
+            vec_t<T> a = b ? vload_part(b + o * N + l, cnt) : vec_t<T>{};
+            for (std::size_t k = 0; k < n_in; ++k)
+                a += vload_part(W + (o * n_in + k) * N + l, cnt) * vload_part(X + k * N + l, cnt);
+            vstore_part(Y + o * N + l, a, cnt);
+        }
+    }
+}
+
+// gW += gY X^T and gb += gY per member (a batch of one: each sum is 0 + one
+// product, as dots_impl and sum_impl compute it), gX = W^T gY.
+template <class T>
+EF_ALWAYS_INLINE void dense_backward_lanes_impl(const T* W, std::size_t n_in, std::size_t n_out,
+                                                const T* X, const T* gY, std::size_t N, T* gW,
+                                                T* gb, T* gX) {
+    for (std::size_t o = 0; o < n_out; ++o) {
+        const T* gy = gY + o * N;
+        for (std::size_t k = 0; k < n_in; ++k) {
+            T* gw = gW + (o * n_in + k) * N;
+            const T* x = X + k * N;
+            for (std::size_t l = 0; l < N; ++l) gw[l] += T(0) + gy[l] * x[l];
+        }
+        if (gb) {
+            for (std::size_t l = 0; l < N; ++l) gb[o * N + l] += T(0) + gy[l];
+        }
+    }
+    if (!gX) return;
+    constexpr std::size_t L = lanes<T>();
+    for (std::size_t k = 0; k < n_in; ++k) {
+        for (std::size_t l = 0; l < N; l += L) {
+            const std::size_t cnt = std::min(L, N - l);
+            vec_t<T> a{};
+            for (std::size_t o = 0; o < n_out; ++o)
+                a += vload_part(W + (o * n_in + k) * N + l, cnt) * vload_part(gY + o * N + l, cnt);
+            vstore_part(gX + k * N + l, a, cnt);
         }
     }
 }
@@ -263,5 +359,9 @@ void dense_backward(const double* W, std::size_t n_in, std::size_t n_out, const 
                     const double* gY, std::size_t n, double* gW, double* gb, double* gX);
 void dense_backward(const float* W, std::size_t n_in, std::size_t n_out, const float* X,
                     const float* gY, std::size_t n, float* gW, float* gb, float* gX);
+void dense_forward_lanes(const double* W, const double* b, std::size_t n_in, std::size_t n_out,
+                         const double* X, double* Y, std::size_t N);
+void dense_backward_lanes(const double* W, std::size_t n_in, std::size_t n_out, const double* X,
+                          const double* gY, std::size_t N, double* gW, double* gb, double* gX);
 
 }  // namespace eulerflow

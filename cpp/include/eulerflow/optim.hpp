@@ -116,6 +116,87 @@ EF_ALWAYS_INLINE void optim_step_impl(const OptimConfig& c, OptimScalars& s, con
     }
 }
 
+// The same update for an ensemble held in lanes: p, g, buf1, buf2 are
+// (count, N) with member l in lane l, each member with its own learning rate
+// lr[l]; members whose active[l] is 0 are left untouched. Every member's
+// arithmetic is optim_step_impl's, expression for expression, so it ends
+// bit-identical to its separate training.
+template <class T>
+EF_ALWAYS_INLINE void optim_step_lanes_impl(const OptimConfig& c, OptimScalars& s, const double* lr,
+                                            const unsigned char* active, std::size_t N, T* p,
+                                            const T* g, std::size_t count, T* buf1, T* buf2,
+                                            T* coef_a, T* coef_b) {
+    const std::int64_t step = ++s.step;
+    const double wd = c.weight_decay;
+    if (c.kind == OptimKind::Sgd) {
+        const T mom = T(c.momentum), damp1 = T(1.0 - c.dampening), wdt = T(wd);
+        for (std::size_t l = 0; l < N; ++l) coef_a[l] = T(lr[l]);
+        for (std::size_t j = 0; j < count; ++j) {
+            T* pj = p + j * N;
+            const T* gj = g + j * N;
+            T* buf = buf1 + j * N;
+            for (std::size_t l = 0; l < N; ++l) {
+                if (!active[l]) continue;
+                T d = wd != 0.0 ? gj[l] + wdt * pj[l] : gj[l];
+                if (c.momentum != 0.0) {
+                    buf[l] = step == 1 ? d : mom * buf[l] + damp1 * d;
+                    d = c.nesterov ? d + mom * buf[l] : buf[l];
+                }
+                pj[l] -= coef_a[l] * d;
+            }
+        }
+        return;
+    }
+    const double b1 = c.beta1, b2 = c.beta2;
+    const double bc2 = 1.0 - std::pow(b2, double(step));
+    if (c.kind == OptimKind::Adam) {
+        const double bc1 = 1.0 - std::pow(b1, double(step));
+        for (std::size_t l = 0; l < N; ++l) coef_a[l] = T(lr[l] / bc1);
+        const T bc2_sqrt = T(std::sqrt(bc2));
+        const T eps = T(c.eps), omb1 = T(1.0 - b1), b2t = T(b2), omb2 = T(1.0 - b2), wdt = T(wd);
+        for (std::size_t j = 0; j < count; ++j) {
+            T* pj = p + j * N;
+            const T* gj = g + j * N;
+            T* m = buf1 + j * N;
+            T* v = buf2 + j * N;
+            for (std::size_t l = 0; l < N; ++l) {
+                if (!active[l]) continue;
+                const T d = wd != 0.0 ? gj[l] + wdt * pj[l] : gj[l];
+                m[l] += omb1 * (d - m[l]);
+                v[l] = b2t * v[l] + omb2 * d * d;
+                const T denom = std::sqrt(v[l]) / bc2_sqrt + eps;
+                pj[l] -= coef_a[l] * (m[l] / denom);
+            }
+        }
+        return;
+    }
+    const double mu = b1 * (1.0 - 0.5 * std::pow(0.96, double(step) * c.momentum_decay));
+    const double mu_next = b1 * (1.0 - 0.5 * std::pow(0.96, double(step + 1) * c.momentum_decay));
+    s.mu_product *= mu;
+    const double mu_product_next = s.mu_product * mu_next;
+    for (std::size_t l = 0; l < N; ++l) {
+        coef_a[l] = T(-lr[l] * (1.0 - mu) / (1.0 - s.mu_product));
+        coef_b[l] = T(-lr[l] * mu_next / (1.0 - mu_product_next));
+    }
+    const T eps = T(c.eps), omb1 = T(1.0 - b1), b2t = T(b2), omb2 = T(1.0 - b2), wdt = T(wd);
+    const T bc2t = T(bc2);
+    for (std::size_t j = 0; j < count; ++j) {
+        T* pj = p + j * N;
+        const T* gj = g + j * N;
+        T* m = buf1 + j * N;
+        T* v = buf2 + j * N;
+        for (std::size_t l = 0; l < N; ++l) {
+            if (!active[l]) continue;
+            const T d = wd != 0.0 ? gj[l] + wdt * pj[l] : gj[l];
+            m[l] += omb1 * (d - m[l]);
+            v[l] = b2t * v[l] + omb2 * d * d;
+            const T denom = std::sqrt(v[l] / bc2t) + eps;
+            pj[l] += coef_a[l] * (d / denom);
+            pj[l] += coef_b[l] * (m[l] / denom);
+        }
+    }
+}
+
 }  // namespace detail
 
 // Dispatched kernels (defined in kernels.cpp, compiled for several ISAs).
@@ -123,5 +204,9 @@ void optim_step(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRe
                 double* buf1, double* buf2);
 void optim_step(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<float>>& params,
                 float* buf1, float* buf2);
+// coef_a, coef_b: scratch of N values each.
+void optim_step_lanes(const OptimConfig& c, OptimScalars& s, const double* lr, const unsigned char* active,
+                      std::size_t N, double* p, const double* g, std::size_t count, double* buf1,
+                      double* buf2, double* coef_a, double* coef_b);
 
 }  // namespace eulerflow

@@ -1,0 +1,78 @@
+// Ensembles: N members of one small architecture trained in one call, member l
+// in SIMD lane l of every array. Each member goes through exactly the
+// operations of its separate training, in the same order, so it ends
+// bit-identical to it; the lanes make the tiny per-member work (a 2 x 2 field
+// on one window) run as wide vector operations.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "eulerflow/activations.hpp"
+#include "eulerflow/optim.hpp"
+#include "eulerflow/rng.hpp"
+#include "eulerflow/tableau.hpp"
+
+namespace eulerflow {
+
+// One layer of an ensemble network: Dense (weights at P + w_off * N, bias at
+// P + b_off * N when bias) or an element-wise activation.
+struct LaneLayer {
+    bool dense = true;
+    std::size_t n_in = 0, n_out = 0;
+    bool bias = false;
+    std::size_t w_off = 0, b_off = 0;  // in parameters (each N lanes wide)
+    ActParams act;
+    std::vector<double> out;  // (n_out, N)
+    const double* in = nullptr;
+};
+
+// A feed-forward network of Dense and activation layers, one member per lane.
+// P and G (parameters and their gradients, (n_params, N)) belong to the caller.
+class LaneNet {
+public:
+    LaneNet(std::vector<LaneLayer> layers, std::size_t N);
+    // x (n_in, N) -> (n_out, N); the result lives until the next forward.
+    const double* forward(const double* P, const double* x);
+    // Adds dLoss/dP into G and returns gx (n_in, N) for gy (n_out, N).
+    const double* backward(const double* P, double* G, const double* gy);
+    std::size_t n_in() const { return layers_.front().n_in; }
+    std::size_t n_out() const { return layers_.back().n_out; }
+
+private:
+    std::vector<LaneLayer> layers_;
+    std::size_t N_;
+    std::vector<double> ga_, gb_;
+};
+
+struct EnsembleStatus {
+    std::int64_t epochs_done = 0;
+    bool stopped = false;
+    std::vector<std::int64_t> bad_epoch;  // per member: the epoch it diverged in, or -1
+};
+
+// Called once per epoch with (epoch, the members' mean losses); true stops.
+using EnsembleCallback = std::function<bool(std::int64_t, const double*)>;
+
+// NeuralOde::fit for N members at once: fixed-step tableaus, gradient by
+// backprop through the solver, windows shuffled per member with its own Rng.
+// A member whose loss turns non-finite is frozen (no further updates; its later
+// losses are NaN) and reported in status.bad_epoch; the others go on.
+struct NodeEnsembleConfig {
+    const Tableau* tb = nullptr;
+    std::int64_t steps_per_interval = 0;
+    double step_size = 0.0;
+    std::size_t window = 1, batch_size = 1;
+    std::int64_t epochs = 0;
+};
+
+EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, std::size_t N,
+                                 const double* data, const double* t, std::size_t T, std::size_t d,
+                                 const NodeEnsembleConfig& cfg, const OptimConfig& oc,
+                                 OptimScalars& os, const double* lr, double* buf1, double* buf2,
+                                 std::vector<Rng>& rngs, double* loss_out,
+                                 const EnsembleCallback& on_epoch);
+
+}  // namespace eulerflow

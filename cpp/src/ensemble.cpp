@@ -1,0 +1,283 @@
+// Ensembles in lanes. This file is compiled for baseline x86-64 like node.cpp
+// and rk.cpp, whose arithmetic it repeats lane by lane (an Euler update here
+// must round exactly as rk_step's does); the network and optimizer work goes
+// through the multi-versioned lanes kernels, as the separate training's does
+// through dense_forward/dense_backward/optim_step.
+#include "eulerflow/ensemble.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include "eulerflow/dense.hpp"
+
+namespace eulerflow {
+
+LaneNet::LaneNet(std::vector<LaneLayer> layers, std::size_t N) : layers_(std::move(layers)), N_(N) {
+    if (layers_.empty()) throw std::invalid_argument("an ensemble network needs at least one layer");
+    std::size_t widest = layers_.front().n_in;
+    for (auto& L : layers_) {
+        L.out.assign(L.n_out * N, 0.0);
+        widest = std::max({widest, L.n_in, L.n_out});
+    }
+    ga_.assign(widest * N, 0.0);
+    gb_.assign(widest * N, 0.0);
+}
+
+const double* LaneNet::forward(const double* P, const double* x) {
+    for (auto& L : layers_) {
+        L.in = x;
+        double* y = L.out.data();
+        if (L.dense) {
+            dense_forward_lanes(P + L.w_off * N_, L.bias ? P + L.b_off * N_ : nullptr, L.n_in, L.n_out, x, y,
+                                N_);
+        } else {
+            activation_forward(L.act, x, y, L.n_out * N_);
+        }
+        x = y;
+    }
+    return x;
+}
+
+const double* LaneNet::backward(const double* P, double* G, const double* gy) {
+    double* bufs[2] = {ga_.data(), gb_.data()};
+    int which = 0;
+    for (std::size_t li = layers_.size(); li-- > 0;) {
+        LaneLayer& L = layers_[li];
+        double* gx = bufs[which];
+        if (L.dense) {
+            dense_backward_lanes(P + L.w_off * N_, L.n_in, L.n_out, L.in, gy, N_, G + L.w_off * N_,
+                                 L.bias ? G + L.b_off * N_ : nullptr, gx);
+        } else {
+            activation_backward(L.act, L.in, L.out.data(), gy, gx, L.n_in * N_);
+        }
+        gy = gx;
+        which ^= 1;
+    }
+    return gy;
+}
+
+namespace {
+
+// The scratch of one window's forward integration and reverse sweep.
+struct NodeLanes {
+    LaneNet& net;
+    const double* P;
+    double* G;  // the network's parameter gradients (p.g of the separate run)
+    const Tableau& tb;
+    std::size_t N, d, S;
+    std::vector<double> y, ytmp, ynew, K, Y, Yb, kb, abar;
+    std::vector<double> tape_t, tape_h, tape_y;  // per step: t, h (N each), y (d * N)
+    std::vector<double> tc, hn, h, a;            // per lane
+
+    NodeLanes(LaneNet& n, const double* p, double* g, const Tableau& t, std::size_t lanes, std::size_t dim)
+        : net(n), P(p), G(g), tb(t), N(lanes), d(dim), S(std::size_t(t.stages)) {
+        y.assign(d * N, 0.0);
+        ytmp = ynew = kb = abar = y;
+        K.assign(S * d * N, 0.0);
+        Y = Yb = K;
+        tc.assign(N, 0.0);
+        hn = h = a = tc;
+    }
+
+    // f(x) into out, both (d, N): NetworkField::eval for every lane
+    void field(const double* x, double* out) {
+        const double* f = net.forward(P, x);
+        std::copy(f, f + d * N, out);
+    }
+
+    // x += a_l * Kj per lane where a_l != 0, as rk_step's `if (a == 0.0) continue`
+    void add_scaled(double* x, const double* Kj) const {
+        for (std::size_t i = 0; i < d; ++i) {
+            double* xi = x + i * N;
+            const double* ki = Kj + i * N;
+            for (std::size_t l = 0; l < N; ++l) xi[l] = a[l] != 0.0 ? xi[l] + a[l] * ki[l] : xi[l];
+        }
+    }
+
+    // rk_step for fixed-step tableaus: K[0] holds f(y); ynew = y + h sum b_j K_j
+    void step() {
+        const std::size_t n = d * N;
+        for (std::size_t s = 1; s < S; ++s) {
+            std::copy(y.begin(), y.end(), ytmp.begin());
+            for (std::size_t j = 0; j < s; ++j) {
+                if (tb.A(s, j) == 0.0) continue;
+                for (std::size_t l = 0; l < N; ++l) a[l] = h[l] * tb.A(s, j);
+                add_scaled(ytmp.data(), K.data() + j * n);
+            }
+            field(ytmp.data(), K.data() + s * n);
+        }
+        std::copy(y.begin(), y.end(), ynew.begin());
+        for (std::size_t j = 0; j < S; ++j) {
+            if (tb.b[j] == 0.0) continue;
+            for (std::size_t l = 0; l < N; ++l) a[l] = h[l] * tb.b[j];
+            add_scaled(ynew.data(), K.data() + j * n);
+        }
+    }
+
+    // window_gradient (backprop) for every lane: the window of lane l starts at
+    // data[start[l]]; adds scale * dLoss/dP into gacc; losses into L.
+    void window(const double* data, const double* t, const std::size_t* start, std::size_t window,
+                std::int64_t k_fixed, double step_size, double scale, double* gacc, std::size_t n_params,
+                double* L) {
+        const std::size_t n = d * N;
+        for (std::size_t i = 0; i < d; ++i)
+            for (std::size_t l = 0; l < N; ++l) y[i * N + l] = data[start[l] * d + i];
+        std::size_t steps = 0;
+        for (std::size_t q = 1; q <= window; ++q) {
+            // the step count of this interval: the same for every lane (checked by the caller)
+            std::int64_t k = 1;
+            for (std::size_t l = 0; l < N; ++l) {
+                const double ta = t[start[l] + q - 1], tb_ = t[start[l] + q];
+                const double span = tb_ - ta;
+                const double dir = span > 0.0 ? 1.0 : -1.0;
+                hn[l] = span;
+                if (k_fixed > 0) {
+                    k = k_fixed;
+                    hn[l] = span / double(k);
+                } else if (step_size > 0.0) {
+                    const double m = std::ceil(std::fabs(span) / step_size * (1.0 - 1e-9));
+                    const std::int64_t kl = std::max<std::int64_t>(std::int64_t(m), 1);
+                    if (l > 0 && kl != k) {
+                        throw std::invalid_argument(
+                            "the ensemble's windows need different numbers of steps (step_size does not "
+                            "divide every interval alike): give steps_per_interval instead");
+                    }
+                    k = kl;
+                    hn[l] = dir * step_size;
+                }
+            }
+            const std::size_t need = (steps + std::size_t(k)) * N;
+            if (tape_t.size() < need) {
+                tape_t.resize(2 * need);
+                tape_h.resize(2 * need);
+                tape_y.resize(2 * need * d);
+            }
+            for (std::int64_t j = 0; j < k; ++j) {
+                for (std::size_t l = 0; l < N; ++l) {
+                    const double ta = t[start[l] + q - 1], tb_ = t[start[l] + q];
+                    tc[l] = ta + double(j) * hn[l];
+                    h[l] = j + 1 == k ? tb_ - tc[l] : hn[l];
+                }
+                field(y.data(), K.data());
+                step();
+                std::copy(tc.begin(), tc.end(), tape_t.begin() + std::ptrdiff_t(steps * N));
+                std::copy(h.begin(), h.end(), tape_h.begin() + std::ptrdiff_t(steps * N));
+                std::copy(y.begin(), y.end(), tape_y.begin() + std::ptrdiff_t(steps * n));
+                ++steps;
+                std::copy(ynew.begin(), ynew.end(), y.begin());
+            }
+        }
+        // loss: MSE over the d components, and its gradient
+        for (std::size_t l = 0; l < N; ++l) L[l] = 0.0;
+        for (std::size_t i = 0; i < d; ++i) {
+            for (std::size_t l = 0; l < N; ++l) {
+                const double e = y[i * N + l] - data[(start[l] + window) * d + i];
+                L[l] += e * e;
+                abar[i * N + l] = 2.0 * e / double(d);
+            }
+        }
+        for (std::size_t l = 0; l < N; ++l) L[l] /= double(d);
+
+        // reverse sweep, as NeuralOde::window_gradient
+        std::fill(G, G + n_params * N, 0.0);
+        for (std::size_t m = steps; m-- > 0;) {
+            const double* hm = tape_h.data() + m * N;
+            const double* ym = tape_y.data() + m * n;
+            for (std::size_t s = 0; s < S; ++s) {
+                double* Ys = Y.data() + s * n;
+                std::copy(ym, ym + n, Ys);
+                for (std::size_t j = 0; j < s; ++j) {
+                    if (tb.A(s, j) == 0.0) continue;
+                    for (std::size_t l = 0; l < N; ++l) a[l] = hm[l] * tb.A(s, j);
+                    add_scaled(Ys, K.data() + j * n);
+                }
+                // K_s feeds only the later stages' inputs: the last one is not needed
+                if (s + 1 < S) field(Ys, K.data() + s * n);
+            }
+            for (std::size_t s = S; s-- > 0;) {
+                bool any = tb.b[s] != 0.0;
+                for (std::size_t i = 0; i < d; ++i)
+                    for (std::size_t l = 0; l < N; ++l) kb[i * N + l] = hm[l] * tb.b[s] * abar[i * N + l];
+                for (std::size_t q = s + 1; q < S; ++q) {
+                    if (tb.A(q, s) == 0.0) continue;
+                    any = true;
+                    for (std::size_t l = 0; l < N; ++l) a[l] = hm[l] * tb.A(q, s);
+                    add_scaled(kb.data(), Yb.data() + q * n);
+                }
+                double* Ybs = Yb.data() + s * n;
+                if (!any) {
+                    std::fill(Ybs, Ybs + n, 0.0);
+                    continue;
+                }
+                net.forward(P, Y.data() + s * n);
+                const double* gx = net.backward(P, G, kb.data());
+                std::copy(gx, gx + n, Ybs);
+            }
+            for (std::size_t s = 0; s < S; ++s)
+                for (std::size_t i = 0; i < n; ++i) abar[i] += Yb[s * n + i];
+        }
+        for (std::size_t i = 0; i < n_params * N; ++i) gacc[i] += scale * G[i];
+    }
+};
+
+}  // namespace
+
+EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, std::size_t N,
+                                 const double* data, const double* t, std::size_t T, std::size_t d,
+                                 const NodeEnsembleConfig& cfg, const OptimConfig& oc,
+                                 OptimScalars& os, const double* lr, double* buf1, double* buf2,
+                                 std::vector<Rng>& rngs, double* loss_out,
+                                 const EnsembleCallback& on_epoch) {
+    if (cfg.tb->adaptive()) throw std::invalid_argument("ensembles train with fixed-step methods only");
+    EnsembleStatus st;
+    st.bad_epoch.assign(N, -1);
+    const std::size_t nw = T - cfg.window;
+    const std::size_t nb = std::min(cfg.batch_size, nw);
+    std::vector<double> G(n_params * N), gacc(n_params * N), coef_a(N), coef_b(N);
+    std::vector<double> L(N), batch_loss(N), epoch_loss(N);
+    std::vector<unsigned char> active(N, 1);
+    std::vector<std::size_t> idx(nw * N), start(N);
+    for (std::size_t l = 0; l < N; ++l) std::iota(idx.begin() + std::ptrdiff_t(l * nw), idx.begin() + std::ptrdiff_t((l + 1) * nw), std::size_t(0));
+    NodeLanes lanes(net, P, G.data(), *cfg.tb, N, d);
+    std::size_t alive = N;
+    for (std::int64_t e = 0; e < cfg.epochs && alive > 0; ++e) {
+        for (std::size_t l = 0; l < N; ++l) rngs[l].shuffle(idx.data() + l * nw, nw);
+        std::fill(epoch_loss.begin(), epoch_loss.end(), 0.0);
+        for (std::size_t b0 = 0; b0 < nw; b0 += nb) {
+            const std::size_t m = std::min(nb, nw - b0);
+            std::fill(gacc.begin(), gacc.end(), 0.0);
+            std::fill(batch_loss.begin(), batch_loss.end(), 0.0);
+            for (std::size_t b = 0; b < m; ++b) {
+                for (std::size_t l = 0; l < N; ++l) start[l] = idx[l * nw + b0 + b];
+                lanes.window(data, t, start.data(), cfg.window, cfg.steps_per_interval, cfg.step_size,
+                             1.0 / double(m), gacc.data(), n_params, L.data());
+                for (std::size_t l = 0; l < N; ++l) batch_loss[l] += L[l];
+            }
+            for (std::size_t l = 0; l < N; ++l) {
+                if (active[l] && !std::isfinite(batch_loss[l])) {
+                    active[l] = 0;
+                    st.bad_epoch[l] = e;
+                    --alive;
+                }
+            }
+            std::copy(gacc.begin(), gacc.end(), G.begin());
+            optim_step_lanes(oc, os, lr, active.data(), N, P, G.data(), n_params, buf1, buf2, coef_a.data(),
+                             coef_b.data());
+            for (std::size_t l = 0; l < N; ++l) epoch_loss[l] += batch_loss[l];
+        }
+        double* out = loss_out + std::size_t(e) * N;
+        for (std::size_t l = 0; l < N; ++l)
+            out[l] = active[l] ? epoch_loss[l] / double(nw) : std::numeric_limits<double>::quiet_NaN();
+        st.epochs_done = e + 1;
+        if (on_epoch && on_epoch(e, out)) {
+            st.stopped = true;
+            break;
+        }
+    }
+    return st;
+}
+
+}  // namespace eulerflow
