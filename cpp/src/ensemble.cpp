@@ -12,6 +12,7 @@
 #include <string>
 
 #include "eulerflow/dense.hpp"
+#include "eulerflow/lanes.hpp"
 
 namespace eulerflow {
 
@@ -26,10 +27,10 @@ LaneNet::LaneNet(std::vector<LaneLayer> layers, std::size_t N) : layers_(std::mo
     gb_.assign(widest * N, 0.0);
 }
 
-const double* LaneNet::forward(const double* P, const double* x) {
+const double* LaneNet::forward(const double* P, const double* x, double* out) {
     for (auto& L : layers_) {
         L.in = x;
-        double* y = L.out.data();
+        double* y = out && &L == &layers_.back() ? out : L.out.data();
         if (L.dense) {
             dense_forward_lanes(P + L.w_off * N_, L.bias ? P + L.b_off * N_ : nullptr, L.n_in, L.n_out, x, y,
                                 N_);
@@ -39,6 +40,14 @@ const double* LaneNet::forward(const double* P, const double* x) {
         x = y;
     }
     return x;
+}
+
+void LaneNet::set_input(const double* P, const double* x) {
+    if (layers_.size() == 1 && layers_[0].dense) {
+        layers_[0].in = x;
+    } else {
+        forward(P, x);
+    }
 }
 
 const double* LaneNet::backward(const double* P, double* G, const double* gy) {
@@ -68,36 +77,28 @@ struct NodeLanes {
     double* G;  // the network's parameter gradients (p.g of the separate run)
     const Tableau& tb;
     std::size_t N, d, S;
-    std::vector<double> y, ytmp, ynew, K, Y, Yb, kb, abar;
-    std::vector<double> tape_t, tape_h, tape_y;  // per step: t, h (N each), y (d * N)
-    std::vector<double> tc, hn, h, a;            // per lane
+    std::vector<double> y, ytmp, K, Y, Yb, kb, abar, target;
+    std::vector<double> tape_h, tape_y;  // per step: h (N), y (d * N); fields are autonomous
+    std::vector<double> t0, t1, hn, h, a;  // per lane: interval [t0, t1]
 
     NodeLanes(LaneNet& n, const double* p, double* g, const Tableau& t, std::size_t lanes, std::size_t dim)
         : net(n), P(p), G(g), tb(t), N(lanes), d(dim), S(std::size_t(t.stages)) {
         y.assign(d * N, 0.0);
-        ytmp = ynew = kb = abar = y;
+        ytmp = kb = abar = target = y;
         K.assign(S * d * N, 0.0);
         Y = Yb = K;
-        tc.assign(N, 0.0);
-        hn = h = a = tc;
+        t0.assign(N, 0.0);
+        t1 = hn = h = a = t0;
     }
 
     // f(x) into out, both (d, N): NetworkField::eval for every lane
-    void field(const double* x, double* out) {
-        const double* f = net.forward(P, x);
-        std::copy(f, f + d * N, out);
-    }
+    void field(const double* x, double* out) { net.forward(P, x, out); }
 
     // x += a_l * Kj per lane where a_l != 0, as rk_step's `if (a == 0.0) continue`
-    void add_scaled(double* x, const double* Kj) const {
-        for (std::size_t i = 0; i < d; ++i) {
-            double* xi = x + i * N;
-            const double* ki = Kj + i * N;
-            for (std::size_t l = 0; l < N; ++l) xi[l] = a[l] != 0.0 ? xi[l] + a[l] * ki[l] : xi[l];
-        }
-    }
+    void add_scaled(double* x, const double* Kj) const { lanes_add_scaled(x, Kj, a.data(), d, N); }
 
-    // rk_step for fixed-step tableaus: K[0] holds f(y); ynew = y + h sum b_j K_j
+    // rk_step for fixed-step tableaus: K[0] holds f(y); y += h sum b_j K_j in place
+    // (the stages are all computed first, so this is rk_step's y_new)
     void step() {
         const std::size_t n = d * N;
         for (std::size_t s = 1; s < S; ++s) {
@@ -109,11 +110,10 @@ struct NodeLanes {
             }
             field(ytmp.data(), K.data() + s * n);
         }
-        std::copy(y.begin(), y.end(), ynew.begin());
         for (std::size_t j = 0; j < S; ++j) {
             if (tb.b[j] == 0.0) continue;
             for (std::size_t l = 0; l < N; ++l) a[l] = h[l] * tb.b[j];
-            add_scaled(ynew.data(), K.data() + j * n);
+            add_scaled(y.data(), K.data() + j * n);
         }
     }
 
@@ -127,17 +127,19 @@ struct NodeLanes {
             for (std::size_t l = 0; l < N; ++l) y[i * N + l] = data[start[l] * d + i];
         std::size_t steps = 0;
         for (std::size_t q = 1; q <= window; ++q) {
-            // the step count of this interval: the same for every lane (checked by the caller)
-            std::int64_t k = 1;
+            // the interval [t0, t1] of every lane, and its step count: the same for
+            // every lane (the caller checks it; step_size is checked again here)
             for (std::size_t l = 0; l < N; ++l) {
-                const double ta = t[start[l] + q - 1], tb_ = t[start[l] + q];
-                const double span = tb_ - ta;
-                const double dir = span > 0.0 ? 1.0 : -1.0;
-                hn[l] = span;
-                if (k_fixed > 0) {
-                    k = k_fixed;
-                    hn[l] = span / double(k);
-                } else if (step_size > 0.0) {
+                t0[l] = t[start[l] + q - 1];
+                t1[l] = t[start[l] + q];
+            }
+            std::int64_t k = 1;
+            if (k_fixed > 0) {
+                k = k_fixed;
+                for (std::size_t l = 0; l < N; ++l) hn[l] = (t1[l] - t0[l]) / double(k);
+            } else if (step_size > 0.0) {
+                for (std::size_t l = 0; l < N; ++l) {
+                    const double span = t1[l] - t0[l];
                     const double m = std::ceil(std::fabs(span) / step_size * (1.0 - 1e-9));
                     const std::int64_t kl = std::max<std::int64_t>(std::int64_t(m), 1);
                     if (l > 0 && kl != k) {
@@ -146,40 +148,33 @@ struct NodeLanes {
                             "divide every interval alike): give steps_per_interval instead");
                     }
                     k = kl;
-                    hn[l] = dir * step_size;
+                    hn[l] = (span > 0.0 ? 1.0 : -1.0) * step_size;
                 }
+            } else {
+                for (std::size_t l = 0; l < N; ++l) hn[l] = t1[l] - t0[l];
             }
             const std::size_t need = (steps + std::size_t(k)) * N;
-            if (tape_t.size() < need) {
-                tape_t.resize(2 * need);
+            if (tape_h.size() < need) {
                 tape_h.resize(2 * need);
                 tape_y.resize(2 * need * d);
             }
             for (std::int64_t j = 0; j < k; ++j) {
-                for (std::size_t l = 0; l < N; ++l) {
-                    const double ta = t[start[l] + q - 1], tb_ = t[start[l] + q];
-                    tc[l] = ta + double(j) * hn[l];
-                    h[l] = j + 1 == k ? tb_ - tc[l] : hn[l];
+                if (j + 1 == k) {  // the last step lands on t1
+                    for (std::size_t l = 0; l < N; ++l) h[l] = t1[l] - (t0[l] + double(j) * hn[l]);
+                } else {
+                    for (std::size_t l = 0; l < N; ++l) h[l] = hn[l];
                 }
-                field(y.data(), K.data());
-                step();
-                std::copy(tc.begin(), tc.end(), tape_t.begin() + std::ptrdiff_t(steps * N));
                 std::copy(h.begin(), h.end(), tape_h.begin() + std::ptrdiff_t(steps * N));
                 std::copy(y.begin(), y.end(), tape_y.begin() + std::ptrdiff_t(steps * n));
                 ++steps;
-                std::copy(ynew.begin(), ynew.end(), y.begin());
+                field(y.data(), K.data());
+                step();
             }
         }
         // loss: MSE over the d components, and its gradient
-        for (std::size_t l = 0; l < N; ++l) L[l] = 0.0;
-        for (std::size_t i = 0; i < d; ++i) {
-            for (std::size_t l = 0; l < N; ++l) {
-                const double e = y[i * N + l] - data[(start[l] + window) * d + i];
-                L[l] += e * e;
-                abar[i * N + l] = 2.0 * e / double(d);
-            }
-        }
-        for (std::size_t l = 0; l < N; ++l) L[l] /= double(d);
+        for (std::size_t i = 0; i < d; ++i)
+            for (std::size_t l = 0; l < N; ++l) target[i * N + l] = data[(start[l] + window) * d + i];
+        lanes_mse(y.data(), target.data(), d, N, L, abar.data());
 
         // reverse sweep, as NeuralOde::window_gradient
         std::fill(G, G + n_params * N, 0.0);
@@ -187,7 +182,11 @@ struct NodeLanes {
             const double* hm = tape_h.data() + m * N;
             const double* ym = tape_y.data() + m * n;
             for (std::size_t s = 0; s < S; ++s) {
-                double* Ys = Y.data() + s * n;
+                double* Ys = Y.data() + s * n;  // stage 0's input is ym itself
+                if (s == 0) {
+                    if (S > 1) field(ym, K.data());
+                    continue;
+                }
                 std::copy(ym, ym + n, Ys);
                 for (std::size_t j = 0; j < s; ++j) {
                     if (tb.A(s, j) == 0.0) continue;
@@ -199,8 +198,7 @@ struct NodeLanes {
             }
             for (std::size_t s = S; s-- > 0;) {
                 bool any = tb.b[s] != 0.0;
-                for (std::size_t i = 0; i < d; ++i)
-                    for (std::size_t l = 0; l < N; ++l) kb[i * N + l] = hm[l] * tb.b[s] * abar[i * N + l];
+                lanes_scale(kb.data(), hm, tb.b[s], abar.data(), d, N);
                 for (std::size_t q = s + 1; q < S; ++q) {
                     if (tb.A(q, s) == 0.0) continue;
                     any = true;
@@ -212,14 +210,19 @@ struct NodeLanes {
                     std::fill(Ybs, Ybs + n, 0.0);
                     continue;
                 }
-                net.forward(P, Y.data() + s * n);
+                net.set_input(P, s == 0 ? ym : Y.data() + s * n);
                 const double* gx = net.backward(P, G, kb.data());
+                if (S == 1) {  // abar += Yb_0 straight from the network's buffer
+                    add_into(abar.data(), gx, n);
+                    continue;
+                }
                 std::copy(gx, gx + n, Ybs);
             }
-            for (std::size_t s = 0; s < S; ++s)
-                for (std::size_t i = 0; i < n; ++i) abar[i] += Yb[s * n + i];
+            if (S > 1) {
+                for (std::size_t s = 0; s < S; ++s) add_into(abar.data(), Yb.data() + s * n, n);
+            }
         }
-        for (std::size_t i = 0; i < n_params * N; ++i) gacc[i] += scale * G[i];
+        add_times(gacc, scale, G, n_params * N);
     }
 };
 

@@ -308,8 +308,15 @@ EF_ALWAYS_INLINE void dense_forward_lanes_impl(const T* W, const T* b, std::size
                                                std::size_t N) {
     constexpr std::size_t L = lanes<T>();
     for (std::size_t o = 0; o < n_out; ++o) {
-        for (std::size_t l = 0; l < N; l += L) {
-            const std::size_t cnt = std::min(L, N - l);
+        std::size_t l = 0;
+        for (; l + L <= N; l += L) {
+            vec_t<T> a = b ? vload(b + o * N + l) : vec_t<T>{};
+            for (std::size_t k = 0; k < n_in; ++k)
+                a += vload(W + (o * n_in + k) * N + l) * vload(X + k * N + l);
+            vstore(Y + o * N + l, a);
+        }
+        if (l < N) {
+            const std::size_t cnt = N - l;
             vec_t<T> a = b ? vload_part(b + o * N + l, cnt) : vec_t<T>{};
             for (std::size_t k = 0; k < n_in; ++k)
                 a += vload_part(W + (o * n_in + k) * N + l, cnt) * vload_part(X + k * N + l, cnt);
@@ -319,33 +326,38 @@ EF_ALWAYS_INLINE void dense_forward_lanes_impl(const T* W, const T* b, std::size
 }
 
 // gW += gY X^T and gb += gY per member (a batch of one: each sum is 0 + one
-// product, as dots_impl and sum_impl compute it), gX = W^T gY.
+// product, as dots_impl and sum_impl compute it), gX = W^T gY. One chunk of
+// lanes [l, l + cnt); Full: cnt is a whole vector.
+template <bool Full, class T>
+EF_ALWAYS_INLINE void dense_backward_lanes_chunk(const T* W, std::size_t n_in, std::size_t n_out,
+                                                 const T* X, const T* gY, std::size_t N, T* gW,
+                                                 T* gb, T* gX, std::size_t l, std::size_t cnt) {
+    auto ld = [cnt](const T* p) { return Full ? vload(p) : vload_part(p, cnt); };
+    auto st = [cnt](T* p, const vec_t<T>& v) { Full ? vstore(p, v) : vstore_part(p, v, cnt); };
+    for (std::size_t o = 0; o < n_out; ++o) {
+        const vec_t<T> gy = ld(gY + o * N + l);
+        for (std::size_t k = 0; k < n_in; ++k) {
+            T* gw = gW + (o * n_in + k) * N + l;
+            st(gw, ld(gw) + (vec_t<T>{} + gy * ld(X + k * N + l)));
+        }
+        if (gb) st(gb + o * N + l, ld(gb + o * N + l) + (vec_t<T>{} + gy));
+    }
+    if (!gX) return;
+    for (std::size_t k = 0; k < n_in; ++k) {
+        vec_t<T> a{};
+        for (std::size_t o = 0; o < n_out; ++o) a += ld(W + (o * n_in + k) * N + l) * ld(gY + o * N + l);
+        st(gX + k * N + l, a);
+    }
+}
+
 template <class T>
 EF_ALWAYS_INLINE void dense_backward_lanes_impl(const T* W, std::size_t n_in, std::size_t n_out,
                                                 const T* X, const T* gY, std::size_t N, T* gW,
                                                 T* gb, T* gX) {
-    for (std::size_t o = 0; o < n_out; ++o) {
-        const T* gy = gY + o * N;
-        for (std::size_t k = 0; k < n_in; ++k) {
-            T* gw = gW + (o * n_in + k) * N;
-            const T* x = X + k * N;
-            for (std::size_t l = 0; l < N; ++l) gw[l] += T(0) + gy[l] * x[l];
-        }
-        if (gb) {
-            for (std::size_t l = 0; l < N; ++l) gb[o * N + l] += T(0) + gy[l];
-        }
-    }
-    if (!gX) return;
     constexpr std::size_t L = lanes<T>();
-    for (std::size_t k = 0; k < n_in; ++k) {
-        for (std::size_t l = 0; l < N; l += L) {
-            const std::size_t cnt = std::min(L, N - l);
-            vec_t<T> a{};
-            for (std::size_t o = 0; o < n_out; ++o)
-                a += vload_part(W + (o * n_in + k) * N + l, cnt) * vload_part(gY + o * N + l, cnt);
-            vstore_part(gX + k * N + l, a, cnt);
-        }
-    }
+    std::size_t l = 0;
+    for (; l + L <= N; l += L) dense_backward_lanes_chunk<true>(W, n_in, n_out, X, gY, N, gW, gb, gX, l, L);
+    if (l < N) dense_backward_lanes_chunk<false>(W, n_in, n_out, X, gY, N, gW, gb, gX, l, N - l);
 }
 
 }  // namespace detail

@@ -34,9 +34,14 @@ struct LaneLayer {
 class LaneNet {
 public:
     LaneNet(std::vector<LaneLayer> layers, std::size_t N);
-    // x (n_in, N) -> (n_out, N); the result lives until the next forward.
-    const double* forward(const double* P, const double* x);
-    // Adds dLoss/dP into G and returns gx (n_in, N) for gy (n_out, N).
+    // x (n_in, N) -> (n_out, N); the result lives until the next forward. With
+    // `out`, the last layer writes there instead (no backward may follow then).
+    const double* forward(const double* P, const double* x, double* out = nullptr);
+    // Makes x the input of the next backward: runs the forward, except for a
+    // single Dense layer, whose backward needs only its input.
+    void set_input(const double* P, const double* x);
+    // Adds dLoss/dP into G and returns gx (n_in, N) for gy (n_out, N), for the
+    // input of the last forward (or set_input).
     const double* backward(const double* P, double* G, const double* gy);
     std::size_t n_in() const { return layers_.front().n_in; }
     std::size_t n_out() const { return layers_.back().n_out; }

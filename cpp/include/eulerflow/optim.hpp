@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "eulerflow/fastmath.hpp"
@@ -131,19 +132,35 @@ EF_ALWAYS_INLINE void optim_step_lanes_impl(const OptimConfig& c, OptimScalars& 
     if (c.kind == OptimKind::Sgd) {
         const T mom = T(c.momentum), damp1 = T(1.0 - c.dampening), wdt = T(wd);
         for (std::size_t l = 0; l < N; ++l) coef_a[l] = T(lr[l]);
-        for (std::size_t j = 0; j < count; ++j) {
-            T* pj = p + j * N;
-            const T* gj = g + j * N;
-            T* buf = buf1 + j * N;
-            for (std::size_t l = 0; l < N; ++l) {
-                if (!active[l]) continue;
-                T d = wd != 0.0 ? gj[l] + wdt * pj[l] : gj[l];
-                if (c.momentum != 0.0) {
-                    buf[l] = step == 1 ? d : mom * buf[l] + damp1 * d;
-                    d = c.nesterov ? d + mom * buf[l] : buf[l];
+        // one loop per combination of the options, each branch-free inside
+        auto run = [&](auto use_wd, auto use_mom, auto first, auto nesterov) {
+            for (std::size_t j = 0; j < count; ++j) {
+                T* pj = p + j * N;
+                const T* gj = g + j * N;
+                T* buf = buf1 + j * N;
+                for (std::size_t l = 0; l < N; ++l) {  // frozen members keep their values (a blend)
+                    T d = use_wd ? gj[l] + wdt * pj[l] : gj[l];
+                    if (use_mom) {
+                        const T b = first ? d : mom * buf[l] + damp1 * d;
+                        buf[l] = active[l] ? b : buf[l];
+                        d = nesterov ? d + mom * b : b;
+                    }
+                    const T pn = pj[l] - coef_a[l] * d;
+                    pj[l] = active[l] ? pn : pj[l];
                 }
-                pj[l] -= coef_a[l] * d;
             }
+        };
+        using Y = std::true_type;
+        using F = std::false_type;
+        const bool w = wd != 0.0;
+        if (c.momentum == 0.0) {
+            w ? run(Y{}, F{}, F{}, F{}) : run(F{}, F{}, F{}, F{});
+        } else if (step == 1) {
+            c.nesterov ? (w ? run(Y{}, Y{}, Y{}, Y{}) : run(F{}, Y{}, Y{}, Y{}))
+                       : (w ? run(Y{}, Y{}, Y{}, F{}) : run(F{}, Y{}, Y{}, F{}));
+        } else {
+            c.nesterov ? (w ? run(Y{}, Y{}, F{}, Y{}) : run(F{}, Y{}, F{}, Y{}))
+                       : (w ? run(Y{}, Y{}, F{}, F{}) : run(F{}, Y{}, F{}, F{}));
         }
         return;
     }
@@ -160,12 +177,14 @@ EF_ALWAYS_INLINE void optim_step_lanes_impl(const OptimConfig& c, OptimScalars& 
             T* m = buf1 + j * N;
             T* v = buf2 + j * N;
             for (std::size_t l = 0; l < N; ++l) {
-                if (!active[l]) continue;
                 const T d = wd != 0.0 ? gj[l] + wdt * pj[l] : gj[l];
-                m[l] += omb1 * (d - m[l]);
-                v[l] = b2t * v[l] + omb2 * d * d;
-                const T denom = std::sqrt(v[l]) / bc2_sqrt + eps;
-                pj[l] -= coef_a[l] * (m[l] / denom);
+                const T mn = m[l] + omb1 * (d - m[l]);
+                const T vn = b2t * v[l] + omb2 * d * d;
+                const T denom = std::sqrt(vn) / bc2_sqrt + eps;
+                const T pn = pj[l] - coef_a[l] * (mn / denom);
+                m[l] = active[l] ? mn : m[l];
+                v[l] = active[l] ? vn : v[l];
+                pj[l] = active[l] ? pn : pj[l];
             }
         }
         return;
@@ -186,13 +205,15 @@ EF_ALWAYS_INLINE void optim_step_lanes_impl(const OptimConfig& c, OptimScalars& 
         T* m = buf1 + j * N;
         T* v = buf2 + j * N;
         for (std::size_t l = 0; l < N; ++l) {
-            if (!active[l]) continue;
             const T d = wd != 0.0 ? gj[l] + wdt * pj[l] : gj[l];
-            m[l] += omb1 * (d - m[l]);
-            v[l] = b2t * v[l] + omb2 * d * d;
-            const T denom = std::sqrt(v[l] / bc2t) + eps;
-            pj[l] += coef_a[l] * (d / denom);
-            pj[l] += coef_b[l] * (m[l] / denom);
+            const T mn = m[l] + omb1 * (d - m[l]);
+            const T vn = b2t * v[l] + omb2 * d * d;
+            const T denom = std::sqrt(vn / bc2t) + eps;
+            T pn = pj[l] + coef_a[l] * (d / denom);
+            pn += coef_b[l] * (mn / denom);
+            m[l] = active[l] ? mn : m[l];
+            v[l] = active[l] ? vn : v[l];
+            pj[l] = active[l] ? pn : pj[l];
         }
     }
 }

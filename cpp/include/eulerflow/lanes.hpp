@@ -1,0 +1,20 @@
+// Element-wise helpers of the ensembles (cpp/src/lanes_kernels.cpp): arrays of
+// d rows of N lanes; a, h per lane. No fused multiply-adds (see there).
+#pragma once
+
+#include <cstddef>
+
+namespace eulerflow {
+
+// x[i, l] += a[l] * k[i, l] where a[l] != 0 (rk_step's `if (a == 0.0) continue`)
+void lanes_add_scaled(double* x, const double* k, const double* a, std::size_t d, std::size_t N);
+// out[i, l] = h[l] * c * v[i, l], evaluated left to right
+void lanes_scale(double* out, const double* h, double c, const double* v, std::size_t d, std::size_t N);
+// x += y, and x += s * y, over n values
+void add_into(double* x, const double* y, std::size_t n);
+void add_times(double* x, double s, const double* y, std::size_t n);
+// per lane: L = mean over the d rows of (y - target)^2 and grad = 2 (y - target) / d,
+// as NeuralOde::window_gradient's loss
+void lanes_mse(const double* y, const double* target, std::size_t d, std::size_t N, double* L, double* grad);
+
+}  // namespace eulerflow

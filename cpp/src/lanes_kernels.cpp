@@ -1,0 +1,47 @@
+// Element-wise kernels of the ensembles' solver arithmetic, multi-versioned
+// like kernels.cpp but compiled with -ffp-contract=off (CMakeLists.txt): each
+// product is rounded before its sum, exactly as in rk.cpp and node.cpp, which
+// are compiled for baseline x86-64 (no FMA), so an ensemble member's Euler
+// updates round as its separate training's do, now in AVX registers.
+#include "eulerflow/lanes.hpp"
+
+#include "eulerflow/multiversion.hpp"
+
+namespace eulerflow {
+
+EF_KERNEL void lanes_add_scaled(double* x, const double* k, const double* a, std::size_t d, std::size_t N) {
+    for (std::size_t i = 0; i < d; ++i) {
+        double* xi = x + i * N;
+        const double* ki = k + i * N;
+        for (std::size_t l = 0; l < N; ++l) xi[l] = a[l] != 0.0 ? xi[l] + a[l] * ki[l] : xi[l];
+    }
+}
+
+EF_KERNEL void lanes_scale(double* out, const double* h, double c, const double* v, std::size_t d,
+                           std::size_t N) {
+    for (std::size_t i = 0; i < d; ++i)
+        for (std::size_t l = 0; l < N; ++l) out[i * N + l] = h[l] * c * v[i * N + l];
+}
+
+EF_KERNEL void add_into(double* x, const double* y, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+EF_KERNEL void add_times(double* x, double s, const double* y, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) x[i] += s * y[i];
+}
+
+EF_KERNEL void lanes_mse(const double* y, const double* target, std::size_t d, std::size_t N, double* L,
+                         double* grad) {
+    for (std::size_t l = 0; l < N; ++l) L[l] = 0.0;
+    for (std::size_t i = 0; i < d; ++i) {
+        for (std::size_t l = 0; l < N; ++l) {
+            const double e = y[i * N + l] - target[i * N + l];
+            L[l] += e * e;
+            grad[i * N + l] = 2.0 * e / double(d);
+        }
+    }
+    for (std::size_t l = 0; l < N; ++l) L[l] /= double(d);
+}
+
+}  // namespace eulerflow
