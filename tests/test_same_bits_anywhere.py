@@ -99,3 +99,20 @@ def test_neural_ode_bits_do_not_depend_on_the_heap():
         return [hist.loss, *node.field.parameters()]
 
     assert _unique_bits(run) == 1
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 16, 37])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_samples_output_and_gradient_do_not_depend_on_its_batch(n, dtype):
+    """Every output is b + w_0 x_0 + w_1 x_1 + ..., term by term with the same
+    (fused, where the CPU has FMA) multiply-adds, whether the sample sits in a full
+    vector chunk, in the rest of a batch, or alone."""
+    net = ef.mlp([3, 7, 5, 2], "tanh", seed=4, dtype=dtype)
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((n, 3)).astype(dtype)
+    gy = rng.standard_normal((n, 2)).astype(dtype)
+    out = net(X)
+    gx = net.backward(gy)
+    for i in range(n):
+        np.testing.assert_array_equal(net(X[i:i + 1]), out[i:i + 1])
+        np.testing.assert_array_equal(net.backward(gy[i:i + 1]), gx[i:i + 1])

@@ -179,6 +179,15 @@ template <class T>
 EF_ALWAYS_INLINE void dense_forward_impl(const T* W, const T* b, std::size_t n_in,
                                          std::size_t n_out, const T* X, T* Y, std::size_t n) {
     constexpr std::size_t L = lanes<T>(), C = 4 * L;
+    if (n == 1) {  // one sample (a Neural ODE window, online learning): the same
+        // multiply-adds, accumulated in Y itself (not a loop sum GCC could vectorize)
+        for (std::size_t o = 0; o < n_out; ++o) {
+            Y[o] = b ? b[o] : T(0);
+            const T* w = W + o * n_in;
+            for (std::size_t k = 0; k < n_in; ++k) Y[o] += w[k] * X[k];
+        }
+        return;
+    }
     for (std::size_t o = 0; o < n_out; ++o) {
         T* y = Y + o * n;
         const T bo = b ? b[o] : T(0);
@@ -267,6 +276,13 @@ EF_ALWAYS_INLINE void dense_backward_impl(const T* W, std::size_t n_in, std::siz
         for (std::size_t o = 0; o < n_out; ++o) gb[o] += sum_impl(gY + o * n, n);
     }
     if (!gX) return;
+    if (n == 1) {  // as the forward's single sample
+        for (std::size_t k = 0; k < n_in; ++k) {
+            gX[k] = T(0);
+            for (std::size_t o = 0; o < n_out; ++o) gX[k] += W[o * n_in + k] * gY[o];
+        }
+        return;
+    }
     constexpr std::size_t L = lanes<T>(), C = 4 * L;
     for (std::size_t k = 0; k < n_in; ++k) {
         T* gx = gX + k * n;
