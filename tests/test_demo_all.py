@@ -31,6 +31,8 @@ EXPECTED_FIGURES = {
               "depth_extrapolation.png"],
     "meanfield": ["meanfield_particles.png", "meanfield_particles.gif", "meanfield_heatmap.png",
                   "meanfield_teachers.png", "meanfield_time.png"],
+    "bench": ["bench_lr_sweep.png", "bench_knobs.png", "bench_landscape_2d.png",
+              "bench_ensemble_lr.png"],
 }
 
 # The issue asks for under a minute on 2 cores (about 25 s measured); the bound is

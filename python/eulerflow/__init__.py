@@ -17,6 +17,8 @@ except ImportError as exc:  # pragma: no cover - only without a build
 
 from . import bench, data, fields, landscape, meanfield, optim
 from ._errors import DivergenceError
+from ._sweep import SweepError, sweep
+from ._sweep import grid as sweep_grid
 from ._threads import get_num_threads, set_num_threads
 from .ensemble import Ensemble
 from .history import History
@@ -60,6 +62,7 @@ __all__ = [
     "Residual",
     "ResidualFlow",
     "Sequential",
+    "SweepError",
     "bench",
     "data",
     "fields",
@@ -73,5 +76,7 @@ __all__ = [
     "plot",
     "save",
     "set_num_threads",
+    "sweep",
+    "sweep_grid",
     "__version__",
 ]

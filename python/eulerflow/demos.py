@@ -84,6 +84,7 @@ __all__ = [
     "path_distances",
     "run",
     "run_all",
+    "run_bench",
     "run_classify",
     "run_depth",
     "run_euler",
@@ -2169,6 +2170,164 @@ def run_meanfield(out: str | Path, quick: bool = False, progress: bool | None = 
 
 
 #: Every demo by name, in the order ``eulerflow demo all`` runs them.
+# --- bench: learning-rate stability, knobs, landscapes, ensembles, sweeps ------------------
+
+def _swap(v: np.ndarray) -> np.ndarray:
+    """Seed 001's ideal map for one Dense(2, 2): v -> (v1, v0)."""
+    return np.asarray(v)[::-1].copy()
+
+
+def _w1_member(i: int, w0: np.ndarray):
+    from eulerflow.nn import Dense
+    from eulerflow.node import NeuralODE
+
+    field = Dense(2, 2, bias=False)
+    field.W[...] = w0
+    return NeuralODE(field, method="euler", steps_per_interval=5)
+
+
+def _sweep_point(point: dict) -> float:
+    """One grid point of the demo's sweep: seed 003's student of ``m`` particles
+    started on a sphere of radius ``radius``; returns its final test loss."""
+    from eulerflow.meanfield import TwoLayerReLU
+
+    teacher = TwoLayerReLU.random(4, 2, seed=MEANFIELD_TEACHER_SEED)
+    student = TwoLayerReLU.small_sphere(point["m"], 2, radius=point["radius"],
+                                        seed=MEANFIELD_STUDENT_SEED)
+    run = student.fit_teacher(teacher, steps=point["steps"], batch=20, lr=0.5,
+                              seed=MEANFIELD_SAMPLE_SEED)
+    return float(run.test_loss[-1])
+
+
+def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None) -> DemoResult:
+    """The learning bench (seed 001): learning-rate stability against 2/lambda_max, the
+    knobs plot, a 2-D loss landscape of the spiral classifier, an ensemble of Neural
+    ODEs over learning rates, and a sweep on the local cores."""
+    from eulerflow import bench, landscape, plot
+    from eulerflow._sweep import grid, sweep
+    from eulerflow.ensemble import Ensemble
+    from eulerflow.nn import Dense
+
+    begin = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: list[Path] = []
+    numbers: dict[str, float] = {}
+
+    # 1. gradient descent is Euler's method on the gradient flow: stable below 2/lambda_max
+    lb = bench.LearningBench(Dense(2, 2, seed=0), _swap, seed=3)
+    n_facts = 100
+    lrs = np.geomspace(1e-3, 30.0, 16 if quick else 40)
+    sharp = lb.sharpness(n=n_facts)
+    sweep_lr = lb.sweep_lr(lrs, n=n_facts)
+    _save(sweep_lr.plot(sharpness=sharp), out / "bench_lr_sweep.png", figures)
+    numbers.update(lambda_max=sharp, stability_lr=2.0 / sharp, best_lr=sweep_lr.best_lr,
+                   diverged_lrs=float(np.sum(sweep_lr.diverged)))
+
+    # 2. the knobs plot, as a picture
+    knobs = lb.knobs(n=n_facts, lr=0.1)
+    knobs.save(out / "bench_knobs.png")
+    knobs.close()
+    figures.append(out / "bench_knobs.png")
+
+    # 3. the loss landscape around a trained spiral classifier (seed 004's network)
+    X, y = data.spiral_classes(100, 3, noise=0.2, seed=0)
+    clf = train_classifier(DEPTHS[0], X, y, lr=1.0, epochs=500 if quick else 3000,
+                           progress=progress)
+    k = 21 if quick else 51
+    axis = np.linspace(-1.0, 1.0, k)
+    scan = landscape.scan_2d(clf.net, (X, y), axis, axis, loss="cross_entropy", seed=0)
+    _save(plot.landscape_2d(scan, title=f"Cross-entropy near the trained spiral classifier\n"
+                                        f"({k} x {k} grid, filter-normalized directions)"),
+          out / "bench_landscape_2d.png", figures)
+    numbers.update(landscape_points=float(k * k), landscape_seconds=scan.seconds,
+                   landscape_origin_loss=scan.origin_loss)
+
+    # 4. one ensemble call trains seed 002's LinearODE at many learning rates
+    t, series = data.spiral_ode()
+    w0 = np.random.RandomState(1).rand(2, 2)
+    members = 16 if quick else 64
+    epochs = 50 if quick else 300
+    ens_lrs = np.geomspace(1e-3, 1e3, members)  # the largest diverge
+    ens = Ensemble(lambda i: _w1_member(i, w0), members)
+    start = time.perf_counter()
+    import warnings
+
+    from eulerflow.ensemble import EnsembleDivergenceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EnsembleDivergenceWarning)
+        hist = ens.fit(series, t, epochs=epochs, lr=ens_lrs, seed=0, progress=progress)
+    ens_seconds = time.perf_counter() - start
+    one = _w1_member(0, w0)  # one separate fit, for the time per member
+    start = time.perf_counter()
+    one.fit(series, t, epochs=epochs, seed=0)
+    one_seconds = time.perf_counter() - start
+    _save(plot.ensemble_lr(hist, title=f"{members} LinearODEs (seed 002), one ensemble call:\n"
+                                       f"final loss vs learning rate"),
+          out / "bench_ensemble_lr.png", figures)
+    numbers.update(ensemble_members=float(members), ensemble_seconds=ens_seconds,
+                   ensemble_us_per_member_epoch=1e6 * ens_seconds / (members * epochs),
+                   separate_us_per_epoch=1e6 * one_seconds / epochs,
+                   ensemble_diverged=float(np.sum(hist.diverged)))
+
+    # 5. a sweep over the local cores: seed 003's radius x width question
+    points = grid(radius=[0.01, 0.1, 1.0], m=[5, 20, 100] if quick else [5, 20, 100, 1000],
+                  steps=[200 if quick else 2000])
+    start = time.perf_counter()
+    losses = sweep(_sweep_point, points, progress=progress)
+    sweep_seconds = time.perf_counter() - start
+    numbers.update(sweep_points=float(len(points)), sweep_seconds=sweep_seconds)
+    rows = [f"| {p['radius']:g} | {p['m']} | {loss:.3g} |" for p, loss in zip(points, losses,
+                                                                              strict=True)]
+
+    seconds = time.perf_counter() - begin
+    md = "\n".join([
+        "# Demo `bench` (seed 001's learning bench, and what eulerflow adds)",
+        "",
+        "## Learning-rate stability",
+        "",
+        f"One `Dense(2, 2)` learns seed 001's swap map online (one SGD step per fact, "
+        f"{n_facts} facts, seed 3). Gradient descent is Euler's method on the gradient flow: "
+        f"full-batch steps are stable for lr < 2/lambda_max, lambda_max the top Hessian "
+        f"eigenvalue (power iteration on Hessian-vector products): lambda_max = {sharp:.4g}, "
+        f"2/lambda_max = {2 / sharp:.4g}. Best learning potential at lr = "
+        f"{sweep_lr.best_lr:.3g}; {int(np.sum(sweep_lr.diverged))} of {lrs.size} rates diverged "
+        "(their potential is reported as unbounded below, with a warning, never as a missing value).",
+        "",
+        "## Loss landscape",
+        "",
+        f"`mlp({list(DEPTHS[0])}, 'atan')` trained on the spiral; the cross-entropy on a "
+        f"{k} x {k} grid of two filter-normalized random directions (Li et al. 2018) in "
+        f"{scan.seconds:.3f} s ({1e6 * scan.seconds / (k * k):.1f} us per point); loss at the "
+        f"trained weights {scan.origin_loss:.4g}.",
+        "",
+        "## An ensemble over learning rates",
+        "",
+        f"{members} copies of seed 002's LinearODE (Euler, 5 steps per interval, SGD momentum "
+        f"0.95) at learning rates {ens_lrs[0]:g} to {ens_lrs[-1]:g}, {epochs} epochs, in one "
+        f"native call: {ens_seconds:.3f} s, {numbers['ensemble_us_per_member_epoch']:.2f} us "
+        f"per member-epoch, against {numbers['separate_us_per_epoch']:.1f} us per epoch for "
+        f"one separate fit; each member is bit-identical to its separate fit. "
+        f"{int(np.sum(hist.diverged))} members diverged and were frozen.",
+        "",
+        "## A sweep on the local cores (seed 003's open question)",
+        "",
+        "Final test loss of a mean-field student (SGD lr 0.5, batch 20) by initial radius "
+        f"and width, {len(points)} trainings in {sweep_seconds:.2f} s with `ef.sweep`:",
+        "",
+        "| radius | particles m | final test loss |",
+        "|---|---|---|",
+        *rows,
+        "",
+        f"Figures: {', '.join(f'`{p.name}`' for p in figures)}.",
+        f"Demo wall time: {seconds:.2f} s.",
+        "",
+    ])
+    (out / "summary.md").write_text(md, encoding="utf-8")
+    return DemoResult("bench", "learning bench, landscapes, ensembles and sweeps (seed 001)",
+                      numbers, md, figures, seconds)
+
+
 DEMOS: dict[str, Callable[..., DemoResult]] = {
     "classify": run_classify,
     "xor": run_xor,
@@ -2176,6 +2335,7 @@ DEMOS: dict[str, Callable[..., DemoResult]] = {
     "neural-ode": run_neural_ode,
     "depth": run_depth,
     "meanfield": run_meanfield,
+    "bench": run_bench,
 }
 
 

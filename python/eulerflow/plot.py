@@ -1612,3 +1612,30 @@ def landscape_2d(
 
 
 __all__ += ["landscape_1d", "landscape_2d"]
+
+
+def ensemble_lr(hist: Any, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """The final loss of every ensemble member against its learning rate (log-log), from
+    an :class:`eulerflow.ensemble.EnsembleHistory`; diverged members marked at the top."""
+    fig, ax = _new_axes(ax, figsize=(6.5, 4.2))
+    lrs = np.asarray(hist.lr, dtype=float)
+    final = (np.asarray(hist.loss[-1], dtype=float) if hist.loss.shape[0]
+             else np.full(lrs.size, np.nan))
+    ok = ~np.asarray(hist.diverged) & np.isfinite(final)
+    ax.loglog(lrs[ok], final[ok], "o-", ms=4, label="final epoch loss")
+    if np.any(~ok):
+        top = np.nanmax(final[ok]) * 10 if np.any(ok) else 1.0
+        ax.scatter(lrs[~ok], np.full(int(np.sum(~ok)), top), marker="x", color="tab:red", s=50,
+                   label="diverged (frozen)", zorder=3)
+    if np.any(ok):
+        best = int(np.flatnonzero(ok)[np.argmin(final[ok])])
+        ax.axvline(lrs[best], color="gray", ls=":", label=f"best lr = {lrs[best]:.3g}")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("mean window loss, last epoch (log scale)")
+    ax.set_title(title or f"Ensemble of {lrs.size}: final loss vs learning rate")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+__all__ += ["ensemble_lr"]
