@@ -2292,7 +2292,8 @@ def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None
         f"eigenvalue (power iteration on Hessian-vector products): lambda_max = {sharp:.4g}, "
         f"2/lambda_max = {2 / sharp:.4g}. Best learning potential at lr = "
         f"{sweep_lr.best_lr:.3g}; {int(np.sum(sweep_lr.diverged))} of {lrs.size} rates diverged "
-        "(their potential is reported as unbounded below, with a warning, never as a missing value).",
+        "(their potential is reported as unbounded below, with a warning, never as a "
+        "missing value).",
         "",
         "## Loss landscape",
         "",
