@@ -44,6 +44,11 @@ SPEED_TARGETS = [
     ("w7_adaptive_tol1e-06", "scipy_RK45", 20.0),
     ("w7_adaptive_tol1e-09", "scipy_RK45", 20.0),
     ("w7_adaptive_tol1e-12", "scipy_RK45", 20.0),
+    # issue 8: 64 W1 trainings as one ensemble, per member-epoch
+    ("w1_ensemble", "eulerflow_separate_1core", 4.0),
+    ("w1_ensemble", "jax_vmap", 1.0),
+    # issue 8: the 51 x 51 landscape scan of the W4 classifier
+    ("w8_landscape", "numpy_loop", 50.0),
 ]
 # (workload, quality key, "abs" or "rel", tolerance, peers it must agree with)
 W1_PEERS = ("torch_seed_1thread", "torchdiffeq_euler_1thread", "jax_jit", "jax_jit_run",

@@ -154,7 +154,6 @@ def main(argv=None):
     if ef is not None:
         try:
             import joblib  # noqa: F401 - the local parallel backend
-            from eulerflow._sweep import sweep
         except ImportError as exc:
             ef, reason = None, f"ef.sweep's local backend unavailable ({exc})"
     if ef is None:
@@ -168,7 +167,7 @@ def main(argv=None):
     ef.set_num_threads(1)
 
     def run(jobs):
-        return sweep(fn, lrs, n_jobs=jobs, progress=False)
+        return ef.sweep(fn, lrs, n_jobs=jobs, progress=False)
 
     reference = run(1)  # warm-up of n_jobs=1, and the reference results
     start = time.perf_counter()

@@ -23,7 +23,6 @@ import time
 import eulerflow as ef
 import numpy as np
 import pytest
-from eulerflow._sweep import SweepError, grid, sweep
 
 # ----------------------------------------------------------------------------- workers
 
@@ -85,7 +84,7 @@ def identity(point):
     return point
 
 
-MLP_POINTS = grid(lr=[3e-3, 1e-2, 3e-2], seed=[0, 1])
+MLP_POINTS = ef.sweep_grid(lr=[3e-3, 1e-2, 3e-2], seed=[0, 1])
 NODE_POINTS = [3e-3, 1e-2, 2e-2]
 
 
@@ -109,55 +108,55 @@ def reference():
 
 
 def test_grid_is_the_cartesian_product_last_axis_fastest():
-    points = grid(lr=[0.1, 0.01], seed=range(3), method=("euler",))
+    points = ef.sweep_grid(lr=[0.1, 0.01], seed=range(3), method=("euler",))
     assert points == [{"lr": lr, "seed": s, "method": "euler"}
                       for lr, s in itertools.product([0.1, 0.01], range(3))]
     assert points[:2] == [{"lr": 0.1, "seed": 0, "method": "euler"},
                           {"lr": 0.1, "seed": 1, "method": "euler"}]
-    assert grid(lr=np.array([1.0, 2.0])) == [{"lr": 1.0}, {"lr": 2.0}]
+    assert ef.sweep_grid(lr=np.array([1.0, 2.0])) == [{"lr": 1.0}, {"lr": 2.0}]
 
 
 def test_grid_bad_axes():
-    with pytest.raises(ValueError, match="at least one axis"):
-        grid()
+    with pytest.raises(ValueError, match="sweep_grid needs at least one axis"):
+        ef.sweep_grid()
     with pytest.raises(TypeError, match="'method'.*string"):
-        grid(method="euler")
+        ef.sweep_grid(method="euler")
     with pytest.raises(TypeError, match="'lr' must be iterable"):
-        grid(lr=0.1)
+        ef.sweep_grid(lr=0.1)
 
 
 # ----------------------------------------------------------------------------- local
 
 
 def test_sequential_equals_the_plain_loop(reference):
-    assert_same_bits(sweep(fit_mlp, MLP_POINTS, n_jobs=1, progress=False), reference["mlp"])
-    assert_same_bits(sweep(fit_node, NODE_POINTS, n_jobs=1, progress=False), reference["node"])
+    assert_same_bits(ef.sweep(fit_mlp, MLP_POINTS, n_jobs=1, progress=False), reference["mlp"])
+    assert_same_bits(ef.sweep(fit_node, NODE_POINTS, n_jobs=1, progress=False), reference["node"])
 
 
 @pytest.mark.parametrize("backend", [None, "processes", "local"])
 def test_two_processes_equal_one_bit_for_bit(reference, backend):
-    assert_same_bits(sweep(fit_mlp, MLP_POINTS, backend=backend, n_jobs=2, progress=False),
+    assert_same_bits(ef.sweep(fit_mlp, MLP_POINTS, backend=backend, n_jobs=2, progress=False),
                      reference["mlp"])
-    assert_same_bits(sweep(fit_node, NODE_POINTS, backend=backend, n_jobs=2, progress=False),
+    assert_same_bits(ef.sweep(fit_node, NODE_POINTS, backend=backend, n_jobs=2, progress=False),
                      reference["node"])
 
 
 def test_all_cores_by_default(reference):
-    assert_same_bits(sweep(fit_node, NODE_POINTS, progress=False), reference["node"])
+    assert_same_bits(ef.sweep(fit_node, NODE_POINTS, progress=False), reference["node"])
 
 
 def test_results_in_grid_order_whatever_the_completion_order():
-    out = sweep(slower_first, range(5), n_jobs=2, progress=False)
+    out = ef.sweep(slower_first, range(5), n_jobs=2, progress=False)
     assert [p for p, _ in out] == list(range(5))
     assert all(pid != os.getpid() for _, pid in out)  # really ran in the workers
     # any iterable of points, read once
-    assert sweep(identity, (x * x for x in range(4)), n_jobs=2, progress=False) == [0, 1, 4, 9]
+    assert ef.sweep(identity, (x * x for x in range(4)), n_jobs=2, progress=False) == [0, 1, 4, 9]
 
 
 def test_progress_bar(capsys):
-    assert sweep(identity, [1, 2, 3], n_jobs=1, progress=True) == [1, 2, 3]
+    assert ef.sweep(identity, [1, 2, 3], n_jobs=1, progress=True) == [1, 2, 3]
     assert "sweep:" in capsys.readouterr().err  # tqdm redraws at most every 0.1 s
-    assert sweep(identity, [1, 2, 3], n_jobs=1, progress=False) == [1, 2, 3]
+    assert ef.sweep(identity, [1, 2, 3], n_jobs=1, progress=False) == [1, 2, 3]
     assert capsys.readouterr().err == ""
 
 
@@ -166,8 +165,8 @@ def test_progress_bar(capsys):
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_failing_points_are_reported_and_the_others_kept(n_jobs):
-    with pytest.raises(SweepError) as info:
-        sweep(fails_on_odd, [0, 1, 2, 3, 4], n_jobs=n_jobs, progress=False)
+    with pytest.raises(ef.SweepError) as info:
+        ef.sweep(fails_on_odd, [0, 1, 2, 3, 4], n_jobs=n_jobs, progress=False)
     err = info.value
     assert isinstance(err, RuntimeError)
     message = str(err)
@@ -183,16 +182,16 @@ def test_failing_points_are_reported_and_the_others_kept(n_jobs):
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_errors_return_puts_the_exceptions_in_the_results(n_jobs):
-    out = sweep(fails_on_odd, [0, 1, 2], n_jobs=n_jobs, progress=False, errors="return")
+    out = ef.sweep(fails_on_odd, [0, 1, 2], n_jobs=n_jobs, progress=False, errors="return")
     assert out[0] == 0 and out[2] == 20
     assert isinstance(out[1], ValueError) and str(out[1]) == "odd point 1"
 
 
 def test_a_diverging_training_comes_back_whole_from_a_worker(reference):
     lrs = [NODE_POINTS[0], 1e5, NODE_POINTS[1]]
-    with pytest.raises(SweepError, match=r"grid\[1\] = 100000.0: DivergenceError: training "
+    with pytest.raises(ef.SweepError, match=r"grid\[1\] = 100000.0: DivergenceError: training "
                                          r"diverged at epoch 0") as info:
-        sweep(fit_node, lrs, n_jobs=2, progress=False)
+        ef.sweep(fit_node, lrs, n_jobs=2, progress=False)
     (index, point, exc), = info.value.failures
     assert (index, point) == (1, 1e5)
     direct = pytest.raises(ef.DivergenceError, fit_node, 1e5).value
@@ -204,19 +203,19 @@ def test_a_diverging_training_comes_back_whole_from_a_worker(reference):
 
 def test_failure_message_names_the_point_by_repr_and_shortens_it():
     point = {"lr": 0.5, "name": "x" * 500}
-    with pytest.raises(SweepError, match=r"grid\[0\] = \{'lr': 0.5, 'name': 'xxx.*\.\.\.: "
+    with pytest.raises(ef.SweepError, match=r"grid\[0\] = \{'lr': 0.5, 'name': 'xxx.*\.\.\.: "
                                          r"KeyError") as info:
-        sweep(lambda p: p["missing"], [point], progress=False)
+        ef.sweep(lambda p: p["missing"], [point], progress=False)
     assert info.value.failures[0][1] is point
 
 
 def test_many_failures_are_summarized():
-    with pytest.raises(SweepError, match=r"^6 of 6 grid points failed.*grid\[2\].*and 3 more$"):
-        sweep(fails_on_odd, [1, 3, 5, 7, 9, 11], n_jobs=1, progress=False)
+    with pytest.raises(ef.SweepError, match=r"^6 of 6 grid points failed.*grid\[2\].*and 3 more$"):
+        ef.sweep(fails_on_odd, [1, 3, 5, 7, 9, 11], n_jobs=1, progress=False)
 
 
 def test_an_unpicklable_exception_from_a_worker_still_names_its_type():
-    out = sweep(raises_unpicklable, [0, 1], n_jobs=2, progress=False, errors="return")
+    out = ef.sweep(raises_unpicklable, [0, 1], n_jobs=2, progress=False, errors="return")
     for i, exc in enumerate(out):
         assert type(exc) is RuntimeError
         assert "Unpicklable" in str(exc) and f"bad {i}" in str(exc)
@@ -225,54 +224,54 @@ def test_an_unpicklable_exception_from_a_worker_still_names_its_type():
 # ----------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("empty", [[], (), iter([]), grid(lr=[], seed=[1, 2])],
+@pytest.mark.parametrize("empty", [[], (), iter([]), ef.sweep_grid(lr=[], seed=[1, 2])],
                          ids=["list", "tuple", "iterator", "grid"])
 def test_empty_grid(empty):
     with pytest.raises(ValueError, match="grid is empty"):
-        sweep(identity, empty, progress=False)
+        ef.sweep(identity, empty, progress=False)
 
 
 @pytest.mark.parametrize(("bad", "match"), [
-    ({"lr": [0.1, 0.01]}, "mapping.*grid\\(\\*\\*axes\\)"),
+    ({"lr": [0.1, 0.01]}, "mapping.*sweep_grid\\(\\*\\*axes\\)"),
     ("abc", "string"),
     (5, "iterable of points, got int"),
 ])
 def test_grid_that_is_not_a_sequence_of_points(bad, match):
     with pytest.raises(TypeError, match=match):
-        sweep(identity, bad, progress=False)
+        ef.sweep(identity, bad, progress=False)
 
 
 def test_fn_must_be_callable():
     with pytest.raises(TypeError, match="fn must be callable, got list"):
-        sweep([1, 2], [1, 2], progress=False)
+        ef.sweep([1, 2], [1, 2], progress=False)
 
 
 @pytest.mark.parametrize("n_jobs", [0, -1])
 def test_n_jobs_must_be_positive(n_jobs):
     with pytest.raises(ValueError, match=f"n_jobs must be a positive int or None.*{n_jobs}"):
-        sweep(identity, [1, 2], n_jobs=n_jobs, progress=False)
+        ef.sweep(identity, [1, 2], n_jobs=n_jobs, progress=False)
 
 
 @pytest.mark.parametrize("n_jobs", [1.5, "2", True])
 def test_n_jobs_must_be_an_int(n_jobs):
     with pytest.raises(TypeError, match="n_jobs must be a positive int or None"):
-        sweep(identity, [1, 2], n_jobs=n_jobs, progress=False)
+        ef.sweep(identity, [1, 2], n_jobs=n_jobs, progress=False)
 
 
 @pytest.mark.parametrize("backend", ["threads", "Dask", 1, ""])
 def test_unknown_backend_lists_the_valid_ones(backend):
     with pytest.raises(ValueError, match=r"backend must be one of \[None, 'processes', "
                                          r"'local', 'dask'\]"):
-        sweep(identity, [1, 2], backend=backend, progress=False)
+        ef.sweep(identity, [1, 2], backend=backend, progress=False)
 
 
 def test_other_bad_arguments():
     with pytest.raises(ValueError, match="errors must be 'raise' or 'return'"):
-        sweep(identity, [1], errors="ignore", progress=False)
+        ef.sweep(identity, [1], errors="ignore", progress=False)
     with pytest.raises(ValueError, match="n_jobs applies to the local backend"):
-        sweep(identity, [1], backend="dask", n_jobs=2, progress=False)
+        ef.sweep(identity, [1], backend="dask", n_jobs=2, progress=False)
     with pytest.raises(ValueError, match="client applies to backend='dask'"):
-        sweep(identity, [1], backend="processes", client="tcp://127.0.0.1:1", progress=False)
+        ef.sweep(identity, [1], backend="processes", client="tcp://127.0.0.1:1", progress=False)
 
 
 # ----------------------------------------------------------------------------- missing packages
@@ -282,16 +281,16 @@ def test_missing_joblib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "joblib", None)  # `import joblib` raises ImportError
     with pytest.raises(ImportError, match=r'pip install "eulerflow\[sweep\]".*pip install '
                                           r"joblib"):
-        sweep(identity, [1, 2], n_jobs=2, progress=False)
+        ef.sweep(identity, [1, 2], n_jobs=2, progress=False)
     # the sequential path needs no joblib
-    assert sweep(identity, [1, 2], n_jobs=1, progress=False) == [1, 2]
+    assert ef.sweep(identity, [1, 2], n_jobs=1, progress=False) == [1, 2]
 
 
 def test_missing_dask_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r'pip install "eulerflow\[sweep\]".*pip install '
                                           r'"dask\[distributed\]"'):
-        sweep(identity, [1, 2], backend="dask", progress=False)
+        ef.sweep(identity, [1, 2], backend="dask", progress=False)
 
 
 # ----------------------------------------------------------------------------- Dask
@@ -310,40 +309,40 @@ def dask_client():
 
 
 def test_dask_client_equals_local_bit_for_bit(reference, dask_client):
-    assert_same_bits(sweep(fit_mlp, MLP_POINTS, backend="dask", client=dask_client,
+    assert_same_bits(ef.sweep(fit_mlp, MLP_POINTS, backend="dask", client=dask_client,
                            progress=False), reference["mlp"])
     # a client alone means backend="dask"
-    assert_same_bits(sweep(fit_node, NODE_POINTS, client=dask_client, progress=False),
+    assert_same_bits(ef.sweep(fit_node, NODE_POINTS, client=dask_client, progress=False),
                      reference["node"])
 
 
 def test_dask_address_string_equals_local_bit_for_bit(reference, dask_client):
     address = dask_client.scheduler.address
     assert address.startswith("tcp://127.0.0.1:")
-    assert_same_bits(sweep(fit_node, NODE_POINTS, backend="dask", client=address,
+    assert_same_bits(ef.sweep(fit_node, NODE_POINTS, backend="dask", client=address,
                            progress=False), reference["node"])
 
 
 def test_dask_default_client(reference, dask_client):
-    assert_same_bits(sweep(fit_node, NODE_POINTS, backend="dask", progress=True),
+    assert_same_bits(ef.sweep(fit_node, NODE_POINTS, backend="dask", progress=True),
                      reference["node"])
 
 
 def test_dask_results_in_grid_order_and_points_as_given(dask_client):
-    out = sweep(slower_first, range(5), client=dask_client, progress=False)
+    out = ef.sweep(slower_first, range(5), client=dask_client, progress=False)
     assert [p for p, _ in out] == list(range(5))
     assert all(pid != os.getpid() for _, pid in out)
     # tuples and dicts holding callables are points, not task specs for Dask
     points = [(len, [1, 2]), {"f": sum, "x": [1]}]
-    assert sweep(identity, points, client=dask_client, progress=False) == points
+    assert ef.sweep(identity, points, client=dask_client, progress=False) == points
 
 
 def test_dask_failures_are_reported(dask_client):
-    with pytest.raises(SweepError, match=r"1 of 3 grid points failed.*grid\[1\] = 1: "
+    with pytest.raises(ef.SweepError, match=r"1 of 3 grid points failed.*grid\[1\] = 1: "
                                          r"ValueError: odd point 1") as info:
-        sweep(fails_on_odd, [0, 1, 2], client=dask_client, progress=False)
+        ef.sweep(fails_on_odd, [0, 1, 2], client=dask_client, progress=False)
     assert info.value.results == [0, None, 20]
-    out = sweep(raises_unpicklable, [0], client=dask_client, progress=False, errors="return")
+    out = ef.sweep(raises_unpicklable, [0], client=dask_client, progress=False, errors="return")
     assert type(out[0]) is RuntimeError and "Unpicklable" in str(out[0])
 
 
@@ -355,6 +354,6 @@ def test_dask_without_a_client(monkeypatch):
 
     monkeypatch.setattr(distributed, "default_client", no_client)
     with pytest.raises(ValueError, match="found no Dask client: pass client=Client"):
-        sweep(identity, [1], backend="dask", progress=False)
+        ef.sweep(identity, [1], backend="dask", progress=False)
     with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):
-        sweep(identity, [1], backend="dask", client=42, progress=False)
+        ef.sweep(identity, [1], backend="dask", client=42, progress=False)

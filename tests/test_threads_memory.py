@@ -389,10 +389,6 @@ def test_neural_ode_fit_and_the_field_used_from_another_thread_are_refused_or_co
         assert any(np.array_equal(y, o) for o in outputs), "a forward saw half-updated weights"
 
 
-@pytest.mark.xfail(strict=True, reason="odeint with a network field takes the network's busy "
-                   "flag per evaluation, not for the whole integration: a fit in another thread "
-                   "can run between two evaluations, and the trajectory returned then mixes two "
-                   "networks (neither refused nor consistent)")
 def test_odeint_on_a_network_being_trained_is_refused_or_consistent():
     """Thread B integrates with the network as its field (dopri5 with many output times:
     long stretches of dense output between field evaluations) while thread A fits the
@@ -784,9 +780,6 @@ def test_fit_on_an_input_that_needs_converting_copies_it_once(layout):
     assert f["traced_peak"] < 1.2 * f["f64_nbytes"], f
 
 
-@pytest.mark.xfail(strict=True, reason="fit converts with real_array (astype keeps the "
-                   "Fortran order) and then np.ascontiguousarray copies again: two float64 "
-                   "copies of X at once, where one np.ascontiguousarray(X, dtype) would do")
 def test_fit_on_a_fortran_ordered_integer_input_copies_it_once():
     f = _peak("Fint64", 2e6)
     assert f["traced_peak"] < 1.2 * f["f64_nbytes"], f

@@ -86,6 +86,7 @@ py::tuple run_odeint(std::shared_ptr<Field> field, py::array_t<double, py::array
     py::array_t<double> out({py::ssize_t(nt), py::ssize_t(batch * d)});
     double* o = out.mutable_data();
     {
+        FieldSession session(*field);  // a network field is held for the whole integration
         py::gil_scoped_release release;
         odeint(tb, *field, batch, y0.data(), t.data(), nt, opt, o, info);
     }

@@ -68,8 +68,24 @@ void ArenstorfField::eval(double, const double* y, double* dy, std::size_t batch
     }
 }
 
+void NetworkField::begin() {
+    if (!guarded_ || held_) return;
+    bool expected = false;
+    if (!net_.busy.compare_exchange_strong(expected, true)) {
+        throw std::runtime_error("this network is already running in another thread; use one network per thread");
+    }
+    held_ = true;
+}
+
+void NetworkField::end() {
+    if (held_) {
+        held_ = false;
+        net_.busy.store(false);
+    }
+}
+
 void NetworkField::eval(double, const double* y, double* dy, std::size_t batch) {
-    if (guarded_) {
+    if (guarded_ && !held_) {
         Guard<double> guard(net_);
         eval_unguarded(y, dy, batch);
     } else {

@@ -179,6 +179,12 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
     const double span = std::fabs(t_final - t0);
     f.eval(t0, y.data(), K, batch);
     ++info.nfev;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(K[i])) {
+            throw IntegrationError("the field is non-finite (NaN or inf) at the initial state, t = " + fmt(t0),
+                                   t0, 0.0);
+        }
+    }
     double h = initial_step(tb, f, batch, t0, y.data(), K, dir, span, opt, info, w);
     // PI step-size control (Hairer's DOPRI5 constants)
     const double beta = 0.04, safety = 0.9, facmin = 0.2, facmax = 10.0;
@@ -193,6 +199,11 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
                                        fmt(tc) + " with step size " + fmt(dir * h) +
                                        "; the problem may be stiff, or raise max_steps",
                                    tc, dir * h);
+        }
+        if (!std::isfinite(h)) {
+            throw IntegrationError("the step size became non-finite at t = " + fmt(tc) +
+                                       " (the solution or the field overflows there)",
+                                   tc, h);
         }
         if (h < 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc))) {
             throw IntegrationError("step size underflow at t = " + fmt(tc) + " (step " + fmt(dir * h) +

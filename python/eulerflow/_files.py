@@ -39,6 +39,27 @@ def atomic_savez(path, arrays: dict[str, np.ndarray]) -> None:
         pass
 
 
+def _check_sizes(npz, path, what: str) -> None:
+    """Every member's header must describe the bytes the archive holds for it: a
+    tampered shape is refused before NumPy allocates for it."""
+    for info in npz.zip.infolist():
+        with npz.zip.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ValueError(f"{path} is not a valid {what}: member {info.filename} has "
+                                 f"unsupported .npy version {version}")
+            header = member.tell()
+        need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if dtype.hasobject or need != info.file_size - header:
+            raise ValueError(f"{path} is not a valid {what}: member {info.filename} declares "
+                             f"shape {shape} of {dtype} ({need} bytes) but holds "
+                             f"{info.file_size - header} bytes")
+
+
 def read_npz(path, what: str) -> dict[str, np.ndarray]:
     """All arrays of an .npz file, never unpickling; a foreign, truncated or
     corrupt file is refused with ValueError."""
@@ -48,6 +69,7 @@ def read_npz(path, what: str) -> dict[str, np.ndarray]:
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise ValueError(f"{path} is not a valid {what}: not an .npz archive")
             with npz:
+                _check_sizes(npz, path, what)
                 return {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise

@@ -57,8 +57,8 @@ def grid(**axes: Iterable) -> list[dict[str, Any]]:
     """The cartesian product of named axes, as a list of dicts, one per point.
 
     The order is that of :func:`itertools.product` over the axes in the order they
-    are given: the last axis varies fastest. ``grid(lr=[0.1, 0.01], seed=[0, 1])``
-    is ``[{"lr": 0.1, "seed": 0}, {"lr": 0.1, "seed": 1}, {"lr": 0.01, "seed": 0},
+    are given: the last axis varies fastest. ``ef.sweep_grid(lr=[0.1, 0.01],
+    seed=[0, 1])`` is ``[{"lr": 0.1, "seed": 0}, {"lr": 0.1, "seed": 1}, {"lr": 0.01, "seed": 0},
     {"lr": 0.01, "seed": 1}]``.
 
     Parameters
@@ -79,7 +79,7 @@ def grid(**axes: Iterable) -> list[dict[str, Any]]:
         If an axis is a string or not iterable.
     """
     if not axes:
-        raise ValueError("grid needs at least one axis, e.g. grid(lr=[0.1, 0.01])")
+        raise ValueError("sweep_grid needs at least one axis, e.g. sweep_grid(lr=[0.1, 0.01])")
     values = []
     for name, axis in axes.items():
         if isinstance(axis, (str, bytes)):
@@ -112,7 +112,7 @@ def sweep(fn: Callable[[Any], Any], grid: Iterable, backend: str | None = None,
         is sent by value with cloudpickle); its return value must be picklable.
     grid : iterable
         The points, any picklable objects, in the order of the results: a list of
-        learning rates, of dicts (see :func:`grid` for cartesian products), of
+        learning rates, of dicts (see :func:`sweep_grid` for cartesian products), of
         tuples. Read once into a list. A mapping or a string is refused.
     backend : {None, "processes", "local", "dask"}
         None, ``"processes"`` and ``"local"`` (synonyms) run the points on this
@@ -165,7 +165,7 @@ def sweep(fn: Callable[[Any], Any], grid: Iterable, backend: str | None = None,
     ...     net = ef.mlp([2, 8, 1], "tanh", seed=0)
     ...     return net.fit(X, Y, optimizer=ef.optim.SGD(lr), epochs=100).loss[-1]
     >>> losses = ef.sweep(final_loss, [0.3, 0.1, 0.03, 0.01])
-    >>> points = ef.grid(lr=[0.1, 0.01], seed=[0, 1, 2])       # 6 dicts
+    >>> points = ef.sweep_grid(lr=[0.1, 0.01], seed=[0, 1, 2])       # 6 dicts
     >>> results = ef.sweep(train, points, backend="dask", client=client)
     """
     if not callable(fn):
@@ -216,7 +216,8 @@ def sweep(fn: Callable[[Any], Any], grid: Iterable, backend: str | None = None,
 def _points(grid) -> list:
     if isinstance(grid, Mapping):
         raise TypeError("grid must be a sequence of points, got a mapping; for the cartesian "
-                        "product of named axes pass grid(**axes), e.g. grid(lr=[0.1, 0.01])")
+                        "product of named axes pass ef.sweep_grid(**axes), e.g. "
+                        "ef.sweep_grid(lr=[0.1, 0.01])")
     if isinstance(grid, (str, bytes)):
         raise TypeError(f"grid must be a sequence of points, got the string {grid!r}")
     if isinstance(grid, Sequence):

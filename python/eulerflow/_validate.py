@@ -14,12 +14,14 @@ def shape_of(a) -> str:
 
 
 def real_array(value, name: str, dtype, *, ndim: tuple[int, ...] | None = None,
-               finite: bool = True, allow_empty: bool = False) -> np.ndarray:
+               finite: bool = True, allow_empty: bool = False,
+               contiguous: bool = False) -> np.ndarray:
     """Converts ``value`` to an array of ``dtype`` after checking its kind.
 
     Complex, object, string and bool arrays are refused with TypeError (a plain
     cast would drop imaginary parts or parse strings); ints and other floats are
-    converted. Strides are kept when no conversion is needed.
+    converted. Strides are kept when no conversion is needed, unless
+    ``contiguous``: then the result is C-contiguous, made by one copy at most.
     """
     if isinstance(value, np.ndarray):
         arr = value
@@ -37,7 +39,7 @@ def real_array(value, name: str, dtype, *, ndim: tuple[int, ...] | None = None,
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
-        arr = arr.astype(dtype, copy=False)
+        arr = arr.astype(dtype, order="C" if contiguous else "K", copy=False)
     if not arr.flags.aligned:  # the core reads whole machine words: realign views into bytes
         arr = arr.copy()
     if finite and not np.isfinite(arr).all():

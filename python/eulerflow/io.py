@@ -134,6 +134,16 @@ def _load(path) -> Module:
     expected = {"format", "version", "architecture", "dense"}
     dense: list[Dense] = []
     for i, d in enumerate(dense_desc):
+        # the sizes must be those of the arrays actually stored, before anything of
+        # that size is allocated (a tampered table could ask for terabytes)
+        try:
+            shape = (int(d["n_out"]), int(d["n_in"]))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise _refuse(path, f"bad Dense entry {i} ({exc})") from None
+        stored = data.get(f"W{i}")
+        if stored is None or stored.shape != shape:
+            raise _refuse(path, f"Dense entry {i} declares shape {shape} but array W{i} has "
+                                f"shape {None if stored is None else stored.shape}")
         try:
             layer = Dense(int(d["n_in"]), int(d["n_out"]), bias=bool(d["bias"]), seed=0,
                           dtype=np.dtype(d["dtype"]), bias_l1=float(d.get("bias_l1", 0.0)),

@@ -202,7 +202,7 @@ class Module:
                             f"{type(optimizer).__name__}")
         callbacks = check_callbacks(callbacks)
 
-        X = np.ascontiguousarray(real_array(X, "X", self.dtype, ndim=(2,)))
+        X = real_array(X, "X", self.dtype, ndim=(2,), contiguous=True)
         if self.in_features is not None and X.shape[1] != self.in_features:
             raise ValueError(f"X has {X.shape[1]} features but the network expects "
                              f"{self.in_features} (X shape {X.shape})")

@@ -15,6 +15,22 @@ public:
     // dy = f(t, y) for `batch` states of dimension dim(), stored as rows.
     virtual void eval(double t, const double* y, double* dy, std::size_t batch) = 0;
     virtual std::size_t dim() const = 0;
+    // Called around a whole integration: a field built on shared state (a network)
+    // holds it for the integration's duration, not evaluation by evaluation.
+    virtual void begin() {}
+    virtual void end() {}
+};
+
+// begin() now, end() when the scope closes.
+class FieldSession {
+public:
+    explicit FieldSession(Field& f) : f_(f) { f_.begin(); }
+    ~FieldSession() { f_.end(); }
+    FieldSession(const FieldSession&) = delete;
+    FieldSession& operator=(const FieldSession&) = delete;
+
+private:
+    Field& f_;
 };
 
 // dy/dt = A y + b.
@@ -82,12 +98,17 @@ public:
     NetworkField(Net<double>& net, std::size_t d, bool guarded = true) : net_(net), d_(d), guarded_(guarded) {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
     std::size_t dim() const override { return d_; }
+    // a guarded field takes the network's busy flag for the whole integration:
+    // a fit in another thread is refused meanwhile (or refuses this one)
+    void begin() override;
+    void end() override;
 
 private:
     void eval_unguarded(const double* y, double* dy, std::size_t batch);
     Net<double>& net_;
     std::size_t d_;
     bool guarded_;
+    bool held_ = false;
 };
 
 }  // namespace eulerflow
