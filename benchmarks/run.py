@@ -24,6 +24,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -251,10 +252,43 @@ def _reference(records: list[dict], workload: str) -> dict | None:
                  and r["seconds"]), None)
 
 
-def table(records: list[dict]) -> str:
-    rows = ["| workload | impl | time per unit | GFLOP/s | eulerflow speed-up | quality "
-            "| other load | notes |",
-            "|---|---|---|---|---|---|---|---|"]
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+PEAK_SCRIPT = """
+import time, numpy as np
+a = np.random.default_rng(0).standard_normal((2048, 2048))
+b = a.copy()
+a @ b
+times = []
+for _ in range(5):
+    t0 = time.perf_counter(); a @ b; times.append(time.perf_counter() - t0)
+print(2 * 2048**3 / sorted(times)[2] / 1e9)
+"""
+
+
+def peak_gflops() -> float:
+    """The machine's float64 peak as one thread of NumPy's BLAS reaches it: a 2048^3
+    matmul, median of 5, in a child with the BLAS thread counts set to 1."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], env=env, capture_output=True,
+                         text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def table(records: list[dict], peak: float | None = None) -> str:
+    rows = ["| workload | impl | time per unit | GFLOP/s | % of peak | eulerflow speed-up "
+            "| quality | other load | notes |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         if r["workload"].endswith("_work_precision"):
             continue  # untimed sweeps (W7): curves stay in the JSON records
@@ -265,12 +299,14 @@ def table(records: list[dict]) -> str:
         else:
             speedup = "-"
         per = f"{_fmt_seconds(r['seconds'])} / {r['units']}" if r["seconds"] else "-"
-        gflops = (f"{r['flops_per_unit'] / r['seconds'] / 1e9:.2f}"
-                  if r["seconds"] and r.get("flops_per_unit") else "-")
+        rate = (r["flops_per_unit"] / r["seconds"] / 1e9
+                if r["seconds"] and r.get("flops_per_unit") else None)
+        gflops = "-" if rate is None else f"{rate:.2f}"
+        share = "-" if rate is None or not peak else f"{100 * rate / peak:.1f}%"
         notes = r["notes"] if r["notes"].startswith(("skipped", "failed")) else ""
         load = r.get("other_load")
         load = "-" if load is None else f"{load:.2f}"
-        rows.append(f"| {r['workload']} | {r['impl']} | {per} | {gflops} | {speedup} | "
+        rows.append(f"| {r['workload']} | {r['impl']} | {per} | {gflops} | {share} | {speedup} | "
                     f"{_fmt_quality(r['quality'])} | {load} | {notes} |")
     return "\n".join(rows)
 
@@ -323,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("workloads", nargs="*", help="prefixes of workload names (w2, w4, ...)")
     ap.add_argument("--jsonl", type=Path, help="also write the records to this file")
     ap.add_argument("--quiet", action="store_true", help="do not echo the JSON lines")
+    ap.add_argument("--markdown", type=Path, help="also write the tables to this markdown file")
     args = ap.parse_args(argv)
 
     files = workload_files()
@@ -333,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown workload(s) {unknown}; known: {[p.stem for p in files]}")
         files = chosen
 
+    peak = peak_gflops()
     records: list[dict] = []
     for path in files:
         records.extend(run_workload(path, extra, echo=not args.quiet))
@@ -347,9 +385,12 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{impl} {load:.2f}" for impl, load in busy)
               + " CPU-s/s; those numbers are skewed.")
         print()
-    print(table(records))
-    print()
-    print(targets(records))
+    header = (f"Measured {time.strftime('%Y-%m-%d')} on {cpu_model()} ({os.cpu_count()} CPUs); "
+              f"peak {peak:.1f} GFLOP/s (one-thread float64 NumPy matmul, same run).")
+    text = "\n\n".join([header, table(records, peak), targets(records)])
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
     return 0 if records and all(not r["notes"].startswith("failed") for r in records) else 1
 
 

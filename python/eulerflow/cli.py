@@ -1,8 +1,12 @@
-"""Command line: ``eulerflow demo NAME --out DIR [--quick]`` (also ``python -m eulerflow``).
+"""Command line: ``eulerflow demo NAME --out DIR [--quick]`` (also ``python -m eulerflow``)
+and ``eulerflow bench [WORKLOAD ...] [--markdown FILE]``.
 
 ``NAME`` is one of the demos of :mod:`eulerflow.demos` or ``all``. Each demo writes its
 PNG figures and a ``summary.md`` (final losses, accuracies, timings) into ``DIR``;
 ``all`` writes each demo into ``DIR/<name>/`` and a combined ``DIR/summary.md``.
+``bench`` runs ``benchmarks/run.py`` of a source checkout (the benchmarks and their
+peers are not part of the installed package): the workloads of BENCHMARKS.md against
+every installed peer, a markdown table of ratios and the fraction of peak flops.
 """
 
 from __future__ import annotations
@@ -42,12 +46,39 @@ def _parser() -> argparse.ArgumentParser:
                      help="show progress bars (default: only on a terminal)")
     bar.add_argument("--no-progress", dest="progress", action="store_false",
                      help="never show progress bars")
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmarks (from a source checkout): ratios against the peers",
+        description="Run benchmarks/run.py of the source checkout; arguments go to it "
+                    "(workload prefixes, --markdown FILE, --jsonl FILE, -- WORKLOAD-ARGS).",
+    )
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for benchmarks/run.py")
     return parser
+
+
+def _benchmarks_runner() -> Path | None:
+    """benchmarks/run.py of the checkout this package runs from, or of the working directory."""
+    here = Path(__file__).resolve()
+    for root in (*here.parents, Path.cwd()):
+        candidate = root / "benchmarks" / "run.py"
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "bench":
+        import subprocess
+
+        runner = _benchmarks_runner()
+        if runner is None:
+            print("eulerflow bench runs benchmarks/run.py of a source checkout, and none was "
+                  "found (installed from a wheel?): clone the repository and run it there",
+                  file=sys.stderr)
+            return 2
+        return subprocess.call([sys.executable, str(runner), *args.args])
     if args.command == "demo":
         if "matplotlib.pyplot" not in sys.modules:  # files only; keep a caller's backend
             import matplotlib
