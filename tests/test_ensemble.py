@@ -159,8 +159,16 @@ def test_bad_input_is_refused_clearly(spiral):
     data, t = spiral
     with pytest.raises(TypeError, match="make"):
         ef.Ensemble(3, 2)
-    with pytest.raises(TypeError, match="NeuralODE"):
-        ef.Ensemble(lambda i: ef.Dense(2, 2), 2)
+    with pytest.raises(TypeError, match="NeuralODE models or eulerflow networks"):
+        ef.Ensemble(lambda i: "a model", 2)
+    with pytest.raises(TypeError, match="not a NeuralODE"):
+        ef.Ensemble(lambda i: ef.NeuralODE(ef.Dense(2, 2)) if i == 0 else ef.Dense(2, 2), 2)
+    with pytest.raises(TypeError, match="float64"):
+        ef.Ensemble(lambda i: ef.Dense(2, 2, dtype=np.float32), 2)
+    with pytest.raises(TypeError, match="learn online with Ensemble.learn"):
+        ef.Ensemble(lambda i: ef.Dense(2, 2), 2).fit(data, t, epochs=1)
+    with pytest.raises(TypeError, match="NeuralODE members train with fit"):
+        ef.Ensemble(lambda i: ef.NeuralODE(ef.Dense(2, 2)), 2).learn((data, data), 0.1)
     with pytest.raises(ValueError, match="differs from member 0"):
         ef.Ensemble(lambda i: ef.NeuralODE(ef.mlp([2, 3 + i, 2])), 2)
     with pytest.raises(ValueError, match="fixed-step"):
@@ -185,3 +193,50 @@ def test_bad_input_is_refused_clearly(spiral):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ens.fit(data, t, epochs=1)  # a healthy run warns about nothing
+
+
+NETS = {
+    "dense": lambda i: ef.Dense(3, 2, seed=i),
+    "tanh": lambda i: ef.mlp([3, 5, 2], "tanh", seed=i),
+    "elu-deep": lambda i: ef.mlp([3, 6, 4, 2], "elu", seed=i),
+    "relu-nobias": lambda i: ef.Sequential([ef.Dense(3, 4, bias=False, seed=i),
+                                            ef.Activation("relu"), ef.Dense(4, 2, seed=i + 50)]),
+}
+
+
+@pytest.mark.parametrize("arch", list(NETS))
+def test_online_learning_members_are_bit_identical_to_separate_learn(arch):
+    """Seed 001's online learning at 9 rates in one call; the largest rates diverge,
+    each at the fact where its own learn raises, with the same weights."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 3))
+    Y = np.c_[X[:, 1] - X[:, 0], np.tanh(X[:, 2])]
+    lrs = np.geomspace(1e-3, 5.0, 9)
+    ens = ef.Ensemble(NETS[arch], 9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EnsembleDivergenceWarning)
+        hist = ens.learn((X, Y), lrs)
+    assert hist.loss.shape == (150, 9)
+    for i in range(9):
+        net = NETS[arch](i)
+        try:
+            losses = net.learn((X, Y), lrs[i])
+            np.testing.assert_array_equal(hist.loss[:, i], losses)
+            assert hist.bad_epoch[i] == -1
+        except ef.DivergenceError as exc:
+            assert hist.bad_epoch[i] == exc.batch
+            assert np.all(np.isnan(hist.loss[exc.batch + 1:, i]))
+        for p, q in zip(ens.members[i].parameters(), net.parameters(), strict=True):
+            np.testing.assert_array_equal(p, q)
+
+
+def test_the_learning_bench_sweep_runs_as_one_ensemble_with_the_same_potentials():
+    net = ef.Sequential([ef.Dense(2, 3, seed=0), ef.Activation("elu"), ef.Dense(3, 2, seed=1)])
+    bench = ef.bench.LearningBench(net, lambda v: v[::-1], seed=3)
+    lrs = np.geomspace(1e-3, 300.0, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        swept = bench.sweep_lr(lrs, n=80)
+        singles = [bench.learning_potential(80, lr) for lr in lrs]
+    np.testing.assert_array_equal(swept.potential, singles)
+    assert swept.diverged.any() and not swept.diverged.all()

@@ -47,9 +47,9 @@ def fuzz_settings(n: int):
 
 NUMERIC = ("float64", "float32", "int8", "int32", "int64", "uint16")
 FOREIGN = ("complex128", "object", "bool", "str")
-# misaligned data pointers are known to reach the core (UndefinedBehaviorSanitizer reports
-# them): under the sanitizers they are left to their own test, so that the fuzzers can
-# still find anything else
+# misaligned data pointers used to reach the core (UndefinedBehaviorSanitizer reported
+# them); they are realigned at the boundary now, and under the sanitizers the fuzzers
+# leave them to their own test
 LAYOUTS = ("C", "F", "step", "negative", "broadcast", "list") + (() if UNDER_ASAN
                                                                 else ("unaligned",))
 SPECIALS = (np.nan, np.inf, -np.inf)
@@ -627,7 +627,7 @@ def _paths(value, prefix=()):
 JSON_VALUES = st.one_of(st.integers(-3, 70), st.floats(-1e3, 1e3), st.sampled_from(
     [None, True, "", "Dense", "Sequential", "Residual", "ResidualFlow", "Activation", "relu",
      "step", "float32", "int64", [], {}, [1], {"type": "Dense", "ref": 0}, float("nan"),
-     -1.5e300, _DELETE]))  # float("inf") is a known escape: see the xfail test below
+     -1.5e300, float("inf"), _DELETE]))
 
 
 def _saved_network():
@@ -641,8 +641,8 @@ def _saved_network():
 @given(data=st.data())
 def fuzz_load_tampered(data):
     """A saved file whose JSON tables or arrays were edited: ef.load returns a working
-    network or raises ValueError. (Deep nesting, non-scalar markers and huge sizes are
-    known to escape as other errors: see the xfail tests below.)"""
+    network or raises ValueError. (Deep nesting, non-scalar markers and huge sizes have
+    their own tests below.)"""
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:

@@ -95,9 +95,34 @@ py::tuple node_ensemble_fit_py(const py::list& spec, py::object params, std::siz
     return py::make_tuple(out, st.stopped, bad);
 }
 
+py::tuple ensemble_learn_py(const py::list& spec, py::object params, std::size_t N, CArray X, CArray Y,
+                            CArray lr) {
+    double* P = eulerflow_bind::owned_buffer<double>(params, "parameters");
+    const std::size_t total = std::size_t(py::cast<py::array>(params).size());
+    if (N == 0 || total % N != 0) throw std::invalid_argument("parameters do not split into the members");
+    if (X.ndim() != 2 || Y.ndim() != 2 || X.shape(0) != Y.shape(0)) {
+        throw std::invalid_argument("facts must be X (count, n_in) and Y (count, k)");
+    }
+    if (std::size_t(lr.size()) != N) throw std::invalid_argument("lr needs one value per member");
+    LaneNet net(lane_layers(spec), N);
+    const std::size_t count = std::size_t(X.shape(0));
+    py::array_t<double> losses({py::ssize_t(count), py::ssize_t(N)});
+    std::vector<std::int64_t> bad;
+    {
+        py::gil_scoped_release release;
+        bad = ensemble_learn(net, P, total / N, N, X.data(), Y.data(), count, std::size_t(X.shape(1)),
+                             std::size_t(Y.shape(1)), lr.data(), losses.mutable_data());
+    }
+    py::array_t<std::int64_t> bad_arr{py::ssize_t(N)};
+    std::copy(bad.begin(), bad.end(), bad_arr.mutable_data());
+    return py::make_tuple(losses, bad_arr);
+}
+
 }  // namespace
 
 void bind_ensemble(py::module_& m) {
+    m.def("ensemble_learn", &ensemble_learn_py, py::arg("layers"), py::arg("params"), py::arg("members"),
+          py::arg("X"), py::arg("Y"), py::arg("lr"));
     m.def("node_ensemble_fit", &node_ensemble_fit_py, py::arg("layers"), py::arg("params"), py::arg("members"),
           py::arg("method"), py::arg("steps_per_interval"), py::arg("step_size"), py::arg("data"), py::arg("t"),
           py::arg("window"), py::arg("batch_size"), py::arg("epochs"), py::arg("optim"), py::arg("scalars"),

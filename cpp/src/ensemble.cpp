@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -283,4 +284,39 @@ EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, 
     return st;
 }
 
+std::vector<std::int64_t> ensemble_learn(LaneNet& net, double* P, std::size_t n_params, std::size_t N,
+                                         const double* X, const double* Y, std::size_t count,
+                                         std::size_t n_in, std::size_t k, const double* lr, double* losses) {
+    if (net.n_in() != n_in || net.n_out() != k) {
+        throw std::invalid_argument("facts have " + std::to_string(n_in) + " inputs and " + std::to_string(k) +
+                                    " outputs; the network maps " + std::to_string(net.n_in()) + " to " +
+                                    std::to_string(net.n_out()));
+    }
+    std::vector<std::int64_t> bad(N, -1);
+    std::vector<unsigned char> active(N, 1);
+    std::vector<double> x(n_in * N), g(k * N), L(N), G(n_params * N);
+    std::size_t alive = N;
+    // facts not reached (every member diverged before) stay NaN
+    std::fill(losses, losses + count * N, std::numeric_limits<double>::quiet_NaN());
+    for (std::size_t s = 0; s < count && alive > 0; ++s) {
+        for (std::size_t f = 0; f < n_in; ++f) std::fill(x.begin() + std::ptrdiff_t(f * N), x.begin() + std::ptrdiff_t((f + 1) * N), X[s * n_in + f]);
+        const double* y = net.forward(P, x.data());
+        lanes_half_se(y, Y + s * k, k, N, L.data(), g.data());
+        double* out = losses + s * N;
+        for (std::size_t l = 0; l < N; ++l) {
+            out[l] = active[l] ? L[l] : std::numeric_limits<double>::quiet_NaN();
+            if (active[l] && !std::isfinite(L[l])) {
+                active[l] = 0;
+                bad[l] = std::int64_t(s);
+                --alive;
+            }
+        }
+        std::fill(G.begin(), G.end(), 0.0);
+        net.backward(P, G.data(), g.data());
+        lanes_sgd(P, G.data(), lr, active.data(), n_params, N);
+    }
+    return bad;
+}
+
 }  // namespace eulerflow
+

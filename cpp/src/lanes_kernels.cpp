@@ -44,4 +44,28 @@ EF_KERNEL void lanes_mse(const double* y, const double* target, std::size_t d, s
     for (std::size_t l = 0; l < N; ++l) L[l] /= double(d);
 }
 
+EF_KERNEL void lanes_half_se(const double* y, const double* target, std::size_t k, std::size_t N, double* L,
+                             double* grad) {
+    for (std::size_t l = 0; l < N; ++l) L[l] = 0.0;
+    for (std::size_t j = 0; j < k; ++j) {
+        for (std::size_t l = 0; l < N; ++l) {
+            const double e = y[j * N + l] - target[j];
+            L[l] += 0.5 * e * e;
+            grad[j * N + l] = e;
+        }
+    }
+}
+
+EF_KERNEL void lanes_sgd(double* p, const double* g, const double* lr, const unsigned char* active,
+                         std::size_t count, std::size_t N) {
+    for (std::size_t j = 0; j < count; ++j) {
+        double* pj = p + j * N;
+        const double* gj = g + j * N;
+        for (std::size_t l = 0; l < N; ++l) {
+            const double pn = pj[l] - lr[l] * gj[l];
+            pj[l] = active[l] ? pn : pj[l];
+        }
+    }
+}
+
 }  // namespace eulerflow

@@ -29,6 +29,7 @@ first use only.
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
@@ -318,7 +319,9 @@ class LearningBench:
             raise ValueError(f"lrs must all be > 0, got {lrs_arr[lrs_arr <= 0][0]:g} "
                              f"(lrs shape {lrs_arr.shape})")
         X, Y = self.facts(n)
-        runs = [self._potential(X, Y, float(lr)) for lr in lrs_arr]
+        runs = self._ensemble_runs(X, Y, lrs_arr)
+        if runs is None:  # a network the lanes cannot hold: one run per rate
+            runs = [self._potential(X, Y, float(lr)) for lr in lrs_arr]
         potential = np.array([r[0] for r in runs])
         final = np.array([r[1] for r in runs])
         diverged = np.array([r[2] >= 0 for r in runs], dtype=bool)
@@ -327,6 +330,34 @@ class LearningBench:
             warnings.warn(f"online learning diverged at lr={bad}; learning potential -inf "
                           "there", DivergenceWarning, stacklevel=2)
         return SweepResult(lrs_arr.copy(), potential, final, diverged, n, self._seed)
+
+    def _ensemble_runs(self, X: np.ndarray, Y: np.ndarray, lrs: np.ndarray):
+        """Every rate's run as one member of an :class:`eulerflow.Ensemble` (one native
+        call, each member bit-identical to its own run), as ``_potential`` would give
+        them; None when the network is not made of float64 Dense and Activation layers."""
+        from .ensemble import Ensemble, EnsembleDivergenceWarning
+
+        try:
+            ens = Ensemble(lambda: copy.deepcopy(self.net), lrs.size)
+        except (TypeError, ValueError):
+            return None
+        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", EnsembleDivergenceWarning)
+            try:
+                hist = ens.learn((X, Y), lrs)
+            except DivergenceError as exc:  # every rate diverged
+                hist = exc.history
+        runs = []
+        for i, member in enumerate(ens.members):
+            bad = int(hist.bad_epoch[i])
+            if bad < 0 and not all(np.isfinite(p).all() for p in member.parameters()):
+                bad = X.shape[0] - 1  # the last step overflowed the weights
+            if bad >= 0:
+                runs.append((-math.inf, float(hist.loss[bad, i]), bad))
+            else:
+                final = float(hist.loss[-1, i])
+                runs.append((math.inf if final == 0.0 else -math.log(final), final, -1))
+        return runs
 
     # --- sharpness -----------------------------------------------------------
     def loss_gradient(self, X, Y) -> tuple[float, np.ndarray]:

@@ -8,9 +8,12 @@ per SIMD lane, so the tiny work of one member (a 2 x 2 field on one window) runs
 as wide vector operations. Each member goes through exactly the operations of its
 own separate ``fit``, in the same order: it ends **bit-identical** to it.
 
-Members are :class:`eulerflow.NeuralODE` models with fixed-step methods and a
-field of ``Dense`` and ``Activation`` layers (``ef.Dense``, ``ef.mlp``, a
-``Sequential`` of those), trained by backprop through the solver.
+Members are either :class:`eulerflow.NeuralODE` models with fixed-step methods,
+trained by backprop through the solver with :meth:`Ensemble.fit`, or float64 networks,
+trained online on the same facts with :meth:`Ensemble.learn` (seed 001's ``learn``:
+one SGD step per fact), both made of ``Dense`` and ``Activation`` layers (``ef.Dense``,
+``ef.mlp``, a ``Sequential`` of those). Batch ``fit`` of network ensembles is not
+implemented yet.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ._errors import DivergenceError
 from ._training import check_callbacks, epoch_hook
 from ._validate import nonneg_int, positive_int, real_array, seed_value
 from .history import History
+from .nn import Module
 from .node import FIXED_METHODS, NeuralODE
 from .optim import SGD, Optimizer
 
@@ -130,28 +134,71 @@ class Ensemble:
         n = positive_int(n, "n")
         self.members = [_call_make(make, i) for i in range(n)]
         first = self.members[0]
-        if not isinstance(first, NeuralODE):
-            raise TypeError("Ensemble members must be eulerflow.NeuralODE models, got "
-                            f"{type(first).__name__}")
-        self._spec, params = _lane_layout(first.field)
+        if isinstance(first, NeuralODE):
+            kind = NeuralODE
+        elif isinstance(first, Module):
+            kind = Module
+            if first.dtype != np.float64:
+                raise TypeError(f"ensemble networks must be float64, got {first.dtype}")
+        else:
+            raise TypeError("Ensemble members must be eulerflow.NeuralODE models or eulerflow "
+                            f"networks, got {type(first).__name__}")
+        self._spec, params = _lane_layout(self._net(first))
         shapes = [p.shape for p in params]
         settings = self._settings(first)
         for i, m in enumerate(self.members[1:], start=1):
-            if not isinstance(m, NeuralODE):
-                raise TypeError(f"member {i} is a {type(m).__name__}, not a NeuralODE")
-            spec, ps = _lane_layout(m.field)
+            if not isinstance(m, kind):
+                raise TypeError(f"member {i} is a {type(m).__name__}, not a {kind.__name__}")
+            spec, ps = _lane_layout(self._net(m))
             same = (spec == self._spec and [p.shape for p in ps] == shapes
                     and self._settings(m) == settings)
             if not same:
                 raise ValueError(f"member {i} ({m!r}) differs from member 0 ({first!r}): an "
                                  "ensemble needs one architecture and one solver setting")
-        if first.method not in FIXED_METHODS:
+        if kind is NeuralODE and first.method not in FIXED_METHODS:
             raise ValueError(f"ensembles train with the fixed-step methods {FIXED_METHODS}, got "
                              f"{first.method!r}")
 
     @staticmethod
-    def _settings(m: NeuralODE) -> tuple:
+    def _net(m):
+        """The network of a member: a NeuralODE's field, or the member itself."""
+        return m.field if isinstance(m, NeuralODE) else m
+
+    @staticmethod
+    def _settings(m) -> tuple:
+        if not isinstance(m, NeuralODE):
+            return ()
         return (m.method, m.step_size, m.steps_per_interval, m.max_steps)
+
+    def _pack(self) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+        """The members' parameters side by side: (n_params, n), parameter after parameter."""
+        member_params = [self._net(m).parameters() for m in self.members]
+        P = np.ascontiguousarray(np.concatenate(
+            [np.stack([ps[j].ravel() for ps in member_params], axis=1).ravel()
+             for j in range(len(member_params[0]))]))
+        return P, member_params
+
+    def _unpack(self, P: np.ndarray, member_params: list[list[np.ndarray]]) -> None:
+        """The members' own arrays take the values of the lanes."""
+        n, off = len(self), 0
+        for j, p in enumerate(member_params[0]):
+            block = P[off:off + p.size * n].reshape(p.size, n)
+            for i, ps in enumerate(member_params):
+                ps[j][...] = block[:, i].reshape(ps[j].shape)
+            off += p.size * n
+
+    def _diverged(self, bad: np.ndarray, lrs: np.ndarray, hist, where: str) -> None:
+        n = len(self)
+        if np.all(bad >= 0):
+            raise DivergenceError(f"every member of the ensemble diverged (learning rates "
+                                  f"{lrs.min():g} to {lrs.max():g})", epoch=int(bad.min()),
+                                  history=hist)
+        if np.any(bad >= 0):
+            idx = np.flatnonzero(bad >= 0)
+            detail = ", ".join(f"member {i} (lr={lrs[i]:g}) at {where} {bad[i]}" for i in idx[:8])
+            warnings.warn(f"{idx.size} of {n} ensemble members diverged: {detail}"
+                          + (" ..." if idx.size > 8 else ""), EnsembleDivergenceWarning,
+                          stacklevel=3)
 
     def __len__(self) -> int:
         return len(self.members)
@@ -187,6 +234,10 @@ class Ensemble:
         per epoch as ``cb(epoch, losses)`` with the members' losses; True stops.
         """
         first = self.members[0]
+        if not isinstance(first, NeuralODE):
+            raise TypeError("Ensemble.fit trains NeuralODE members; ensembles of networks "
+                            "learn online with Ensemble.learn (their batch fit is not "
+                            "implemented yet)")
         t = first._times(t)
         data = real_array(data, "data", np.float64, ndim=(2,))
         if data.shape != (t.size, first.dim):
@@ -212,10 +263,7 @@ class Ensemble:
         callbacks = check_callbacks(callbacks)
 
         n = len(self)
-        member_params = [m.field.parameters() for m in self.members]
-        P = np.ascontiguousarray(np.concatenate(
-            [np.stack([ps[j].ravel() for ps in member_params], axis=1).ravel()
-             for j in range(len(member_params[0]))]))
+        P, member_params = self._pack()
         buf1, buf2 = np.zeros_like(P), np.zeros_like(P)
         scalars = _core.OptimScalars()
         with epoch_hook([], progress, epochs, "Ensemble.fit") as bar:
@@ -234,24 +282,34 @@ class Ensemble:
                 first.step_size or 0.0, np.ascontiguousarray(data), t, window, batch_size, epochs,
                 optimizer._config(), scalars, np.ascontiguousarray(lrs, dtype=np.float64), buf1,
                 buf2, np.ascontiguousarray(seeds), on_epoch)
-        # the members' own arrays take the trained values
-        off = 0
-        for j, p in enumerate(member_params[0]):
-            block = P[off:off + p.size * n].reshape(p.size, n)
-            for i, ps in enumerate(member_params):
-                ps[j][...] = block[:, i].reshape(ps[j].shape)
-            off += p.size * n
+        self._unpack(P, member_params)
         hist = EnsembleHistory(losses, lrs, seeds.astype(np.int64), bad)
-        if np.all(bad >= 0):
-            raise DivergenceError(f"every member of the ensemble diverged (learning rates "
-                                  f"{lrs.min():g} to {lrs.max():g})", epoch=int(bad.min()),
-                                  history=hist)
-        if np.any(bad >= 0):
-            idx = np.flatnonzero(bad >= 0)
-            detail = ", ".join(f"member {i} (lr={lrs[i]:g}) in epoch {bad[i]}" for i in idx[:8])
-            warnings.warn(f"{idx.size} of {n} ensemble members diverged: {detail}"
-                          + (" ..." if idx.size > 8 else ""), EnsembleDivergenceWarning,
-                          stacklevel=2)
+        self._diverged(bad, lrs, hist, "epoch")
+        return hist
+
+    def learn(self, facts, lr) -> EnsembleHistory:
+        """Seed 001's online learning for every member at once: each fact ``(x, y)`` of
+        ``facts`` (``(X, Y)`` arrays or an iterable of pairs, as :meth:`Module.learn`)
+        makes one plain SGD step of member i with rate ``lr[i]`` (one value or one per
+        member) on ``||net(x) - y||^2 / 2``. Member i ends bit-identical to
+        ``members[i].learn(facts, lr[i])``. Returns an :class:`EnsembleHistory` whose
+        ``loss[s, i]`` is member i's loss of fact s before its step (NaN after a member
+        diverged; ``bad_epoch`` then holds the fact it diverged at), and warns like
+        :meth:`fit` when members diverge."""
+        first = self.members[0]
+        if isinstance(first, NeuralODE):
+            raise TypeError("Ensemble.learn trains networks; NeuralODE members train with fit")
+        lrs = self._per_member(lr, "lr", float)
+        if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
+            bad = lrs[(lrs < 0) | ~np.isfinite(lrs)]
+            raise ValueError(f"lr must be non-negative and finite, got {bad[:3]}")
+        X, Y = first._facts(facts)
+        P, member_params = self._pack()
+        losses, bad = _core.ensemble_learn(self._spec, P, len(self), X, Y,
+                                           np.ascontiguousarray(lrs, dtype=np.float64))
+        self._unpack(P, member_params)
+        hist = EnsembleHistory(losses, lrs, np.zeros(len(self), dtype=np.int64), bad)
+        self._diverged(bad, lrs, hist, "fact")
         return hist
 
     def _check_steps(self, t: np.ndarray, window: int) -> None:
@@ -272,6 +330,6 @@ class Ensemble:
                              f"{m.max_steps}")
 
     def parameters(self) -> list[list[np.ndarray]]:
-        """Every member's parameters: ``[member.field.parameters() for member in members]``."""
-        return [m.field.parameters() for m in self.members]
+        """Every member's parameters (a NeuralODE member's are its field's)."""
+        return [self._net(m).parameters() for m in self.members]
 

@@ -288,6 +288,16 @@ class Module:
         iterable of pairs or a tuple ``(X, Y)`` of 2-D arrays. Returns the
         per-fact losses, each taken before its step."""
         lr = real_scalar(lr, "lr", min_value=0.0)
+        X, Y = self._facts(facts)
+        losses, bad = self._native().learn(X, Y, lr)
+        if bad >= 0:
+            raise DivergenceError(f"online learning diverged at fact {bad}: the loss became "
+                                  f"{losses[bad]}; try a smaller learning rate than lr={lr}",
+                                  epoch=0, batch=int(bad), loss=float(losses[bad]))
+        return losses
+
+    def _facts(self, facts) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, Y)`` of ``learn``'s facts, checked against the network's widths."""
         if (isinstance(facts, tuple) and len(facts) == 2 and isinstance(facts[0], np.ndarray)
                 and np.ndim(facts[0]) == 2):
             X, Y = facts
@@ -315,12 +325,7 @@ class Module:
         if Y.shape[1] != width:
             raise ValueError(f"facts' expected outputs have {Y.shape[1]} values but the network "
                              f"outputs {width} (shape {Y.shape})")
-        losses, bad = self._native().learn(X, Y, lr)
-        if bad >= 0:
-            raise DivergenceError(f"online learning diverged at fact {bad}: the loss became "
-                                  f"{losses[bad]}; try a smaller learning rate than lr={lr}",
-                                  epoch=0, batch=int(bad), loss=float(losses[bad]))
-        return losses
+        return X, Y
 
     # --- persistence -------------------------------------------------------
     def save(self, path) -> None:

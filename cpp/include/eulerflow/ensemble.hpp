@@ -80,4 +80,12 @@ EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, 
                                  std::vector<Rng>& rngs, double* loss_out,
                                  const EnsembleCallback& on_epoch);
 
+// Net::learn (seed 001's online learning) for N members at once, member l with
+// rate lr[l]: every member sees the same facts X (count, n_in) -> Y (count, k).
+// losses (count, N) get each fact's loss before its step (NaN once a member has
+// diverged); returns, per member, the fact its loss became non-finite at, or -1.
+std::vector<std::int64_t> ensemble_learn(LaneNet& net, double* P, std::size_t n_params, std::size_t N,
+                                         const double* X, const double* Y, std::size_t count,
+                                         std::size_t n_in, std::size_t k, const double* lr, double* losses);
+
 }  // namespace eulerflow

@@ -16,5 +16,12 @@ void add_times(double* x, double s, const double* y, std::size_t n);
 // per lane: L = mean over the d rows of (y - target)^2 and grad = 2 (y - target) / d,
 // as NeuralOde::window_gradient's loss
 void lanes_mse(const double* y, const double* target, std::size_t d, std::size_t N, double* L, double* grad);
+// per lane: L = sum_j (y_j - target_j)^2 / 2 and grad = y - target, one target for
+// every lane (net.learn's loss of one fact)
+void lanes_half_se(const double* y, const double* target, std::size_t k, std::size_t N, double* L,
+                   double* grad);
+// p -= lr[l] * g per lane, where active[l]
+void lanes_sgd(double* p, const double* g, const double* lr, const unsigned char* active, std::size_t count,
+               std::size_t N);
 
 }  // namespace eulerflow
