@@ -98,10 +98,107 @@ py::tuple run_odeint(std::shared_ptr<Field> field, py::array_t<double, py::array
     return py::make_tuple(out, d_info);
 }
 
+// An adaptive integration from t[0] to t[-1] that keeps every accepted step; the
+// states at the times t are returned too (bit for bit odeint's).
+py::tuple run_solve(std::shared_ptr<Field> field, py::array_t<double, py::array::c_style> y0, std::size_t batch,
+                    py::array_t<double, py::array::c_style> t, const std::string& method, double rtol,
+                    double atol, std::int64_t max_steps) {
+    const Tableau& tb = tableau_by_name(method);
+    if (!tb.adaptive()) throw std::invalid_argument("dense output needs an adaptive method (dopri5, bosh3)");
+    const std::size_t d = field->dim();
+    if (std::size_t(y0.size()) != batch * d) throw std::invalid_argument("y0 does not match the field");
+    const std::size_t nt = std::size_t(t.size());
+    OdeOptions opt;
+    opt.rtol = rtol;
+    opt.atol = atol;
+    opt.max_steps = max_steps;
+    auto record = std::make_shared<DenseRecord>();
+    opt.record = record.get();
+    OdeInfo info;
+    py::array_t<double> out({py::ssize_t(nt), py::ssize_t(batch * d)});
+    {
+        FieldSession session(*field);
+        py::gil_scoped_release release;
+        odeint(tb, *field, batch, y0.data(), t.data(), nt, opt, out.mutable_data(), info);
+    }
+    py::dict d_info;
+    d_info["nfev"] = info.nfev;
+    d_info["nsteps"] = info.nsteps;
+    d_info["naccepted"] = info.naccepted;
+    d_info["nrejected"] = info.nrejected;
+    return py::make_tuple(out, d_info, record);
+}
+
+// Row r of a batch integrated on its own times t[r] (batch x nt), all in one call.
+py::tuple run_odeint_rows(std::shared_ptr<Field> field, py::array_t<double, py::array::c_style> y0,
+                          py::array_t<double, py::array::c_style> t, const std::string& method, double rtol,
+                          double atol, double step_size, std::int64_t max_steps) {
+    const Tableau& tb = tableau_by_name(method);
+    const std::size_t d = field->dim();
+    if (t.ndim() != 2 || y0.ndim() != 2 || t.shape(0) != y0.shape(0) || std::size_t(y0.shape(1)) != d) {
+        throw std::invalid_argument("per-row times need y0 (batch, d) and t (batch, n_times)");
+    }
+    const std::size_t batch = std::size_t(t.shape(0)), nt = std::size_t(t.shape(1));
+    OdeOptions opt;
+    opt.rtol = rtol;
+    opt.atol = atol;
+    opt.step_size = step_size;
+    opt.max_steps = max_steps;
+    OdeInfo info;
+    py::array_t<double> out({py::ssize_t(nt), py::ssize_t(batch * d)});
+    {
+        FieldSession session(*field);
+        py::gil_scoped_release release;
+        std::vector<double> row(nt * d);
+        double* o = out.mutable_data();
+        for (std::size_t r = 0; r < batch; ++r) {
+            odeint(tb, *field, 1, y0.data() + r * d, t.data() + r * nt, nt, opt, row.data(), info);
+            for (std::size_t i = 0; i < nt; ++i) std::copy(row.begin() + std::ptrdiff_t(i * d), row.begin() + std::ptrdiff_t((i + 1) * d), o + (i * batch + r) * d);
+        }
+    }
+    py::dict d_info;
+    d_info["nfev"] = info.nfev;
+    d_info["nsteps"] = info.nsteps;
+    d_info["naccepted"] = info.naccepted;
+    d_info["nrejected"] = info.nrejected;
+    return py::make_tuple(out, d_info);
+}
+
+template <class V>
+py::array_t<double> as_array(const V& v, std::size_t rows, std::size_t cols) {
+    py::array_t<double> a({py::ssize_t(rows), py::ssize_t(cols)});
+    std::copy(v.begin(), v.end(), a.mutable_data());
+    return a;
+}
+
 }  // namespace
 
 void bind_ode(py::module_& m) {
     py::register_exception<IntegrationError>(m, "IntegrationError", PyExc_RuntimeError);
+
+    py::class_<DenseRecord, std::shared_ptr<DenseRecord>>(m, "DenseRecord")
+        .def_property_readonly("steps", &DenseRecord::steps)
+        .def_property_readonly("t0", [](const DenseRecord& r) { return as_array(r.t0, r.steps(), 1); })
+        .def_property_readonly("h", [](const DenseRecord& r) { return as_array(r.h, r.steps(), 1); })
+        .def_property_readonly("y0", [](const DenseRecord& r) { return as_array(r.y0, r.steps(), r.n); })
+        .def_property_readonly("y1", [](const DenseRecord& r) { return as_array(r.y1, r.steps(), r.n); })
+        .def("evaluate", [](const DenseRecord& r, py::array_t<std::int64_t, py::array::c_style> idx,
+                            py::array_t<double, py::array::c_style> theta) {
+            if (idx.size() != theta.size()) throw std::invalid_argument("idx and theta differ in length");
+            const std::size_t q = std::size_t(idx.size());
+            py::array_t<double> out({py::ssize_t(q), py::ssize_t(r.n)});
+            double* o = out.mutable_data();
+            for (std::size_t j = 0; j < q; ++j) {
+                const std::int64_t i = idx.data()[j];
+                if (i < 0 || std::size_t(i) >= r.steps()) throw std::invalid_argument("step index out of range");
+                dense_eval(r, std::size_t(i), theta.data()[j], o + j * r.n);
+            }
+            return out;
+        }, py::arg("idx"), py::arg("theta"));
+    m.def("odeint_rows", &run_odeint_rows, py::arg("field"), py::arg("y0"), py::arg("t"), py::arg("method"),
+          py::arg("rtol"), py::arg("atol"), py::arg("step_size"), py::arg("max_steps"));
+    m.def("solve", &run_solve, py::arg("field"), py::arg("y0"), py::arg("batch"), py::arg("t"), py::arg("method"),
+          py::arg("rtol"), py::arg("atol"), py::arg("max_steps"));
 
     py::class_<Field, std::shared_ptr<Field>>(m, "Field")
         .def_property_readonly("dim", &Field::dim)

@@ -106,7 +106,13 @@ void NeuralOde::integrate_interval(Field& f, std::size_t batch, double ta, doubl
         const double hs = reaches_end ? tb - tc : dir * h_adapt;
         if (info.nsteps >= s_.max_steps) too_many(tc, hs);
         if (std::fabs(hs) < 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc))) {
-            throw IntegrationError("step size underflow at t = " + num(tc), tc, hs);
+            double norm = 0.0;
+            for (std::size_t i = 0; i < n; ++i) norm += y[i] * y[i];
+            throw IntegrationError("step size underflow at t = " + num(tc) + " (step " + num(hs) +
+                                       ", state norm " + num(std::sqrt(norm)) +
+                                       "): the field blows up there or is stiff; try a smaller learning "
+                                       "rate, a fixed-step method or a larger atol",
+                                   tc, hs);
         }
         rk_step(tb_, f, batch, tc, hs, y, ynew, w);
         info.nfev += std::int64_t(tb_.stages - 1);

@@ -206,8 +206,13 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
                                    tc, h);
         }
         if (h < 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc))) {
+            double norm = 0.0;
+            for (std::size_t i = 0; i < n; ++i) norm += y[i] * y[i];
             throw IntegrationError("step size underflow at t = " + fmt(tc) + " (step " + fmt(dir * h) +
-                                       "); the problem may be stiff or singular there",
+                                       ", state norm " + fmt(std::sqrt(norm)) +
+                                       "): the solution may blow up there, or the problem is stiff and "
+                                       "needs an implicit method (not in eulerflow yet: scipy's Radau "
+                                       "or LSODA); when training a Neural ODE, a smaller learning rate",
                                    tc, dir * h);
         }
         const bool reaches_end = std::fabs(t_final - tc) <= h * (1.0 + 1e-12);
@@ -228,6 +233,18 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
         if (err <= 1.0) {
             ++info.naccepted;
             const double t_new = reaches_end ? t_final : tc + hs;
+            if (DenseRecord* r = opt.record) {
+                r->t0.push_back(tc);
+                r->h.push_back(hs);
+                r->y0.insert(r->y0.end(), y.begin(), y.end());
+                r->y1.insert(r->y1.end(), y_new.begin(), y_new.end());
+                if (tb.shampine_dense) {
+                    r->k.insert(r->k.end(), K, K + S * n);
+                } else {
+                    r->k.insert(r->k.end(), f0.begin(), f0.end());
+                    r->k.insert(r->k.end(), K + (S - 1) * n, K + S * n);
+                }
+            }
             // fill every requested time in (tc, t_new]
             while (next < nt && (dir * (t[next] - t_new) <= 0.0)) {
                 double* o = out + next * n;
@@ -265,9 +282,27 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
 
 }  // namespace
 
+void dense_eval(const DenseRecord& r, std::size_t i, double theta, double* out) {
+    const std::size_t n = r.n;
+    const double* y0 = r.y0.data() + i * n;
+    const double* y1 = r.y1.data() + i * n;
+    const double* k = r.k.data() + i * r.kn;
+    if (r.shampine) {
+        dense_dopri5(y0, y1, k, n, r.h[i], theta, out);
+    } else {
+        dense_hermite(y0, y1, k, k + n, n, r.h[i], theta, out);
+    }
+}
+
 void odeint(const Tableau& tb, Field& f, std::size_t batch, const double* y0, const double* t,
             std::size_t nt, const OdeOptions& opt, double* out, OdeInfo& info) {
     const std::size_t n = batch * f.dim();
+    if (opt.record) {
+        *opt.record = DenseRecord();
+        opt.record->n = n;
+        opt.record->shampine = tb.shampine_dense;
+        opt.record->kn = tb.shampine_dense ? tb.stages * n : 2 * n;
+    }
     std::copy(y0, y0 + n, out);
     if (nt < 2) return;
     RkWork w;

@@ -35,7 +35,7 @@ from .nn import (
     mlp,
 )
 from .node import NeuralODE
-from .ode import IntegrationError, odeint
+from .ode import IntegrationError, Solution, odeint, solve
 
 __version__ = "0.1.0"
 
@@ -62,6 +62,7 @@ __all__ = [
     "Residual",
     "ResidualFlow",
     "Sequential",
+    "Solution",
     "SweepError",
     "bench",
     "data",
@@ -76,6 +77,7 @@ __all__ = [
     "plot",
     "save",
     "set_num_threads",
+    "solve",
     "sweep",
     "sweep_grid",
     "__version__",

@@ -11,7 +11,8 @@ from ._validate import positive_int, real_array, real_scalar
 from .fields import NativeField
 from .nn import Module
 
-__all__ = ["odeint", "IntegrationError", "METHODS", "FIXED_METHODS", "ADAPTIVE_METHODS", "tableau"]
+__all__ = ["odeint", "solve", "Solution", "IntegrationError", "METHODS", "FIXED_METHODS",
+           "ADAPTIVE_METHODS", "tableau"]
 
 IntegrationError = _core.IntegrationError
 IntegrationError.__doc__ = (
@@ -63,7 +64,8 @@ def _field_for(func, d: int, batched: bool):
 
 
 def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float = 1e-9,
-           step_size: float | None = None, max_steps: int = 100_000, full_output: bool = False):
+           step_size: float | None = None, max_steps: int = 100_000, full_output: bool = False,
+           events=None):
     """Integrates ``dy/dt = func(t, y)`` from ``y(t[0]) = y0``; returns ``ys`` with
     ``ys.shape == (len(t), *y0.shape)`` and ``ys[0] == y0``.
 
@@ -84,16 +86,41 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     ``naccepted`` and ``nrejected``. Raises :class:`IntegrationError` when
     ``max_steps`` is exceeded, the step size underflows or the solution becomes
     non-finite; an exception raised inside ``func`` propagates unchanged.
+
+    **Per-sample times**: with ``y0`` of shape (batch, d), ``t`` may have shape
+    (batch, n_times): row ``r`` is integrated on its own grid ``t[r]`` (each row its own
+    adaptive steps), all rows in one native call; ``ys[:, r]`` then holds row ``r`` at
+    the times ``t[r]``.
+
+    **Events** (adaptive methods): ``events`` is a callable ``g(t, y)`` or a list of
+    them, with scipy's conventions: an event happens where ``g`` crosses zero, only
+    upwards if ``g.direction > 0``, only downwards if ``< 0``; a ``g.terminal = True``
+    event ends the integration there. Events are located by root finding on the dense
+    output of each accepted step. With events, ``(ys, info)`` is returned: ``ys`` holds
+    the requested times up to the end (the first terminal event), and ``info`` adds
+    ``t_events`` and ``y_events`` (one array per event) and ``terminated``. See
+    :func:`solve` for the dense solution itself.
     """
     _check_method(method)
     adaptive = method in ADAPTIVE_METHODS
     y0 = real_array(y0, "y0", np.float64, ndim=(1, 2))
-    t = real_array(t, "t", np.float64, ndim=(1,))
-    if t.size >= 2:
-        dt = np.diff(t)
-        if not (np.all(dt > 0) or np.all(dt < 0)):
-            raise ValueError("t must be strictly increasing or strictly decreasing (no repeated "
-                             f"or out-of-order times); got {t.size} times")
+    t = real_array(t, "t", np.float64, ndim=(1, 2))
+    if t.ndim == 2:
+        return _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output,
+                            events)
+    _check_times(t, "t")
+    if events is not None:
+        if not adaptive:
+            raise ValueError(f"events need an adaptive method ({ADAPTIVE_METHODS}): their times "
+                             f"are found on the dense output; got {method!r}")
+        sol = solve(func, y0, t, method=method, rtol=rtol, atol=atol, max_steps=max_steps,
+                    events=events)
+        keep = t.size if not sol.terminated else int(np.sum((t - sol.t[-1]) * np.sign(
+            t[-1] - t[0] if t.size > 1 else 1.0) <= 0))
+        ys = sol.evaluate(t[:keep])
+        info = dict(sol.info, t_events=sol.t_events, y_events=sol.y_events,
+                    terminated=sol.terminated)
+        return ys, info
     rtol = real_scalar(rtol, "rtol", min_value=0.0, min_inclusive=False)
     atol = real_scalar(atol, "atol", min_value=0.0, min_inclusive=False)
     if step_size is not None:
@@ -112,3 +139,206 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
                              method, rtol, atol, float(step_size or 0.0), max_steps)
     ys = out.reshape((t.size, *y0.shape))
     return (ys, dict(info)) if full_output else ys
+
+
+def _check_times(t: np.ndarray, name: str) -> None:
+    if t.size >= 2:
+        dt = np.diff(t)
+        if not (np.all(dt > 0) or np.all(dt < 0)):
+            raise ValueError(f"{name} must be strictly increasing or strictly decreasing (no "
+                             f"repeated or out-of-order times); got {t.size} times")
+
+
+def _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output, events):
+    """odeint with one time grid per row of a batch (t of shape (batch, n_times))."""
+    if events is not None:
+        raise ValueError("events take one time grid: t of shape (n_times,), not per-row times")
+    if y0.ndim != 2 or t.shape[0] != y0.shape[0]:
+        raise ValueError(f"t of shape (batch, n_times) gives each row of y0 its own times: it "
+                         f"needs y0 of shape (batch, d) with the same batch; got y0 {y0.shape} "
+                         f"and t {t.shape}")
+    for r in range(t.shape[0]):
+        _check_times(t[r], f"t[{r}]")
+    _check_method(method)
+    if step_size is not None and method in ADAPTIVE_METHODS:
+        raise ValueError(f"step_size applies to the fixed-step methods {FIXED_METHODS}")
+    rtol = real_scalar(rtol, "rtol", min_value=0.0, min_inclusive=False)
+    atol = real_scalar(atol, "atol", min_value=0.0, min_inclusive=False)
+    if step_size is not None:
+        step_size = real_scalar(step_size, "step_size", min_value=0.0, min_inclusive=False)
+    max_steps = positive_int(max_steps, "max_steps")
+    d = y0.shape[1]
+    field = _field_for(func, d, True)
+    out, info = _core.odeint_rows(field, np.ascontiguousarray(y0), np.ascontiguousarray(t),
+                                  method, rtol, atol, float(step_size or 0.0), max_steps)
+    ys = out.reshape(t.shape[1], y0.shape[0], d)
+    return (ys, dict(info)) if full_output else ys
+
+
+class Solution:
+    """The dense solution of an adaptive integration (:func:`solve`).
+
+    Attributes
+    ----------
+    t : ndarray, shape (m + 1,)
+        The accepted step boundaries, from ``t_span[0]`` to the end (the last time, or
+        the first terminal event).
+    y : ndarray, shape (m + 1, *y0.shape)
+        The states there.
+    info : dict
+        ``nfev``, ``nsteps``, ``naccepted``, ``nrejected``.
+    t_events, y_events : list of ndarray
+        Per event function, the times (k,) and states (k, *y0.shape) it fired at.
+    terminated : bool
+        Whether a terminal event ended the integration.
+    """
+
+    def __init__(self, record, shape, info, method, t_final):
+        self._record, self._shape, self.info, self.method = record, shape, info, method
+        t0 = record.t0[:, 0]
+        h = record.h[:, 0]
+        self._t0, self._h = t0, h
+        self._ends = np.append(t0, t_final)  # each step ends where the next begins
+        self.t = self._ends.copy()
+        self.y = np.concatenate([record.y0, record.y1[-1:]]).reshape((-1, *shape))
+        self.t_events: list[np.ndarray] = []
+        self.y_events: list[np.ndarray] = []
+        self.terminated = False
+
+    def __repr__(self) -> str:
+        return (f"Solution({self.method}, t from {self.t[0]:g} to {self.t[-1]:g}, "
+                f"{self.t.size - 1} steps{', terminated by an event' if self.terminated else ''})")
+
+    def _locate(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Step index and theta of each time (which must lie within the solution)."""
+        lo, hi = min(self.t[0], self.t[-1]), max(self.t[0], self.t[-1])
+        if np.any((t < lo) | (t > hi)) or not np.all(np.isfinite(t)):
+            raise ValueError(f"t must lie within the solution's span [{lo:g}, {hi:g}]")
+        forward = self.t[-1] >= self.t[0]
+        key = self._t0 if forward else -self._t0
+        idx = np.searchsorted(key, t if forward else -t, side="right") - 1
+        idx = np.clip(idx, 0, self._t0.size - 1)
+        theta = (t - self._t0[idx]) / self._h[idx]
+        return idx.astype(np.int64), theta
+
+    def evaluate(self, t) -> np.ndarray:
+        """The states at the times ``t`` (a number or a 1-D array), shape
+        ``(*np.shape(t), *y0.shape)``: the stored state at a step boundary, the step's
+        continuous extension inside it (dopri5: Shampine's fourth-order dense output;
+        bosh3: cubic Hermite) - the same values :func:`odeint` returns at those times."""
+        tt = np.atleast_1d(real_array(t, "t", np.float64, ndim=(0, 1), allow_empty=True))
+        out = np.empty((tt.size, self.y[0].size))
+        if tt.size:
+            idx, theta = self._locate(tt)
+            out[...] = self._record.evaluate(np.ascontiguousarray(idx), np.ascontiguousarray(theta))
+            # exactly at a step's end: the state the step computed, not the interpolant
+            at_end = np.isin(tt, self._ends)
+            if np.any(at_end):
+                pos = np.searchsorted(self._ends if self.t[-1] >= self.t[0] else -self._ends,
+                                      tt[at_end] if self.t[-1] >= self.t[0] else -tt[at_end])
+                out[at_end] = self.y.reshape(len(self._ends), -1)[pos]
+        return out.reshape((*np.shape(t), *self._shape))
+
+    __call__ = evaluate
+
+    def _truncate(self, t_end: float) -> None:
+        forward = self.t[-1] >= self.t[0]
+        inside = (self._ends - t_end) * (1 if forward else -1) < 0
+        y_end = self.evaluate(t_end)
+        self.t = np.append(self._ends[inside], t_end)
+        self.y = np.concatenate([self.y[inside], y_end[None]])
+        self._ends = self.t.copy()
+        self.terminated = True
+
+
+def _find_events(sol: Solution, events, shape) -> None:
+    """Zero crossings of every event function on the solution's steps (Illinois method on
+    the dense output); truncates the solution at the first terminal one."""
+    funcs = list(events) if isinstance(events, (list, tuple)) else [events]
+    for g in funcs:
+        if not callable(g):
+            raise TypeError(f"events must be callables g(t, y), got {type(g).__name__}")
+    ends, states = sol.t, sol.y
+    found: list[list[float]] = [[] for _ in funcs]
+    stop = None
+    for k, g in enumerate(funcs):
+        direction = float(getattr(g, "direction", 0.0))
+        values = np.array([float(g(float(te), ye)) for te, ye in zip(ends, states, strict=True)])
+        for j in range(values.size - 1):
+            a, b = values[j], values[j + 1]
+            up, down = a < 0 <= b, a > 0 >= b
+            if not ((up and direction >= 0) or (down and direction <= 0)):
+                continue
+            t_root = _root(g, sol, ends[j], ends[j + 1], a, b)
+            found[k].append(t_root)
+            if getattr(g, "terminal", False):
+                if stop is None or abs(t_root - ends[0]) < abs(stop - ends[0]):
+                    stop = t_root
+                break
+    if stop is not None:
+        sol._truncate(stop)
+    for times in found:
+        ts = np.array([te for te in times
+                       if stop is None or abs(te - ends[0]) <= abs(stop - ends[0])])
+        sol.t_events.append(ts)
+        sol.y_events.append(sol.evaluate(ts) if ts.size else np.zeros((0, *shape)))
+
+
+def _root(g, sol: Solution, ta: float, tb: float, ga: float, gb: float) -> float:
+    """The zero of g(t, y(t)) between ta and tb (ga, gb of opposite signs): the Illinois
+    variant of regula falsi, to a few ulps of t."""
+    if gb == 0.0:
+        return tb
+    for _ in range(200):
+        tm = tb - gb * (tb - ta) / (gb - ga)
+        if not (min(ta, tb) <= tm <= max(ta, tb)):
+            tm = 0.5 * (ta + tb)
+        gm = float(g(tm, sol.evaluate(tm)))
+        if gm == 0.0:
+            return tm
+        if (gm > 0) == (gb > 0):
+            tb, gb = tm, gm
+            ga *= 0.5
+        else:
+            ta, ga = tb, gb
+            tb, gb = tm, gm
+        if abs(tb - ta) <= 4 * np.finfo(float).eps * max(1.0, abs(tb)):
+            break
+    return tb
+
+
+def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float = 1e-9,
+          max_steps: int = 100_000, events=None) -> Solution:
+    """Integrates ``dy/dt = func(t, y)`` over the times ``t`` (their first and last
+    matter; at least two, strictly monotone) with an adaptive method and returns the
+    dense :class:`Solution`: every accepted step kept, ``sol.evaluate(t)`` anywhere in
+    between (the values :func:`odeint` returns at the same times), and the ``events``
+    (see :func:`odeint`) in ``sol.t_events`` / ``sol.y_events``.
+
+    Example::
+
+        sol = ef.solve(ef.fields.VanDerPol(mu=1.0), [2.0, 0.0], [0.0, 10.0])
+        sol.evaluate(np.linspace(0.0, 10.0, 1001))   # (1001, 2)
+    """
+    _check_method(method)
+    if method not in ADAPTIVE_METHODS:
+        raise ValueError(f"solve needs an adaptive method {ADAPTIVE_METHODS} for its dense "
+                         f"output, got {method!r}")
+    y0 = real_array(y0, "y0", np.float64, ndim=(1, 2))
+    t = real_array(t, "t", np.float64, ndim=(1,))
+    if t.size < 2:
+        raise ValueError(f"t needs at least two times (start and end), got {t.size}")
+    _check_times(t, "t")
+    rtol = real_scalar(rtol, "rtol", min_value=0.0, min_inclusive=False)
+    atol = real_scalar(atol, "atol", min_value=0.0, min_inclusive=False)
+    max_steps = positive_int(max_steps, "max_steps")
+    batched = y0.ndim == 2
+    d = y0.shape[-1]
+    field = _field_for(func, d, batched)
+    _out, info, record = _core.solve(field, np.ascontiguousarray(y0), y0.shape[0] if batched
+                                     else 1, np.ascontiguousarray(t), method, rtol, atol,
+                                     max_steps)
+    sol = Solution(record, y0.shape, dict(info), method, float(t[-1]))
+    if events is not None:
+        _find_events(sol, events, y0.shape)
+    return sol

@@ -24,12 +24,28 @@ public:
     double t_reached, step;
 };
 
+// The accepted steps of an adaptive integration, for dense output anywhere:
+// per step its start time t0 and size h, the states at both ends (n each) and
+// the stage data its continuous extension needs (kn each: all S stages for
+// dopri5, the slopes at both ends for the Hermite interpolant).
+struct DenseRecord {
+    std::vector<double> t0, h, y0, y1, k;
+    std::size_t n = 0, kn = 0;
+    bool shampine = false;
+    std::size_t steps() const { return t0.size(); }
+};
+
 struct OdeOptions {
     double rtol = 1e-7;
     double atol = 1e-9;
     double step_size = 0.0;   // fixed-step methods: 0 = one step per output interval
     std::int64_t max_steps = 100000;
+    DenseRecord* record = nullptr;  // adaptive methods: keep every accepted step
 };
+
+// The dense output of step `i` of a record at theta in [0, 1] into out (n):
+// the same formulas that fill odeint's output times.
+void dense_eval(const DenseRecord& r, std::size_t i, double theta, double* out);
 
 struct OdeInfo {
     std::int64_t nfev = 0, nsteps = 0, naccepted = 0, nrejected = 0;
