@@ -526,8 +526,13 @@ def plot_lr_sweep(result: SweepResult, sharpness: float | None = None,
     if sharpness is not None:
         ax.axvline(2.0 / sharpness, color="k", ls="--", lw=1.2,
                    label=rf"$2/\lambda_{{\max}}$ = {2.0 / sharpness:.3g} (full-batch GD limit)")
+    finite = shown[np.isfinite(shown)]
+    symlog = finite.size and (finite.max() - finite.min()) > 200
+    if symlog:  # a blow-up to huge losses would squash the peak: linear near 0, log beyond
+        ax.set_yscale("symlog", linthresh=20.0)
     ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel(r"learning potential $-\ln(\mathrm{loss\ of\ last\ fact})$")
+    ax.set_ylabel(r"learning potential $-\ln(\mathrm{loss\ of\ last\ fact})$"
+                  + (" (symlog)" if symlog else ""))
     ax.set_title(f"Online learning: potential vs learning rate (seed {result.seed})")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small", loc="best")

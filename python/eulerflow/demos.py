@@ -981,6 +981,8 @@ def run_neural_ode(out: str | Path, quick: bool = False,
     plot.loss_curves(errors, ax=ax_err, references=refs, styles=dashed,
                      title="Distance to the true A per epoch",
                      ylabel="max |W - A|")
+    # eight entries: below the axes, where they hide no curve
+    ax_err.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2)
     plot.loss_curves({name: r.history for name, (_, _, r) in solver_runs.items()}, ax=ax_loss,
                      styles=dashed, title="Mean window loss per epoch",
                      ylabel="mean window loss (MSE)")
@@ -1026,6 +1028,7 @@ def run_neural_ode(out: str | Path, quick: bool = False,
         title=f"Training from the seed's extreme starts (Euler, 5 steps, {extreme_epochs} "
               "epochs)")
     plot.loss_curves({k: r.history for k, r in extremes.items()}, ax=ax_loss,
+                     styles={label: "--" for label in list(extremes)[2:]},  # on W0's curve
                      title="Mean window loss per epoch", ylabel="mean window loss (MSE)")
     ax_loss.axvline(seed_epochs, color="0.4", lw=0.8, ls=":")
     ax_loss.annotate(f"seed's {seed_epochs} epochs", (seed_epochs, 0.98), ha="left",
@@ -1515,7 +1518,7 @@ def run_depth(out: str | Path, quick: bool = False, progress: bool | None = None
     # The seed's figure: every layer's hidden state for one input (t = 1).
     analytic_1 = proj.analytic(y0, np.linspace(0.0, 1.0, 101))
     L_top = SEED_DEPTHS[-1]
-    fig, axes = plot.figure_grid(1, 3, figsize=(18.0, 6.4), projections=["3d"] * 3,
+    fig, axes = plot.figure_grid(1, 3, figsize=(18.0, 5.0), projections=["3d"] * 3,
                                  title=f"The seed's figure: the state after each of the {L_top} "
                                        "layers (width 3) for the input t = 1, against the "
                                        "trajectory whose end it is trained to hit")
@@ -1530,7 +1533,7 @@ def run_depth(out: str | Path, quick: bool = False, progress: bool | None = None
                              title=f"{form}: last state ({end})\n"
                                    f"target ({', '.join(f'{v:.3g}' for v in target)})",
                              markers=True)
-        ax.set_box_aspect(None, zoom=0.85)
+        ax.set_box_aspect(None, zoom=0.95)
     _save(fig, out / "depth_seed_hidden_states.png", figures)
 
     # 2. Depth as time: a residual net with tied weights and step 1/L, trained to map

@@ -123,6 +123,10 @@ def softmax(z: Any) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+#: One marker per class, so that classes stay apart in grey (cycled beyond 8 classes).
+_CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
+
+
 def class_colors(k: int) -> np.ndarray:
     """``k`` distinct RGB colours, shape ``(k, 3)``: matplotlib's tab10, then an HSV wheel."""
     from matplotlib import colormaps
@@ -181,6 +185,10 @@ def _dense_parameters(net: Any) -> list[tuple[np.ndarray, np.ndarray | None]]:
     return pairs
 
 
+#: Line styles cycled over curves that could otherwise only be told apart by colour.
+_LINE_STYLES = ("-", "--", "-.", ":")
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -204,7 +212,8 @@ def history(hist: Any, ax: Axes | None = None, label: str | None = None) -> Figu
         acc = _as_1d_float("hist.metrics['accuracy']", metrics["accuracy"])
         ax2 = ax.twinx()
         lines += ax2.plot(
-            np.arange(1, acc.size + 1), 100 * acc, color="C1", alpha=0.8, label="accuracy"
+            np.arange(1, acc.size + 1), 100 * acc, color="C1", ls="--", alpha=0.8,
+            label="accuracy",
         )
         ax2.set_ylabel("accuracy (%)")
         ax2.set_ylim(min(float(100 * acc.min()), 90.0) - 2, 101)
@@ -238,14 +247,15 @@ def fact_losses(
         raw = np.where(positive, v, np.nan)  # a log axis cannot show 0: leave a gap
         facts = np.arange(v.size)
         colour = f"C{i % 10}"
+        style = _LINE_STYLES[i % len(_LINE_STYLES)]  # runs stay apart in grey too
         name = "loss" if label is None else str(label)
         if smooth and positive.any():
             ax.plot(facts, raw, color=colour, lw=0.6, alpha=0.35, label=f"{name} (raw)")
             floor = v[positive].min()  # exact zeros count as the smallest loss seen
             lowpass = 10.0 ** gaussian_lowpass(np.log10(np.maximum(v, floor)), smooth)
-            ax.plot(facts, lowpass, color=colour, lw=1.8, label=f"{name} (low-pass)")
+            ax.plot(facts, lowpass, color=colour, lw=1.8, ls=style, label=f"{name} (low-pass)")
         else:
-            ax.plot(facts, raw, color=colour, lw=1.0, label=name)
+            ax.plot(facts, raw, color=colour, lw=1.0, ls=style, label=name)
     ax.set_yscale("log")
     ax.set_xlabel("fact (one SGD step each)")
     ax.set_ylabel(r"loss $\|y - \mathrm{expected}\|^2/2$ (log scale)")
@@ -274,7 +284,7 @@ def scatter_classes(
         pts = X[y == j]
         ax.scatter(
             pts[:, 0], pts[:, 1], s=14, color=colours[j], edgecolors="black",
-            linewidths=0.3, label=f"class {j}",
+            linewidths=0.3, marker=_CLASS_MARKERS[j % len(_CLASS_MARKERS)], label=f"class {j}",
         )
     bounds = _bounds(X)
     ax.set_xlim(bounds[0], bounds[1])
@@ -335,7 +345,7 @@ def classification_map(
         pts = X[y == j]
         ax.scatter(
             pts[:, 0], pts[:, 1], s=12, color=colours[j], edgecolors="black",
-            linewidths=0.3, label=f"class {j}",
+            linewidths=0.3, marker=_CLASS_MARKERS[j % len(_CLASS_MARKERS)], label=f"class {j}",
         )
     ax.set_xlim(bounds[0], bounds[1])
     ax.set_ylim(bounds[2], bounds[3])
@@ -374,21 +384,23 @@ def output_map(
     from matplotlib.colors import TwoSlopeNorm
 
     fig, ax = _new_axes(ax, (5.5, 4.5))
-    # 0.5 (the decision level) is white; 0 and 1 lie on the blue and red sides.
+    # 0.5 (the decision level) sits mid-scale; a sequential map, dark for 0 and light
+    # for 1, reads in grey too (the dashed contour marks the level itself).
     norm = TwoSlopeNorm(vcenter=0.5, vmin=min(0.0, float(out.min())),
                         vmax=max(1.0, float(out.max())))
-    image = ax.imshow(out, origin="lower", extent=bounds, cmap="coolwarm", norm=norm)
+    image = ax.imshow(out, origin="lower", extent=bounds, cmap="viridis", norm=norm)
     fig.colorbar(image, ax=ax, label="network output")
     gx = np.linspace(bounds[0], bounds[1], grid)
     gy = np.linspace(bounds[2], bounds[3], grid)
     if out.min() < 0.5 < out.max():
         ax.contour(gx, gy, out, levels=[0.5], colors="black", linestyles="--", linewidths=1)
-    for value, marker in ((0.0, "o"), (1.0, "s")):
+    # light targets on the dark low side, dark targets on the light high side
+    for value, marker, face, edge in ((0.0, "o", "white", "black"), (1.0, "s", "black", "white")):
         sel = np.isclose(Y, value)
         if sel.any():
             ax.scatter(
-                X[sel, 0], X[sel, 1], s=90, marker=marker, color=f"C{int(value) * 3}",
-                edgecolors="black", linewidths=1.0, label=f"target {value:g}", zorder=3,
+                X[sel, 0], X[sel, 1], s=90, marker=marker, color=face,
+                edgecolors=edge, linewidths=1.2, label=f"target {value:g}", zorder=3,
             )
     ax.plot([], [], color="black", ls="--", lw=1, label="output = 0.5")
     ax.set_xlim(bounds[0], bounds[1])
@@ -468,8 +480,10 @@ def weights_image(
     if annotate:
         for (r, c), value in np.ndenumerate(image):
             if np.isfinite(value):
+                text = f"{value:.2f}"
                 ax.text(
-                    c, r, f"{value:.2f}", ha="center", va="center", fontsize="small",
+                    c, r, "0.00" if text == "-0.00" else text, ha="center", va="center",
+                    fontsize="small",
                     color="white" if abs(value) > 0.6 * vmax else "black",
                 )
     return fig
@@ -506,7 +520,8 @@ def layers_comparison(
     labels, accs, finals = [], [], []
     for i, (label, net, hist) in enumerate(runs):
         loss = _as_1d_float("history.loss", getattr(hist, "loss", hist))
-        ax_loss.plot(np.arange(1, loss.size + 1), loss, color=f"C{i % 10}", label=label)
+        ax_loss.plot(np.arange(1, loss.size + 1), loss, color=f"C{i % 10}", lw=1.0,
+                     label=label)
         z = np.asarray(net(X))
         labels.append(label)
         accs.append(100 * float(np.mean(z.argmax(axis=1) == y)))
@@ -680,6 +695,7 @@ def convergence(
     fits = dict(fits or {})
     orders = dict(orders or {})
     fig, ax = _new_axes(ax, (6.5, 4.8))
+    hollow = False
     for i, (label, values) in enumerate(series.items()):
         e = _as_1d_float(f"errors[{label!r}]", values)
         if e.shape != h.shape:
@@ -707,10 +723,14 @@ def convergence(
         ax.plot(h[used], e[used], marker, color=colour, ms=6, ls="none", label=text)
         ax.plot(h[drawn & ~mask], e[drawn & ~mask], marker, ms=6, ls="none", mfc="none",
                 color=colour)
+        hollow = hollow or bool(np.any(drawn & ~mask))
         if np.isfinite(slope):
             hh = np.array([h[used].min(), h[used].max()])
             ax.plot(hh, 10.0 ** (intercept + slope * np.log10(hh)), "--", color=colour,
                     lw=1.2)
+    if hollow:
+        ax.plot([], [], "o", ms=6, mfc="none", color="0.4", ls="none",
+                label="hollow: left out of the fit")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel + " (log scale)")
@@ -835,11 +855,11 @@ def node_fit(
                zorder=2)
     ax.scatter(pts[0, 0], pts[0, 1], s=80, marker="x", color="darkred", linewidths=2,
                label="first point", zorder=4)
-    styles = ("-", "--", ":", "-.")
+    styles = ("-", "--", ":", "-.")  # identical fits lie on each other: keep them visible
     for i, (label, values) in enumerate(series.items()):
         z = _as_plane_states(f"predictions[{label!r}]", values)
-        ax.plot(z[:, 0], z[:, 1], color=f"C{i % 10}", lw=1.6, ls=styles[(i // 10) % 4],
-                label=str(label), zorder=3)
+        ax.plot(z[:, 0], z[:, 1], color=f"C{i % 10}", lw=1.6 + 0.4 * (i == 0),
+                ls=styles[i % 4], label=str(label), zorder=3)
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
@@ -1633,7 +1653,7 @@ def ensemble_lr(hist: Any, ax: Axes | None = None, title: str | None = None) -> 
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("mean window loss, last epoch (log scale)")
     ax.set_title(title or f"Ensemble of {lrs.size}: final loss vs learning rate")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
 
