@@ -28,9 +28,6 @@ HEADER = "# ---\n# jupyter:\n#   jupytext:\n#     formats: py:percent\n"
 CELL = re.compile(r"^# %%(.*)$", re.M)
 # a figure file named in the source: save(fig, "x.png"), OUT / "x.gif", ...
 FIGURE = re.compile(r"[\"']([\w.-]+\.(?:png|gif))[\"']")
-# Quick mode takes a few seconds per notebook on 2 cores; the bound leaves room for a
-# busy machine and catches a notebook whose QUICK flag was left off.
-SECONDS_LIMIT = 40.0
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -90,7 +87,13 @@ def test_notebook_runs(path, tmp_path):
         head = written[name].read_bytes()[:8]
         assert head == PNG if name.endswith(".png") else head[:6] in (b"GIF87a", b"GIF89a")
     assert not list(tmp_path.glob("notebook_out")), "figures written outside the given folder"
-    assert seconds < SECONDS_LIMIT, f"{path.name} took {seconds:.1f} s in quick mode"
+    print(f"{path.name}: {seconds:.1f} s in quick mode")  # reported, not asserted
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_is_committed_in_quick_mode(path):
+    """A notebook whose QUICK flag was left off would make the test suite slow."""
+    assert re.search(r"^QUICK = True\b", path.read_text(encoding="utf-8"), re.M), path.name
 
 
 # ----------------------------------------------------------------------------- README images
