@@ -50,6 +50,8 @@ SPEED_TARGETS = [
     ("w1_ensemble", "jax_vmap", 1.0),
     # issue 8: the 51 x 51 landscape scan of the W4 classifier
     ("w8_landscape", "numpy_loop", 50.0),
+    # issue 12: stiff Van der Pol (eps = 1e-6) to 1e-6
+    ("w9_stiff_vdp", "scipy_Radau", 10.0),
 ]
 # (workload, quality key, "abs" or "rel", tolerance, peers it must agree with)
 W1_PEERS = ("torch_seed_1thread", "torchdiffeq_euler_1thread", "jax_jit", "jax_jit_run",

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "eulerflow/fields.hpp"
+#include "eulerflow/implicit.hpp"
 #include "eulerflow/rk.hpp"
 #include "eulerflow/tableau.hpp"
 
@@ -67,10 +68,20 @@ std::vector<double> square(const py::array_t<double, py::array::c_style | py::ar
     return std::vector<double>(A.data(), A.data() + d * d);
 }
 
+// odeint with a tableau method, or radau5 (implicit)
+void integrate(const std::string& method, Field& f, std::size_t batch, const double* y0, const double* t,
+               std::size_t nt, const OdeOptions& opt, double* out, OdeInfo& info) {
+    if (method == "radau5") {
+        odeint_radau(f, batch, y0, t, nt, opt, out, info);
+    } else {
+        odeint(tableau_by_name(method), f, batch, y0, t, nt, opt, out, info);
+    }
+}
+
 py::tuple run_odeint(std::shared_ptr<Field> field, py::array_t<double, py::array::c_style> y0, std::size_t batch,
                      py::array_t<double, py::array::c_style> t, const std::string& method, double rtol, double atol,
                      double step_size, std::int64_t max_steps) {
-    const Tableau& tb = tableau_by_name(method);
+    if (method != "radau5") tableau_by_name(method);  // an unknown name is refused here
     const std::size_t d = field->dim();
     if (std::size_t(y0.size()) != batch * d) {
         throw std::invalid_argument("y0 has " + std::to_string(y0.size()) + " values; the field needs " +
@@ -88,7 +99,7 @@ py::tuple run_odeint(std::shared_ptr<Field> field, py::array_t<double, py::array
     {
         FieldSession session(*field);  // a network field is held for the whole integration
         py::gil_scoped_release release;
-        odeint(tb, *field, batch, y0.data(), t.data(), nt, opt, o, info);
+        integrate(method, *field, batch, y0.data(), t.data(), nt, opt, o, info);
     }
     py::dict d_info;
     d_info["nfev"] = info.nfev;
@@ -133,7 +144,7 @@ py::tuple run_solve(std::shared_ptr<Field> field, py::array_t<double, py::array:
 py::tuple run_odeint_rows(std::shared_ptr<Field> field, py::array_t<double, py::array::c_style> y0,
                           py::array_t<double, py::array::c_style> t, const std::string& method, double rtol,
                           double atol, double step_size, std::int64_t max_steps) {
-    const Tableau& tb = tableau_by_name(method);
+    if (method != "radau5") tableau_by_name(method);
     const std::size_t d = field->dim();
     if (t.ndim() != 2 || y0.ndim() != 2 || t.shape(0) != y0.shape(0) || std::size_t(y0.shape(1)) != d) {
         throw std::invalid_argument("per-row times need y0 (batch, d) and t (batch, n_times)");
@@ -152,7 +163,7 @@ py::tuple run_odeint_rows(std::shared_ptr<Field> field, py::array_t<double, py::
         std::vector<double> row(nt * d);
         double* o = out.mutable_data();
         for (std::size_t r = 0; r < batch; ++r) {
-            odeint(tb, *field, 1, y0.data() + r * d, t.data() + r * nt, nt, opt, row.data(), info);
+            integrate(method, *field, 1, y0.data() + r * d, t.data() + r * nt, nt, opt, row.data(), info);
             for (std::size_t i = 0; i < nt; ++i) std::copy(row.begin() + std::ptrdiff_t(i * d), row.begin() + std::ptrdiff_t((i + 1) * d), o + (i * batch + r) * d);
         }
     }

@@ -197,7 +197,8 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
         if (info.nsteps >= opt.max_steps) {
             throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) + ") reached at t = " +
                                        fmt(tc) + " with step size " + fmt(dir * h) +
-                                       "; the problem may be stiff, or raise max_steps",
+                                       "; the problem may be stiff: try the implicit method='radau5', "
+                                       "or raise max_steps",
                                    tc, dir * h);
         }
         if (!std::isfinite(h)) {
@@ -211,8 +212,8 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
             throw IntegrationError("step size underflow at t = " + fmt(tc) + " (step " + fmt(dir * h) +
                                        ", state norm " + fmt(std::sqrt(norm)) +
                                        "): the solution may blow up there, or the problem is stiff and "
-                                       "needs an implicit method (not in eulerflow yet: scipy's Radau "
-                                       "or LSODA); when training a Neural ODE, a smaller learning rate",
+                                       "needs an implicit method (method='radau5'); when training a Neural "
+                                       "ODE, a smaller learning rate",
                                    tc, dir * h);
         }
         const bool reaches_end = std::fabs(t_final - tc) <= h * (1.0 + 1e-12);

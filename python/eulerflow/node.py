@@ -12,7 +12,7 @@ from ._training import check_callbacks, diverged, epoch_hook
 from ._validate import nonneg_int, positive_int, real_array, real_scalar, seed_value
 from .history import History
 from .nn import Module
-from .ode import ADAPTIVE_METHODS, FIXED_METHODS, METHODS
+from .ode import ADAPTIVE_METHODS, EXPLICIT_METHODS, FIXED_METHODS
 from .optim import SGD, Optimizer
 
 __all__ = ["NeuralODE"]
@@ -42,8 +42,9 @@ class NeuralODE:
                              f"{field.in_features} -> {field.out_features}")
         if field.dtype != np.float64:
             raise TypeError("a Neural ODE field must be float64")
-        if not isinstance(method, str) or method not in METHODS:
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+        if not isinstance(method, str) or method not in EXPLICIT_METHODS:
+            raise ValueError(f"method must be one of {sorted(EXPLICIT_METHODS)} (a Neural ODE "
+                             f"differentiates an explicit Runge-Kutta solver), got {method!r}")
         if step_size is not None and steps_per_interval is not None:
             raise ValueError("give step_size or steps_per_interval, not both")
         if method in ADAPTIVE_METHODS and (step_size is not None or steps_per_interval is not None):

@@ -12,7 +12,7 @@ from .fields import NativeField
 from .nn import Module
 
 __all__ = ["odeint", "solve", "Solution", "IntegrationError", "METHODS", "FIXED_METHODS",
-           "ADAPTIVE_METHODS", "tableau"]
+           "ADAPTIVE_METHODS", "EXPLICIT_METHODS", "IMPLICIT_METHODS", "tableau"]
 
 IntegrationError = _core.IntegrationError
 IntegrationError.__doc__ = (
@@ -20,18 +20,26 @@ IntegrationError.__doc__ = (
     "that underflowed (often a stiff problem), or a solution that became non-finite. "
     "The message names the time reached and the step size.")
 
+#: The explicit Runge-Kutta methods, each a Butcher tableau (see :func:`tableau`).
+EXPLICIT_METHODS = tuple(_core.tableau_names())
+#: The implicit methods for stiff problems: ``radau5`` (Radau IIA, order 5, L-stable).
+IMPLICIT_METHODS = ("radau5",)
 #: Every method name odeint accepts.
-METHODS = tuple(_core.tableau_names())
-#: The adaptive methods (embedded error estimate, rtol/atol).
-ADAPTIVE_METHODS = tuple(m for m in METHODS if _core.tableau_info(m)["adaptive"])
+METHODS = EXPLICIT_METHODS + IMPLICIT_METHODS
+#: The adaptive methods (error estimate, rtol/atol).
+ADAPTIVE_METHODS = tuple(m for m in EXPLICIT_METHODS
+                         if _core.tableau_info(m)["adaptive"]) + IMPLICIT_METHODS
 #: The fixed-step methods (step_size, or one step per output interval).
 FIXED_METHODS = tuple(m for m in METHODS if m not in ADAPTIVE_METHODS)
 
 
 def tableau(method: str) -> dict:
-    """The Butcher tableau of ``method``: ``a`` (s, s), ``b``, ``c``, ``b_err``
-    (b minus the embedded weights), ``order``, ``error_order``, ``fsal``."""
+    """The Butcher tableau of an explicit ``method``: ``a`` (s, s), ``b``, ``c``,
+    ``b_err`` (b minus the embedded weights), ``order``, ``error_order``, ``fsal``."""
     _check_method(method)
+    if method not in EXPLICIT_METHODS:
+        raise ValueError(f"{method!r} is implicit: tableau() describes the explicit methods "
+                         f"{EXPLICIT_METHODS}")
     info = dict(_core.tableau_info(method))
     s = info["stages"]
     info["a"] = np.array(info["a"]).reshape(s, s)
@@ -80,7 +88,10 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     shortened to land exactly on each ``t[i]``. Adaptive methods (``bosh3``,
     ``dopri5``) keep the local error below ``atol + rtol * |y|`` (weighted RMS
     norm) with a PI controller and interpolate the requested times (dopri5:
-    Shampine's fourth-order dense output; bosh3: cubic Hermite).
+    Shampine's fourth-order dense output; bosh3: cubic Hermite). For stiff problems,
+    ``radau5`` is the implicit Radau IIA method of order 5 (L-stable): simplified
+    Newton iterations with a finite-difference Jacobian, error by step doubling, cubic
+    Hermite output; dense linear algebra on the whole state, for systems of modest size.
 
     ``full_output=True`` returns ``(ys, info)`` with ``nfev``, ``nsteps``,
     ``naccepted`` and ``nrejected``. Raises :class:`IntegrationError` when
@@ -110,9 +121,9 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
                             events)
     _check_times(t, "t")
     if events is not None:
-        if not adaptive:
-            raise ValueError(f"events need an adaptive method ({ADAPTIVE_METHODS}): their times "
-                             f"are found on the dense output; got {method!r}")
+        if not adaptive or method in IMPLICIT_METHODS:
+            raise ValueError(f"events need an adaptive explicit method (dopri5, bosh3): their "
+                             f"times are found on the dense output; got {method!r}")
         sol = solve(func, y0, t, method=method, rtol=rtol, atol=atol, max_steps=max_steps,
                     events=events)
         keep = t.size if not sol.terminated else int(np.sum((t - sol.t[-1]) * np.sign(
@@ -321,9 +332,10 @@ def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float =
         sol.evaluate(np.linspace(0.0, 10.0, 1001))   # (1001, 2)
     """
     _check_method(method)
-    if method not in ADAPTIVE_METHODS:
-        raise ValueError(f"solve needs an adaptive method {ADAPTIVE_METHODS} for its dense "
-                         f"output, got {method!r}")
+    if method not in ADAPTIVE_METHODS or method in IMPLICIT_METHODS:
+        raise ValueError(f"solve needs an adaptive explicit method for its dense output "
+                         f"({tuple(m for m in ADAPTIVE_METHODS if m in EXPLICIT_METHODS)}), "
+                         f"got {method!r}")
     y0 = real_array(y0, "y0", np.float64, ndim=(1, 2))
     t = real_array(t, "t", np.float64, ndim=(1,))
     if t.size < 2:
