@@ -37,7 +37,7 @@ public:
             node_.trajectory(z0.data(), batch, t.data(), nt, out.mutable_data(), info);
         }
         net_.n_last = 0;
-        return py::make_tuple(out, info_dict(info));
+        return py::make_tuple(out, eulerflow_bind::ode_info_dict(info));
     }
 
     py::tuple window_gradient(CArray z0, CArray target, CArray t, int how) {
@@ -96,15 +96,6 @@ private:
                                         std::to_string(n));
         }
     }
-    static py::dict info_dict(const OdeInfo& info) {
-        py::dict d;
-        d["nfev"] = info.nfev;
-        d["nsteps"] = info.nsteps;
-        d["naccepted"] = info.naccepted;
-        d["nrejected"] = info.nrejected;
-        return d;
-    }
-
     Net<double>& net_;
     NodeSolver solver_;
     NeuralOde node_;

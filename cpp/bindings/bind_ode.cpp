@@ -12,6 +12,7 @@
 #include "eulerflow/implicit.hpp"
 #include "eulerflow/rk.hpp"
 #include "eulerflow/tableau.hpp"
+#include "pynet.hpp"
 
 namespace py = pybind11;
 using namespace eulerflow;
@@ -101,11 +102,7 @@ py::tuple run_odeint(std::shared_ptr<Field> field, py::array_t<double, py::array
         py::gil_scoped_release release;
         integrate(method, *field, batch, y0.data(), t.data(), nt, opt, o, info);
     }
-    py::dict d_info;
-    d_info["nfev"] = info.nfev;
-    d_info["nsteps"] = info.nsteps;
-    d_info["naccepted"] = info.naccepted;
-    d_info["nrejected"] = info.nrejected;
+    py::dict d_info = eulerflow_bind::ode_info_dict(info);
     return py::make_tuple(out, d_info);
 }
 
@@ -132,11 +129,7 @@ py::tuple run_solve(std::shared_ptr<Field> field, py::array_t<double, py::array:
         py::gil_scoped_release release;
         odeint(tb, *field, batch, y0.data(), t.data(), nt, opt, out.mutable_data(), info);
     }
-    py::dict d_info;
-    d_info["nfev"] = info.nfev;
-    d_info["nsteps"] = info.nsteps;
-    d_info["naccepted"] = info.naccepted;
-    d_info["nrejected"] = info.nrejected;
+    py::dict d_info = eulerflow_bind::ode_info_dict(info);
     return py::make_tuple(out, d_info, record);
 }
 
@@ -167,11 +160,7 @@ py::tuple run_odeint_rows(std::shared_ptr<Field> field, py::array_t<double, py::
             for (std::size_t i = 0; i < nt; ++i) std::copy(row.begin() + std::ptrdiff_t(i * d), row.begin() + std::ptrdiff_t((i + 1) * d), o + (i * batch + r) * d);
         }
     }
-    py::dict d_info;
-    d_info["nfev"] = info.nfev;
-    d_info["nsteps"] = info.nsteps;
-    d_info["naccepted"] = info.naccepted;
-    d_info["nrejected"] = info.nrejected;
+    py::dict d_info = eulerflow_bind::ode_info_dict(info);
     return py::make_tuple(out, d_info);
 }
 

@@ -15,6 +15,7 @@
 
 #include "eulerflow/fields.hpp"
 #include "eulerflow/network.hpp"
+#include "eulerflow/rk.hpp"
 #include "eulerflow/train.hpp"
 
 namespace py = pybind11;
@@ -23,6 +24,16 @@ namespace eulerflow_bind {
 
 using namespace eulerflow;
 
+
+// An integration's counts as the dict odeint's full_output returns.
+inline py::dict ode_info_dict(const OdeInfo& info) {
+    py::dict d;
+    d["nfev"] = info.nfev;
+    d["nsteps"] = info.nsteps;
+    d["naccepted"] = info.naccepted;
+    d["nrejected"] = info.nrejected;
+    return d;
+}
 
 inline std::string shape_str(const py::array& a) {
     std::string s = "(";

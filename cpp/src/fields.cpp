@@ -69,20 +69,10 @@ void ArenstorfField::eval(double, const double* y, double* dy, std::size_t batch
 }
 
 void NetworkField::begin() {
-    if (!guarded_ || held_) return;
-    bool expected = false;
-    if (!net_.busy.compare_exchange_strong(expected, true)) {
-        throw std::runtime_error("this network is already running in another thread; use one network per thread");
-    }
-    held_ = true;
+    if (guarded_ && !held_) held_.emplace(net_);
 }
 
-void NetworkField::end() {
-    if (held_) {
-        held_ = false;
-        net_.busy.store(false);
-    }
-}
+void NetworkField::end() { held_.reset(); }
 
 void NetworkField::eval(double, const double* y, double* dy, std::size_t batch) {
     if (guarded_ && !held_) {

@@ -73,7 +73,8 @@ class Radau {
 public:
     Radau(Field& f, std::size_t batch, std::size_t n, const OdeOptions& opt, OdeInfo& info)
         : f_(f), batch_(batch), n_(n), opt_(opt), info_(info), J_(n * n), M_(9 * n * n), E_(n * n),
-          piv_(3 * n), pivE_(n), Z_(3 * n), F_(3 * n), dZ_(3 * n), ytmp_(n), fp_(n), scale_(n) {}
+          piv_(3 * n), pivE_(n), Z_(3 * n), F_(3 * n), dZ_(3 * n), ytmp_(n), fp_(n), scale_(n),
+          ze_(n), yt_(n) {}
 
     void eval(double t, const double* y, double* out) {
         f_.eval(t, y, out, batch_);
@@ -182,7 +183,7 @@ public:
     double error(double t, const double* y, const double* y_new, const double* f0, double h, bool refine) {
         const std::size_t n = n_;
         std::vector<double>& e = ytmp_;
-        std::vector<double> ze(n);
+        std::vector<double>& ze = ze_;
         for (std::size_t i = 0; i < n; ++i) ze[i] = (EE[0] * Z_[i] + EE[1] * Z_[n + i] + EE[2] * Z_[2 * n + i]) / h;
         for (std::size_t i = 0; i < n; ++i) e[i] = f0[i] + ze[i];
         lu_solve(E_, pivE_, n, e.data());
@@ -197,10 +198,9 @@ public:
         };
         double err = norm();
         if (refine && err > 1.0) {  // a second filtering after a rejection
-            std::vector<double> yt(n), ft(n);
-            for (std::size_t i = 0; i < n; ++i) yt[i] = y[i] + e[i];
-            eval(t, yt.data(), ft.data());
-            for (std::size_t i = 0; i < n; ++i) e[i] = ft[i] + ze[i];
+            for (std::size_t i = 0; i < n; ++i) yt_[i] = y[i] + e[i];
+            eval(t, yt_.data(), fp_.data());
+            for (std::size_t i = 0; i < n; ++i) e[i] = fp_[i] + ze[i];
             lu_solve(E_, pivE_, n, e.data());
             err = norm();
         }
@@ -220,7 +220,7 @@ private:
     OdeInfo& info_;
     std::vector<double> J_, M_, E_;
     std::vector<std::size_t> piv_, pivE_;
-    std::vector<double> Z_, F_, dZ_, ytmp_, fp_, scale_, Zprev_;
+    std::vector<double> Z_, F_, dZ_, ytmp_, fp_, scale_, Zprev_, ze_, yt_;
     double h_prev_ = -1.0;
     double last_rate_ = -1.0;
 };

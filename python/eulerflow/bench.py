@@ -289,7 +289,7 @@ class LearningBench:
         if bad >= 0:
             return -math.inf, float(losses[bad]), bad
         final = float(losses[-1])
-        return (math.inf if final == 0.0 else -math.log(final)), final, -1
+        return _potential_of(final), final, -1
 
     def learning_potential(self, n: int = 100, lr: float | None = None) -> float:
         """How well ``n`` facts are learned at rate ``lr``: ``-log`` of the loss of the
@@ -356,7 +356,7 @@ class LearningBench:
                 runs.append((-math.inf, float(hist.loss[bad, i]), bad))
             else:
                 final = float(hist.loss[-1, i])
-                runs.append((math.inf if final == 0.0 else -math.log(final), final, -1))
+                runs.append((_potential_of(final), final, -1))
         return runs
 
     # --- sharpness -----------------------------------------------------------
@@ -460,6 +460,11 @@ class LearningBench:
     def __repr__(self) -> str:
         return (f"LearningBench({self.net!r}, ideal={getattr(self.ideal, '__name__', 'ideal')}, "
                 f"seed={self.seed}, n_in={self.n_in}, n_out={self.n_out}, lr={self.lr:g})")
+
+
+def _potential_of(final_loss: float) -> float:
+    """Seed 001's learning potential -ln(loss of the last fact); +inf for a zero loss."""
+    return math.inf if final_loss == 0.0 else -math.log(final_loss)
 
 
 def _what_diverged(loss: float) -> str:

@@ -28,11 +28,11 @@ import numpy as np
 from . import _core
 from ._errors import DivergenceError
 from ._training import check_callbacks, epoch_hook
-from ._validate import nonneg_int, positive_int, real_array, seed_value
+from ._validate import positive_int, real_array, seed_value
 from .history import History
 from .nn import Module
-from .node import FIXED_METHODS, NeuralODE
-from .optim import SGD, Optimizer
+from .node import FIXED_METHODS, NeuralODE, _training_options
+from .optim import Optimizer
 
 __all__ = ["Ensemble", "EnsembleDivergenceWarning", "EnsembleHistory"]
 
@@ -243,17 +243,8 @@ class Ensemble:
         if data.shape != (t.size, first.dim):
             raise ValueError(f"data must have shape (len(t), d) = ({t.size}, {first.dim}), got "
                              f"{data.shape}")
-        window = positive_int(window, "window")
-        if window >= t.size:
-            raise ValueError(f"window must be smaller than the series: window={window} with "
-                             f"{t.size} times")
-        epochs = nonneg_int(epochs, "epochs")
-        batch_size = positive_int(batch_size, "batch_size")
-        if optimizer is None:
-            optimizer = SGD(lr=1e-2, momentum=0.95)
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError("optimizer must be an eulerflow.optim optimizer, got "
-                            f"{type(optimizer).__name__}")
+        window, epochs, batch_size, optimizer = _training_options(t.size, window, epochs,
+                                                                   batch_size, optimizer)
         lrs = self._per_member(optimizer.lr if lr is None else lr, "lr", float)
         if not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
             bad = lrs[(lrs <= 0) | ~np.isfinite(lrs)]

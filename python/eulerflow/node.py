@@ -12,7 +12,7 @@ from ._training import check_callbacks, diverged, epoch_hook
 from ._validate import nonneg_int, positive_int, real_array, real_scalar, seed_value
 from .history import History
 from .nn import Module
-from .ode import ADAPTIVE_METHODS, EXPLICIT_METHODS, FIXED_METHODS
+from .ode import ADAPTIVE_METHODS, EXPLICIT_METHODS, FIXED_METHODS, _check_times
 from .optim import SGD, Optimizer
 
 __all__ = ["NeuralODE"]
@@ -71,10 +71,7 @@ class NeuralODE:
     # --- checks ------------------------------------------------------------
     def _times(self, t, name: str = "t") -> np.ndarray:
         t = real_array(t, name, np.float64, ndim=(1,))
-        if t.size >= 2:
-            dt = np.diff(t)
-            if not (np.all(dt > 0) or np.all(dt < 0)):
-                raise ValueError(f"{name} must be strictly increasing or strictly decreasing")
+        _check_times(t, name)
         return np.ascontiguousarray(t)
 
     def _states(self, z, name: str) -> np.ndarray:
@@ -139,18 +136,9 @@ class NeuralODE:
         if data.shape[1] != self.dim:
             raise ValueError(f"data has {data.shape[1]} columns but the field's width is "
                              f"{self.dim} (data shape {data.shape})")
-        window = positive_int(window, "window")
-        if window >= t.size:
-            raise ValueError(f"window must be smaller than the series: window={window} with "
-                             f"{t.size} times")
-        epochs = nonneg_int(epochs, "epochs")
-        batch_size = positive_int(batch_size, "batch_size")
+        window, epochs, batch_size, optimizer = _training_options(t.size, window, epochs,
+                                                                   batch_size, optimizer)
         seed = seed_value(seed)
-        if optimizer is None:
-            optimizer = SGD(lr=1e-2, momentum=0.95)
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError("optimizer must be an eulerflow.optim optimizer, got "
-                            f"{type(optimizer).__name__}")
         callbacks = check_callbacks(callbacks)
         params = self.field.parameters()
         if not params:
@@ -166,3 +154,20 @@ class NeuralODE:
         if status.diverged:
             raise diverged(status, optimizer.lr, hist)
         return hist
+
+
+def _training_options(n_times: int, window, epochs, batch_size, optimizer):
+    """The checked ``window``, ``epochs``, ``batch_size`` and ``optimizer`` (default the
+    seed's SGD(1e-2, momentum 0.95)) of a Neural ODE training on ``n_times`` times."""
+    window = positive_int(window, "window")
+    if window >= n_times:
+        raise ValueError(f"window must be smaller than the series: window={window} with "
+                         f"{n_times} times")
+    epochs = nonneg_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
+    if optimizer is None:
+        optimizer = SGD(lr=1e-2, momentum=0.95)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError("optimizer must be an eulerflow.optim optimizer, got "
+                        f"{type(optimizer).__name__}")
+    return window, epochs, batch_size, optimizer

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 #include "eulerflow/network.hpp"
@@ -108,7 +109,7 @@ private:
     Net<double>& net_;
     std::size_t d_;
     bool guarded_;
-    bool held_ = false;
+    std::optional<Guard<double>> held_;  // the network's busy flag, between begin and end
 };
 
 }  // namespace eulerflow
