@@ -53,7 +53,7 @@ public:
                                       NodeGradient(how), 1.0, grad.mutable_data());
         }
         net_.n_last = 0;
-        return py::make_tuple(L, grad, node_.workspace_bytes());
+        return py::make_tuple(L, grad, node_.workspace_bytes(), node_.last_penalty(), node_.last_nfev());
     }
 
     py::tuple fit(CArray data, CArray t, std::size_t window, std::size_t batch_size, std::int64_t epochs, int how,
@@ -63,7 +63,7 @@ public:
         check_size(data, T * d_, "data");
         double* b1 = eulerflow_bind::owned_buffer<double>(buf1, "optimizer state");
         double* b2 = eulerflow_bind::owned_buffer<double>(buf2, "optimizer state");
-        py::array_t<double> losses(epochs);
+        py::array_t<double> losses(epochs), nfev(epochs), penalty(epochs);
         const EpochCallback on_epoch = eulerflow_bind::epoch_callback(net_, callback);
         Rng rng(seed);
         Guard<double> guard(net_);
@@ -71,9 +71,17 @@ public:
         {
             py::gil_scoped_release release;
             st = node_.fit(data.data(), t.data(), T, window, batch_size, epochs, NodeGradient(how), oc, os, b1, b2,
-                           rng, losses.mutable_data(), on_epoch);
+                           rng, losses.mutable_data(), nfev.mutable_data(), penalty.mutable_data(), on_epoch);
         }
-        return py::make_tuple(losses, st);
+        return py::make_tuple(losses, st, nfev, penalty);
+    }
+
+    void set_penalty(double kinetic, double jacobian) {
+        Guard<double> guard(net_);
+        NodePenalty pen;
+        pen.kinetic = kinetic;
+        pen.jacobian = jacobian;
+        node_.set_penalty(pen);
     }
 
     std::size_t n_params() const { return node_.n_params(); }
@@ -116,5 +124,6 @@ void bind_node(py::module_& m) {
         .def("fit", &PyNode::fit, py::arg("data"), py::arg("t"), py::arg("window"), py::arg("batch_size"),
              py::arg("epochs"), py::arg("how"), py::arg("optim"), py::arg("scalars"), py::arg("buf1"),
              py::arg("buf2"), py::arg("seed"), py::arg("callback"))
+        .def("set_penalty", &PyNode::set_penalty, py::arg("kinetic"), py::arg("jacobian"))
         .def_property_readonly("n_params", &PyNode::n_params);
 }

@@ -21,26 +21,46 @@ std::string num(double v) {
 NeuralOde::NeuralOde(Net<double>& net, std::size_t d, const NodeSolver& solver)
     : net_(net), d_(d), s_(solver), field_(net, d, false) {
     for (const auto& p : net_.params) n_params_ += p.size;
+    set_penalty(NodePenalty{});
 }
 
 void NeuralOde::AdjointField::eval(double, const double* y, double* dy, std::size_t batch) {
-    // one augmented state per call (windows are integrated one at a time)
+    // One augmented state per call (windows are integrated one at a time). With a
+    // penalty rate r = kinetic ||f||^2 + jacobian ||df/dz||_F^2 the adjoint gains its
+    // derivatives: a' = -J^T (a + 2 kinetic f) - jacobian dP/dz, and likewise for g.
     const std::size_t d = o_.d_;
+    const double kin = o_.pen_.kinetic * o_.adj_sign_, jac = o_.pen_.jacobian * o_.adj_sign_;
     for (std::size_t r = 0; r < batch; ++r) {
         const double* z = y + r * dim();
         const double* a = z + d;
         double* out = dy + r * dim();
         const double* fz = o_.net_.forward_rows(z, 1, d, std::ptrdiff_t(d), 1);
         std::copy(fz, fz + d, out);
+        double* cot = o_.cot_.data();
+        for (std::size_t i = 0; i < d; ++i) cot[i] = a[i] + 2.0 * kin * out[i];
         o_.zero_param_grads();
-        const double* gx = o_.net_.seq.backward(a, 1, true);
+        const double* gx = o_.net_.seq.backward(cot, 1, true);
         for (std::size_t i = 0; i < d; ++i) out[d + i] = -gx[i];
+        if (jac != 0.0) {
+            double* gz = o_.gz_.data();
+            std::fill(gz, gz + d, 0.0);
+            o_.jn_->eval(z, jac, gz);
+            for (std::size_t i = 0; i < d; ++i) out[d + i] -= gz[i];
+        }
         double* g = out + 2 * d;
         for (const auto& p : o_.net_.params) {
             for (std::size_t i = 0; i < p.size; ++i) g[i] = -p.g[i];
             g += p.size;
         }
     }
+}
+
+void NeuralOde::set_penalty(const NodePenalty& pen) {
+    if (pen.jacobian != 0.0 && !jn_) jn_ = std::make_unique<JacobianNorm>(net_.seq, d_);
+    pen_ = pen;
+    gz_.assign(d_, 0.0);
+    cot_.assign(d_, 0.0);
+    ystage_.assign(d_, 0.0);
 }
 
 void NeuralOde::zero_param_grads() {
@@ -51,6 +71,21 @@ void NeuralOde::add_param_grads(double scale, double* grad) const {
     for (const auto& p : net_.params) {
         for (std::size_t i = 0; i < p.size; ++i) grad[i] += scale * p.g[i];
         grad += p.size;
+    }
+}
+
+void NeuralOde::fixed_steps(double ta, double tb, std::int64_t& k, double& h_nominal) const {
+    const double span = tb - ta;
+    k = 1;
+    h_nominal = span;
+    if (s_.steps_per_interval > 0) {
+        k = s_.steps_per_interval;
+        h_nominal = span / double(k);
+    } else if (s_.step_size > 0.0) {
+        const double steps = std::ceil(std::fabs(span) / s_.step_size * (1.0 - 1e-9));
+        k = steps >= 9.0e18 ? std::numeric_limits<std::int64_t>::max()
+                            : std::max<std::int64_t>(std::int64_t(steps), 1);
+        h_nominal = (span > 0.0 ? 1.0 : -1.0) * s_.step_size;
     }
 }
 
@@ -69,17 +104,9 @@ void NeuralOde::integrate_interval(Field& f, std::size_t batch, double ta, doubl
                                tc, h);
     };
     if (!tb_.adaptive()) {
-        std::int64_t k = 1;
-        double h_nominal = span;
-        if (s_.steps_per_interval > 0) {
-            k = s_.steps_per_interval;
-            h_nominal = span / double(k);
-        } else if (s_.step_size > 0.0) {
-            const double steps = std::ceil(std::fabs(span) / s_.step_size * (1.0 - 1e-9));
-            k = steps >= 9.0e18 ? std::numeric_limits<std::int64_t>::max()
-                                : std::max<std::int64_t>(std::int64_t(steps), 1);
-            h_nominal = dir * s_.step_size;
-        }
+        std::int64_t k;
+        double h_nominal;
+        fixed_steps(ta, tb, k, h_nominal);
         for (std::int64_t j = 0; j < k; ++j) {
             const double tc = ta + double(j) * h_nominal;
             const double h = j + 1 == k ? tb - tc : h_nominal;
@@ -151,6 +178,136 @@ void NeuralOde::trajectory(const double* z0, std::size_t batch, const double* t,
     }
 }
 
+void NeuralOde::forward_step(double tc, double h, double* y) {
+    const std::size_t d = d_;
+    if (ynew_.size() < d) ynew_.resize(d);
+    field_.eval(tc, y, work_.K.data(), 1);
+    rk_step(*s_.tb, field_, 1, tc, h, y, ynew_.data(), work_);
+    std::copy(ynew_.data(), ynew_.data() + d, y);
+}
+
+void NeuralOde::step_at(std::size_t m, double& tc, double& h) const {
+    if (s_.tb->adaptive()) {
+        tc = steps_th_[2 * m];
+        h = steps_th_[2 * m + 1];
+        return;
+    }
+    // the interval holding step m: sched_ rows are (first step, k, h_nominal, ta, tb)
+    std::size_t lo = 0, hi = n_sched_;
+    while (hi - lo > 1) {
+        const std::size_t mid = (lo + hi) / 2;
+        if (sched_[5 * mid] <= double(m)) lo = mid; else hi = mid;
+    }
+    const double* r = sched_.data() + 5 * lo;
+    const std::int64_t j = std::int64_t(m) - std::int64_t(r[0]), k = std::int64_t(r[1]);
+    const double h_nominal = r[2], ta = r[3], tb = r[4];
+    // as integrate_interval computes them
+    tc = ta + double(j) * h_nominal;
+    h = j + 1 == k ? tb - tc : h_nominal;
+}
+
+double NeuralOde::step_penalty(double h, const double* y, const double* K) {
+    const Tableau& tb = *s_.tb;
+    const std::size_t d = d_;
+    const double ah = std::fabs(h);
+    double p = 0.0;
+    for (std::size_t s = 0; s < tb.stages; ++s) {
+        if (tb.b[s] == 0.0) continue;
+        const double w = ah * tb.b[s];
+        if (pen_.kinetic != 0.0) {
+            double k2 = 0.0;
+            for (std::size_t i = 0; i < d; ++i) k2 += K[s * d + i] * K[s * d + i];
+            p += pen_.kinetic * w * k2;
+        }
+        if (pen_.jacobian != 0.0) {
+            double* Ys = ystage_.data();
+            std::copy(y, y + d, Ys);
+            for (std::size_t j = 0; j < s; ++j) {
+                const double a = h * tb.A(s, j);
+                if (a != 0.0)
+                    for (std::size_t i = 0; i < d; ++i) Ys[i] += a * K[j * d + i];
+            }
+            p += pen_.jacobian * w * jn_->eval(Ys, 0.0, nullptr);
+        }
+    }
+    return p;
+}
+
+void NeuralOde::reverse_step(double tc, double h, const double* y) {
+    // recompute the stages of the step, then
+    // Kbar_s = h b_s ybar + sum_{r>s} h a_rs Ybar_r (+ the kinetic penalty's 2 kinetic |h| b_s K_s),
+    // Ybar_s = J(Y_s)^T Kbar_s (+ the Jacobian penalty's jacobian |h| b_s dP/dz at Y_s)
+    const Tableau& tb = *s_.tb;
+    const std::size_t S = tb.stages, d = d_;
+    double* Y = ybar_stage_.data();     // S x d stage inputs
+    double* Yb = Y + S * d;             // S x d stage adjoints
+    double* kb = Yb + S * d;            // d
+    double* K = work_.K.data();
+    const double ah = std::fabs(h);
+    for (std::size_t s = 0; s < S; ++s) {
+        double* Ys = Y + s * d;
+        std::copy(y, y + d, Ys);
+        for (std::size_t j = 0; j < s; ++j) {
+            const double a = h * tb.A(s, j);
+            if (a != 0.0)
+                for (std::size_t i = 0; i < d; ++i) Ys[i] += a * K[j * d + i];
+        }
+        field_.eval(tc + tb.c[s] * h, Ys, K + s * d, 1);
+    }
+    for (std::size_t s = S; s-- > 0;) {
+        bool any = tb.b[s] != 0.0;
+        for (std::size_t i = 0; i < d; ++i) kb[i] = h * tb.b[s] * abar_[i];
+        for (std::size_t q = s + 1; q < S; ++q) {
+            const double a = h * tb.A(q, s);
+            if (a == 0.0) continue;
+            any = true;
+            for (std::size_t i = 0; i < d; ++i) kb[i] += a * Yb[q * d + i];
+        }
+        double* Ybs = Yb + s * d;
+        if (!any) {
+            std::fill(Ybs, Ybs + d, 0.0);
+            continue;
+        }
+        const double w = ah * tb.b[s];
+        if (pen_.kinetic != 0.0 && w != 0.0) {
+            const double* Ks = K + s * d;
+            double k2 = 0.0;
+            for (std::size_t i = 0; i < d; ++i) {
+                k2 += Ks[i] * Ks[i];
+                kb[i] += 2.0 * pen_.kinetic * w * Ks[i];
+            }
+            penalty_ += pen_.kinetic * w * k2;
+        }
+        net_.forward_rows(Y + s * d, 1, d, std::ptrdiff_t(d), 1);
+        const double* gx = net_.seq.backward(kb, 1, true);
+        std::copy(gx, gx + d, Ybs);
+        if (pen_.jacobian != 0.0 && w != 0.0) penalty_ += pen_.jacobian * w * jn_->eval(Y + s * d, pen_.jacobian * w, Ybs);
+    }
+    for (std::size_t s = 0; s < S; ++s)
+        for (std::size_t i = 0; i < d; ++i) abar_[i] += Yb[s * d + i];
+}
+
+void NeuralOde::reverse_range(std::size_t m0, std::size_t m1, const double* y, std::size_t level) {
+    if (m1 <= m0) return;
+    if (m1 - m0 == 1) {
+        double tc, h;
+        step_at(m0, tc, h);
+        reverse_step(tc, h, y);
+        return;
+    }
+    // the state at the midpoint, recomputed from y and kept on this level's slot
+    const std::size_t mid = m0 + (m1 - m0) / 2;
+    double* ym = levels_.data() + (level + 1) * d_;
+    std::copy(y, y + d_, ym);
+    for (std::size_t m = m0; m < mid; ++m) {
+        double tc, h;
+        step_at(m, tc, h);
+        forward_step(tc, h, ym);
+    }
+    reverse_range(mid, m1, ym, level + 1);
+    reverse_range(m0, mid, y, level + 1);
+}
+
 double NeuralOde::window_gradient(const double* z0, const double* target, const double* t,
                                   std::size_t nt, NodeGradient how, double scale, double* grad) {
     const std::size_t d = d_;
@@ -161,8 +318,13 @@ double NeuralOde::window_gradient(const double* z0, const double* target, const 
     OdeInfo info;
     double h_adapt = 0.0;
     std::size_t steps = 0;
-    // forward: record (t, h, y_start) per step for backprop
+    penalty_ = 0.0;
+    last_penalty_ = 0.0;
+    // forward: backprop records (t, h, y_start) per step; checkpoint only the step
+    // times (adaptive) or the schedule of each interval (fixed); the adjoint takes
+    // the penalty's quadrature from the accepted steps' stages
     const std::size_t rec = 2 + d;
+    n_sched_ = 0;
     for (std::size_t i = 1; i < nt; ++i) {
         if (how == NodeGradient::Backprop) {
             integrate_interval(field_, 1, t[i - 1], t[i], ybuf_.data(), work_, h_adapt, info,
@@ -174,11 +336,36 @@ double NeuralOde::window_gradient(const double* z0, const double* target, const 
                                    std::copy(y, y + d, r + 2);
                                    ++steps;
                                });
+        } else if (how == NodeGradient::Checkpoint) {
+            if (!tb.adaptive()) {
+                std::int64_t k;
+                double h_nominal;
+                fixed_steps(t[i - 1], t[i], k, h_nominal);
+                if (sched_.size() < 5 * (n_sched_ + 1)) sched_.resize(10 * (n_sched_ + 1));
+                double* r = sched_.data() + 5 * n_sched_++;
+                r[0] = double(steps);
+                r[1] = double(k);
+                r[2] = h_nominal;
+                r[3] = t[i - 1];
+                r[4] = t[i];
+            }
+            integrate_interval(field_, 1, t[i - 1], t[i], ybuf_.data(), work_, h_adapt, info,
+                               [&](double tc, double h, const double*) {
+                                   if (tb.adaptive()) {
+                                       if (steps_th_.size() < 2 * (steps + 1)) steps_th_.resize(4 * (steps + 1));
+                                       steps_th_[2 * steps] = tc;
+                                       steps_th_[2 * steps + 1] = h;
+                                   }
+                                   ++steps;
+                               });
         } else {
             integrate_interval(field_, 1, t[i - 1], t[i], ybuf_.data(), work_, h_adapt, info,
-                               [](double, double, const double*) {});
+                               [&](double, double h, const double* y) {
+                                   if (pen_.any()) penalty_ += step_penalty(h, y, work_.K.data());
+                               });
         }
     }
+    last_nfev_ = info.nfev;
     // loss MSE over the d components and its gradient
     abar_.assign(d, 0.0);
     double L = 0.0;
@@ -190,53 +377,27 @@ double NeuralOde::window_gradient(const double* z0, const double* target, const 
     L /= double(d);
     if (!std::isfinite(L)) return L;
 
-    if (how == NodeGradient::Backprop) {
-        // reverse sweep through the steps: recompute the stages of each step, then
-        // Kbar_s = h b_s ybar + sum_{r>s} h a_rs Ybar_r, Ybar_s = J(Y_s)^T Kbar_s
+    if (how == NodeGradient::Backprop || how == NodeGradient::Checkpoint) {
         zero_param_grads();
         ybar_stage_.assign(2 * S * d + d, 0.0);
-        double* Y = ybar_stage_.data();     // S x d stage inputs
-        double* Yb = Y + S * d;             // S x d stage adjoints
-        double* kb = Yb + S * d;            // d
-        double* K = work_.K.data();
-        for (std::size_t m = steps; m-- > 0;) {
-            const double* r = tape_.data() + m * rec;
-            const double tc = r[0], h = r[1];
-            const double* y = r + 2;
-            for (std::size_t s = 0; s < S; ++s) {
-                double* Ys = Y + s * d;
-                std::copy(y, y + d, Ys);
-                for (std::size_t j = 0; j < s; ++j) {
-                    const double a = h * tb.A(s, j);
-                    if (a != 0.0)
-                        for (std::size_t i = 0; i < d; ++i) Ys[i] += a * K[j * d + i];
-                }
-                field_.eval(tc + tb.c[s] * h, Ys, K + s * d, 1);
+        if (how == NodeGradient::Backprop) {
+            for (std::size_t m = steps; m-- > 0;) {
+                const double* r = tape_.data() + m * rec;
+                reverse_step(r[0], r[1], r + 2);
             }
-            for (std::size_t s = S; s-- > 0;) {
-                bool any = tb.b[s] != 0.0;
-                for (std::size_t i = 0; i < d; ++i) kb[i] = h * tb.b[s] * abar_[i];
-                for (std::size_t q = s + 1; q < S; ++q) {
-                    const double a = h * tb.A(q, s);
-                    if (a == 0.0) continue;
-                    any = true;
-                    for (std::size_t i = 0; i < d; ++i) kb[i] += a * Yb[q * d + i];
-                }
-                double* Ybs = Yb + s * d;
-                if (!any) {
-                    std::fill(Ybs, Ybs + d, 0.0);
-                    continue;
-                }
-                net_.forward_rows(Y + s * d, 1, d, std::ptrdiff_t(d), 1);
-                const double* gx = net_.seq.backward(kb, 1, true);
-                std::copy(gx, gx + d, Ybs);
-            }
-            for (std::size_t s = 0; s < S; ++s)
-                for (std::size_t i = 0; i < d; ++i) abar_[i] += Yb[s * d + i];
+            workspace_bytes_ = (steps * rec + ybar_stage_.size() + work_.K.size()) * sizeof(double);
+        } else {
+            std::size_t depth = 1;
+            while ((std::size_t(1) << (depth - 1)) < steps) ++depth;
+            if (levels_.size() < (depth + 1) * d) levels_.resize((depth + 1) * d);
+            std::copy(z0, z0 + d, levels_.begin());
+            reverse_range(0, steps, levels_.data(), 0);
+            const std::size_t times = tb.adaptive() ? 2 * steps : 5 * n_sched_;
+            workspace_bytes_ = (times + (depth + 1) * d + ybar_stage_.size() + work_.K.size() + d) * sizeof(double);
         }
         add_param_grads(scale, grad);
-        workspace_bytes_ = (steps * rec + ybar_stage_.size() + work_.K.size()) * sizeof(double);
-        return L;
+        last_penalty_ = penalty_;
+        return L + penalty_;
     }
 
     // adjoint: integrate (z, a, g) from the last time back to the first
@@ -246,6 +407,7 @@ double NeuralOde::window_gradient(const double* z0, const double* target, const 
     std::copy(ybuf_.begin(), ybuf_.end(), aug_.begin());
     std::copy(abar_.begin(), abar_.end(), aug_.begin() + std::ptrdiff_t(d));
     AdjointField adj(*this);
+    adj_sign_ = t[nt - 1] >= t[0] ? 1.0 : -1.0;
     double h_back = 0.0;
     OdeInfo info_back;
     for (std::size_t i = nt - 1; i > 0; --i) {
@@ -256,13 +418,15 @@ double NeuralOde::window_gradient(const double* z0, const double* target, const 
     for (std::size_t i = 0; i < n_params_; ++i) grad[i] += scale * g[i];
     workspace_bytes_ = (aug_.size() + work_aug_.K.size() + work_aug_.ytmp.size() + work_aug_.err.size() +
                         ynew_.size()) * sizeof(double);
-    return L;
+    last_penalty_ = penalty_;
+    return L + penalty_;
 }
 
 FitStatus NeuralOde::fit(const double* data, const double* t, std::size_t T, std::size_t window,
                          std::size_t batch_size, std::int64_t epochs, NodeGradient how,
                          const OptimConfig& oc, OptimScalars& os, double* buf1, double* buf2, Rng& rng,
-                         double* loss_out, const EpochCallback& on_epoch) {
+                         double* loss_out, double* nfev_out, double* penalty_out,
+                         const EpochCallback& on_epoch) {
     FitStatus st;
     const std::size_t nw = T - window;
     std::vector<std::size_t> idx(nw);
@@ -271,7 +435,7 @@ FitStatus NeuralOde::fit(const double* data, const double* t, std::size_t T, std
     const std::size_t nb = std::min(batch_size, nw);
     for (std::int64_t e = 0; e < epochs; ++e) {
         rng.shuffle(idx.data(), nw);
-        double epoch_loss = 0.0;
+        double epoch_loss = 0.0, epoch_penalty = 0.0, epoch_nfev = 0.0;
         std::size_t batches = 0;
         for (std::size_t start = 0; start < nw; start += nb) {
             const std::size_t m = std::min(nb, nw - start);
@@ -281,6 +445,8 @@ FitStatus NeuralOde::fit(const double* data, const double* t, std::size_t T, std
                 const std::size_t i = idx[start + b];
                 L += window_gradient(data + i * d_, data + (i + window) * d_, t + i, window + 1, how,
                                      1.0 / double(m), gacc.data());
+                epoch_penalty += last_penalty_;
+                epoch_nfev += double(last_nfev_);
             }
             if (!std::isfinite(L)) {
                 st.diverged = true;
@@ -300,6 +466,8 @@ FitStatus NeuralOde::fit(const double* data, const double* t, std::size_t T, std
         }
         net_.n_last = 0;
         loss_out[e] = epoch_loss / double(nw);
+        nfev_out[e] = epoch_nfev;
+        penalty_out[e] = epoch_penalty / double(nw);
         st.epochs_done = e + 1;
         if (on_epoch && on_epoch(e, loss_out[e])) {
             st.stopped = true;

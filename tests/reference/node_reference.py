@@ -298,3 +298,28 @@ def twin(ef_net, specs) -> nnref.Sequential:
     for p, q in zip(src, dst, strict=True):
         q[...] = p
     return net
+
+
+# --------------------------------------------------------------------------------------
+# Regularized objective (Kelly et al. 2020, Finlay et al. 2020)
+# --------------------------------------------------------------------------------------
+
+
+def window_penalty(net, method, z0, t, kinetic=0.0, jacobian=0.0, steps_per_interval=None,
+                   step_size=None) -> float:
+    """kinetic * int ||f||^2 dt + jacobian * int ||J_z||_F^2 dt along the window's unroll,
+    by the solver's quadrature: each step adds |h| sum_s b_s (kinetic ||K_s||^2 +
+    jacobian ||J_z(Y_s)||_F^2), the integral an extra state component would carry."""
+    tab = tableau(method)
+    y = np.array(z0, dtype=float)
+    total = 0.0
+    for _, h in window_schedule(t, steps_per_interval, step_size):
+        Y, K = stages(net, tab, y, h)
+        for s in range(tab.stages):
+            if tab.b[s] == 0.0:
+                continue
+            Jz, _ = field_jacobians(net, Y[s])
+            total += abs(h) * tab.b[s] * (kinetic * float(K[s] @ K[s])
+                                          + jacobian * float(np.sum(Jz * Jz)))
+        y = y + h * (tab.b @ K)
+    return total

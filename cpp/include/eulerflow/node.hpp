@@ -4,7 +4,13 @@
 //   backprop  the exact derivative of the discrete solver (reverse sweep
 //             through every stage of every step, step sizes held fixed);
 //   adjoint   Chen et al. (2018): the adjoint ODE integrated backwards with
-//             the state, memory independent of the number of steps.
+//             the state, memory independent of the number of steps;
+//   checkpoint  backprop's exact gradient with recursive checkpointing: the
+//             reverse sweep bisects the steps and recomputes the forward from
+//             one stored state per level, so stored states grow like log2(steps).
+// A regularized objective (Kelly et al. 2020, Finlay et al. 2020) adds
+//   kinetic * integral ||f(z)||^2 dt + jacobian * integral ||df/dz||_F^2 dt
+// along the trajectory, by the solver's own quadrature (its stages and weights).
 #pragma once
 
 #include <cstddef>
@@ -12,7 +18,10 @@
 #include <functional>
 #include <vector>
 
+#include <memory>
+
 #include "eulerflow/fields.hpp"
+#include "eulerflow/jacnorm.hpp"
 #include "eulerflow/network.hpp"
 #include "eulerflow/optim.hpp"
 #include "eulerflow/rk.hpp"
@@ -30,7 +39,13 @@ struct NodeSolver {
     std::int64_t max_steps = 1000000;     // per integration
 };
 
-enum class NodeGradient { Backprop = 0, Adjoint = 1 };
+enum class NodeGradient { Backprop = 0, Adjoint = 1, Checkpoint = 2 };
+
+struct NodePenalty {
+    double kinetic = 0.0;   // weight of integral ||f||^2 dt
+    double jacobian = 0.0;  // weight of integral ||df/dz||_F^2 dt
+    bool any() const { return kinetic != 0.0 || jacobian != 0.0; }
+};
 
 class NeuralOde {
 public:
@@ -41,8 +56,13 @@ public:
     void trajectory(const double* z0, std::size_t batch, const double* t, std::size_t nt,
                     double* out, OdeInfo& info);
 
-    // Loss MSE(z(t[nt-1]), target) of one window started at z0 over t[0..nt);
-    // adds scale * dLoss/dtheta into grad (flat, in net.params order).
+    // Sets the regularization of window_gradient and fit (throws
+    // std::invalid_argument when the Jacobian penalty cannot handle the field).
+    void set_penalty(const NodePenalty& pen);
+
+    // Loss MSE(z(t[nt-1]), target) of one window started at z0 over t[0..nt),
+    // plus the penalty; adds scale * dLoss/dtheta into grad (flat, in
+    // net.params order). last_penalty() and last_nfev() describe the window.
     double window_gradient(const double* z0, const double* target, const double* t,
                            std::size_t nt, NodeGradient how, double scale, double* grad);
 
@@ -52,12 +72,14 @@ public:
     FitStatus fit(const double* data, const double* t, std::size_t T, std::size_t window,
                   std::size_t batch_size, std::int64_t epochs, NodeGradient how,
                   const OptimConfig& oc, OptimScalars& os, double* buf1, double* buf2, Rng& rng,
-                  double* loss_out, const EpochCallback& on_epoch);
+                  double* loss_out, double* nfev_out, double* penalty_out, const EpochCallback& on_epoch);
 
     std::size_t n_params() const { return n_params_; }
     // Bytes of scratch the last window_gradient held (the backprop tape grows
     // with the number of steps; the adjoint's does not).
     std::size_t workspace_bytes() const { return workspace_bytes_; }
+    double last_penalty() const { return last_penalty_; }
+    std::int64_t last_nfev() const { return last_nfev_; }
 
 private:
     // Augmented adjoint field on (z, a, g): z' = f(z), a' = -J^T a, g' = -(df/dtheta)^T a.
@@ -78,6 +100,20 @@ private:
     void integrate_interval(Field& f, std::size_t batch, double ta, double tb, double* y,
                             RkWork& w, double& h_adapt, OdeInfo& info, OnStep&& on_step);
 
+    // Fixed-step methods: the number of steps k and their nominal size over [ta, tb].
+    void fixed_steps(double ta, double tb, std::int64_t& k, double& h_nominal) const;
+    // The step of (tc, h) from y, in place, as the forward integration took it.
+    void forward_step(double tc, double h, double* y);
+    // Reverse of one step from y: abar_ holds dL/dy_new on entry and dL/dy on
+    // return; parameter gradients accumulate in the network; the step's penalty
+    // is added to penalty_ (and its gradient taken).
+    void reverse_step(double tc, double h, const double* y);
+    // Checkpointed reverse over steps [m0, m1) from the state y at step m0.
+    void reverse_range(std::size_t m0, std::size_t m1, const double* y, std::size_t level);
+    // Time and size of step m of the current window.
+    void step_at(std::size_t m, double& tc, double& h) const;
+    // The penalty of one accepted step from its stages (forward only: the adjoint's loss).
+    double step_penalty(double h, const double* y, const double* K);
     void zero_param_grads();
     void add_param_grads(double scale, double* grad) const;
 
@@ -87,7 +123,17 @@ private:
     std::size_t n_params_ = 0;
     NetworkField field_;  // unguarded: the caller holds the network's busy flag
     RkWork work_, work_aug_;
-    std::vector<double> tape_;  // backprop: per step t, h, then the S stage inputs
+    std::vector<double> tape_;  // backprop: per step t, h, then the state at the step's start
+    // checkpoint: per step (t, h) for adaptive methods, per interval (first step, k, h,
+    // ta, tb) for fixed ones; one stored state per bisection level
+    std::vector<double> steps_th_, sched_, levels_;
+    std::size_t n_sched_ = 0;
+    NodePenalty pen_;
+    std::unique_ptr<JacobianNorm> jn_;
+    std::vector<double> gz_, cot_, ystage_;
+    double adj_sign_ = 1.0;  // adjoint: +1 when the window runs forward in time
+    double penalty_ = 0.0, last_penalty_ = 0.0;
+    std::int64_t last_nfev_ = 0;
     std::vector<double> ybuf_, ynew_, abar_, kbar_, ybar_stage_, aug_;
     std::size_t workspace_bytes_ = 0;
 };
