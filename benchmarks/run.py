@@ -351,6 +351,14 @@ def targets(records: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _names(stem: str, name: str) -> bool:
+    """Whether ``name`` picks the workload file ``stem``: its number ("w1" picks w1_* but
+    not w12_*) or a longer prefix of its name ("w4_spiral")."""
+    if "_" in name:
+        return stem.startswith(name)
+    return stem.split("_")[0] == name
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     extra: list[str] = []
@@ -366,8 +374,8 @@ def main(argv: list[str] | None = None) -> int:
 
     files = workload_files()
     if args.workloads:
-        chosen = [p for p in files if any(p.stem.startswith(w) for w in args.workloads)]
-        unknown = [w for w in args.workloads if not any(p.stem.startswith(w) for p in files)]
+        chosen = [p for p in files if any(_names(p.stem, w) for w in args.workloads)]
+        unknown = [w for w in args.workloads if not any(_names(p.stem, w) for p in files)]
         if unknown:
             ap.error(f"unknown workload(s) {unknown}; known: {[p.stem for p in files]}")
         files = chosen

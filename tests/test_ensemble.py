@@ -165,8 +165,9 @@ def test_bad_input_is_refused_clearly(spiral):
         ef.Ensemble(lambda i: ef.NeuralODE(ef.Dense(2, 2)) if i == 0 else ef.Dense(2, 2), 2)
     with pytest.raises(TypeError, match="float64"):
         ef.Ensemble(lambda i: ef.Dense(2, 2, dtype=np.float32), 2)
-    with pytest.raises(TypeError, match="learn online with Ensemble.learn"):
-        ef.Ensemble(lambda i: ef.Dense(2, 2), 2).fit(data, t, epochs=1)
+    with pytest.raises(ValueError, match="the same model for two members"):
+        net = ef.Dense(2, 2)
+        ef.Ensemble(lambda i: net, 2)
     with pytest.raises(TypeError, match="NeuralODE members train with fit"):
         ef.Ensemble(lambda i: ef.NeuralODE(ef.Dense(2, 2)), 2).learn((data, data), 0.1)
     with pytest.raises(ValueError, match="differs from member 0"):

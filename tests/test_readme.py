@@ -36,6 +36,7 @@ CHEAP_WITHOUT_QUICK = {
 RUN_ELSEWHERE = {"all"}
 # Runs of more than about 5 s; marked slow, still run.
 SLOW = {"neural-ode", "meanfield", "examples/seed002_neural_ode.py",
+        "examples/seed002_regularized.py",
         "examples/seed003_meanfield.py"}
 
 

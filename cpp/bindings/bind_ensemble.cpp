@@ -3,10 +3,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "eulerflow/ensemble.hpp"
+#include "eulerflow/train.hpp"
 #include "pynet.hpp"
 
 namespace py = pybind11;
@@ -118,9 +120,49 @@ py::tuple ensemble_learn_py(const py::list& spec, py::object params, std::size_t
     return py::make_tuple(losses, bad_arr);
 }
 
+// Network members trained by fit, each on one thread of a pool: returns the
+// losses and accuracies (N, epochs), the epochs each ran and the epoch each
+// diverged in (or -1).
+py::tuple fit_members_py(const py::list& nets, CArray X, py::object Y, const FitConfig& cfg, const OptimConfig& oc,
+                         CArray lr, py::array_t<std::uint64_t, py::array::c_style> seeds, std::size_t n_threads) {
+    const std::size_t N = nets.size();
+    if (N == 0) throw std::invalid_argument("an ensemble needs at least one member");
+    if (std::size_t(lr.size()) != N || std::size_t(seeds.size()) != N) {
+        throw std::invalid_argument("lr and seeds need one value per member");
+    }
+    const FitData<double> data = eulerflow_bind::fit_data<double>(X, Y);
+    if (cfg.batch_size == 0) throw std::invalid_argument("batch_size must be positive");
+    const std::size_t E = std::size_t(cfg.epochs);
+    py::array_t<double> losses({py::ssize_t(N), py::ssize_t(E)}), accs({py::ssize_t(N), py::ssize_t(E)});
+    std::vector<MemberFit> members(N);
+    std::vector<std::unique_ptr<Guard<double>>> guards;  // a member listed twice is refused here
+    for (std::size_t l = 0; l < N; ++l) {
+        MemberFit& m = members[l];
+        m.net = &nets[l].cast<eulerflow_bind::PyNet<double>&>().native();
+        guards.push_back(std::make_unique<Guard<double>>(*m.net));
+        m.oc = oc;
+        m.oc.lr = lr.data()[l];
+        m.rng = Rng(seeds.data()[l]);
+        m.loss = losses.mutable_data() + l * E;
+        m.acc = accs.mutable_data() + l * E;
+    }
+    {
+        py::gil_scoped_release release;
+        fit_members(members, data, cfg, n_threads);
+    }
+    py::array_t<std::int64_t> done{py::ssize_t(N)}, bad{py::ssize_t(N)};
+    for (std::size_t l = 0; l < N; ++l) {
+        done.mutable_data()[l] = members[l].status.epochs_done;
+        bad.mutable_data()[l] = members[l].status.diverged ? members[l].status.bad_epoch : -1;
+    }
+    return py::make_tuple(losses, accs, done, bad);
+}
+
 }  // namespace
 
 void bind_ensemble(py::module_& m) {
+    m.def("fit_members", &fit_members_py, py::arg("nets"), py::arg("X"), py::arg("Y"), py::arg("config"),
+          py::arg("optim"), py::arg("lr"), py::arg("seeds"), py::arg("threads"));
     m.def("ensemble_learn", &ensemble_learn_py, py::arg("layers"), py::arg("params"), py::arg("members"),
           py::arg("X"), py::arg("Y"), py::arg("lr"));
     m.def("node_ensemble_fit", &node_ensemble_fit_py, py::arg("layers"), py::arg("params"), py::arg("members"),

@@ -60,6 +60,36 @@ T* owned_buffer(const py::handle& obj, const char* what) {
     return static_cast<T*>(a.mutable_data());
 }
 
+// fit's training data: X (n, n_in) and Y as targets (n, k) of dtype T or
+// int64 class labels (n,); the arrays must outlive the returned view.
+template <class T>
+FitData<T> fit_data(const py::array_t<T, py::array::c_style>& X, const py::object& Y) {
+    if (X.ndim() != 2) throw std::invalid_argument("X must be 2-D, got shape " + shape_str(X));
+    FitData<T> data;
+    data.X = X.data();
+    data.n = std::size_t(X.shape(0));
+    data.n_in = std::size_t(X.shape(1));
+    py::array Yarr = Y.cast<py::array>();
+    if (Yarr.ndim() == 1) {
+        if (!Yarr.dtype().is(py::dtype::of<std::int64_t>()) || !(Yarr.flags() & py::array::c_style)) {
+            throw py::type_error("class labels must be a contiguous int64 array");
+        }
+        data.labels = static_cast<const std::int64_t*>(Yarr.data());
+    } else {
+        if (!Yarr.dtype().is(py::dtype::of<T>()) || !(Yarr.flags() & py::array::c_style) || Yarr.ndim() != 2) {
+            throw py::type_error("Y must be a contiguous 2-D array of the network's dtype");
+        }
+        data.Y = static_cast<const T*>(Yarr.data());
+        data.k = std::size_t(Yarr.shape(1));
+    }
+    if (std::size_t(Yarr.shape(0)) != data.n) {
+        throw std::invalid_argument("X has " + std::to_string(data.n) + " rows but Y has " +
+                                    std::to_string(Yarr.shape(0)));
+    }
+    if (data.n == 0) throw std::invalid_argument("X is empty");
+    return data;
+}
+
 // A read-only 2-D array of dtype T (any strides); returns element strides.
 template <class T>
 const T* view2d(const py::array& a, const char* what, std::ptrdiff_t& rs, std::ptrdiff_t& cs) {
@@ -261,30 +291,7 @@ public:
     py::tuple fit(py::array_t<T, py::array::c_style> X, py::object Y, const FitConfig& cfg,
                   const OptimConfig& oc, OptimScalars& os, py::object buf1, py::object buf2,
                   py::object rng_state, py::object callback) {
-        if (X.ndim() != 2) throw std::invalid_argument("X must be 2-D, got shape " + shape_str(X));
-        FitData<T> data;
-        data.X = X.data();
-        data.n = std::size_t(X.shape(0));
-        data.n_in = std::size_t(X.shape(1));
-        py::array Yarr = Y.cast<py::array>();
-        if (Yarr.ndim() == 1) {
-            if (!Yarr.dtype().is(py::dtype::of<std::int64_t>()) || !(Yarr.flags() & py::array::c_style)) {
-                throw py::type_error("class labels must be a contiguous int64 array");
-            }
-            data.labels = static_cast<const std::int64_t*>(Yarr.data());
-        } else {
-            if (!Yarr.dtype().is(py::dtype::of<T>()) || !(Yarr.flags() & py::array::c_style) ||
-                Yarr.ndim() != 2) {
-                throw py::type_error("Y must be a contiguous 2-D array of the network's dtype");
-            }
-            data.Y = static_cast<const T*>(Yarr.data());
-            data.k = std::size_t(Yarr.shape(1));
-        }
-        if (std::size_t(Yarr.shape(0)) != data.n) {
-            throw std::invalid_argument("X has " + std::to_string(data.n) + " rows but Y has " +
-                                        std::to_string(Yarr.shape(0)));
-        }
-        if (data.n == 0) throw std::invalid_argument("X is empty");
+        const FitData<T> data = fit_data<T>(X, Y);
         if (cfg.batch_size == 0) throw std::invalid_argument("batch_size must be positive");
         T* b1 = owned_buffer<T>(buf1, "optimizer state");
         T* b2 = owned_buffer<T>(buf2, "optimizer state");

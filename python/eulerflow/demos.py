@@ -84,6 +84,7 @@ __all__ = [
     "mass_near_teacher",
     "meanfield_sweep",
     "online_learning",
+    "regularized_figure",
     "regularized_node_study",
     "path_distances",
     "run",
@@ -970,6 +971,33 @@ def gradient_memory(steps: tuple[int, ...] = (16, 128, 1024, 8192, 65536)) -> di
     return out
 
 
+def regularized_figure(reg: dict[str, TrainedNODE], mem: dict) -> Any:
+    """Evaluations per epoch of :func:`regularized_node_study`'s runs beside the scratch
+    memory of :func:`gradient_memory`'s gradients; returns the figure."""
+    from eulerflow import plot
+
+    fig, (ax_nfev, ax_mem) = plot.figure_grid(
+        1, 2, figsize=(13.0, 5.0),
+        title="Regularized Neural ODEs and the memory of exact gradients")
+    for (label, r), style in zip(reg.items(), ("-", "--"), strict=True):
+        nfev = r.history.metrics["nfev"]
+        data_loss = r.history.loss[-1] - r.history.metrics["penalty"][-1]
+        ax_nfev.plot(np.arange(1, nfev.size + 1), nfev, style,
+                     label=f"{label} (final data loss {data_loss:.3f})")
+    ax_nfev.set_xlabel("epoch")
+    ax_nfev.set_ylabel("field evaluations per epoch (forward)")
+    ax_nfev.set_title("Lorenz, mlp([3, 32, 32, 3], tanh), dopri5 rtol 1e-5")
+    ax_nfev.set_ylim(bottom=0)
+    ax_nfev.legend(loc="lower right", fontsize="small")
+    for (how, nbytes), marker in zip(mem["bytes"].items(), ("o", "s", "^"), strict=True):
+        ax_mem.loglog(mem["steps"], nbytes, marker=marker, label=how)
+    ax_mem.set_xlabel("rk4 steps over the window")
+    ax_mem.set_ylabel("scratch memory of one gradient (bytes)")
+    ax_mem.set_title("Backprop stores every step; checkpointing one state per level")
+    ax_mem.legend(loc="upper left", fontsize="small")
+    return fig
+
+
 def run_neural_ode(out: str | Path, quick: bool = False,
                    progress: bool | None = None) -> DemoResult:
     """Seed 002: Neural ODEs on the linear spiral and on Lorenz; solver bias; extreme
@@ -1240,25 +1268,7 @@ def run_neural_ode(out: str | Path, quick: bool = False,
     reg_epochs = 80 if quick else 300
     reg = regularized_node_study(reg_epochs, progress=progress)
     mem = gradient_memory((16, 128, 1024, 8192) if quick else (16, 128, 1024, 8192, 65536))
-    fig, (ax_nfev, ax_mem) = plot.figure_grid(
-        1, 2, figsize=(13.0, 5.0),
-        title="Regularized Neural ODEs and the memory of exact gradients")
-    for (label, r), style in zip(reg.items(), ("-", "--"), strict=True):
-        nfev = r.history.metrics["nfev"]
-        data_loss = r.history.loss[-1] - r.history.metrics["penalty"][-1]
-        ax_nfev.plot(np.arange(1, nfev.size + 1), nfev, style,
-                     label=f"{label} (final data loss {data_loss:.3f})")
-    ax_nfev.set_xlabel("epoch")
-    ax_nfev.set_ylabel("field evaluations per epoch (forward)")
-    ax_nfev.set_title("Lorenz, mlp([3, 32, 32, 3], tanh), dopri5 rtol 1e-5")
-    ax_nfev.set_ylim(bottom=0)
-    ax_nfev.legend(loc="lower right", fontsize="small")
-    for (how, nbytes), marker in zip(mem["bytes"].items(), ("o", "s", "^"), strict=True):
-        ax_mem.loglog(mem["steps"], nbytes, marker=marker, label=how)
-    ax_mem.set_xlabel("rk4 steps over the window")
-    ax_mem.set_ylabel("scratch memory of one gradient (bytes)")
-    ax_mem.set_title("Backprop stores every step; checkpointing one state per level")
-    ax_mem.legend(loc="upper left", fontsize="small")
+    fig = regularized_figure(reg, mem)
     _save(fig, out / "node_regularized.png", figures)
     reg_rows = []
     for label, r in reg.items():

@@ -12,16 +12,20 @@ Members are either :class:`eulerflow.NeuralODE` models with fixed-step methods,
 trained by backprop through the solver with :meth:`Ensemble.fit`, or float64 networks,
 trained online on the same facts with :meth:`Ensemble.learn` (seed 001's ``learn``:
 one SGD step per fact), both made of ``Dense`` and ``Activation`` layers (``ef.Dense``,
-``ef.mlp``, a ``Sequential`` of those). Batch ``fit`` of network ensembles is not
-implemented yet.
+``ef.mlp``, a ``Sequential`` of those), in lanes. Network members also train by
+mini-batches with :meth:`Ensemble.fit` (``fit(X, Y, ...)``, as :meth:`Module.fit`): there
+the batch already fills the SIMD lanes inside each member, so the members run whole on a
+pool of threads instead, one native call for all of them, each member bit-identical to
+its own ``fit`` whatever the number of threads.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,12 +60,16 @@ class EnsembleHistory:
         Each member's shuffling seed.
     bad_epoch : ndarray, shape (n,)
         The epoch a member diverged in, or -1.
+    metrics : dict
+        Network members trained with ``loss="cross_entropy"``: ``"accuracy"`` of shape
+        (epochs, n).
     """
 
     loss: np.ndarray
     lr: np.ndarray
     seeds: np.ndarray
     bad_epoch: np.ndarray
+    metrics: dict = field(default_factory=dict)
 
     @property
     def diverged(self) -> np.ndarray:
@@ -72,7 +80,7 @@ class EnsembleHistory:
         """Member ``i``'s losses as a :class:`~eulerflow.History` (the epochs before it
         diverged)."""
         stop = int(self.bad_epoch[i]) if self.bad_epoch[i] >= 0 else self.loss.shape[0]
-        return History(self.loss[:stop, i])
+        return History(self.loss[:stop, i], {k: v[:stop, i] for k, v in self.metrics.items()})
 
 
 def _call_make(make: Callable, i: int):
@@ -155,6 +163,9 @@ class Ensemble:
             if not same:
                 raise ValueError(f"member {i} ({m!r}) differs from member 0 ({first!r}): an "
                                  "ensemble needs one architecture and one solver setting")
+        if len({id(self._net(m)) for m in self.members}) < n:
+            raise ValueError("make returned the same model for two members: build a new one "
+                             "in every call (e.g. lambda i: ef.mlp([2, 8, 1], seed=i))")
         if kind is NeuralODE and first.method not in FIXED_METHODS:
             raise ValueError(f"ensembles train with the fixed-step methods {FIXED_METHODS}, got "
                              f"{first.method!r}")
@@ -216,9 +227,66 @@ class Ensemble:
                              f"{arr.shape}")
         return np.array([kind(v) for v in arr])
 
-    def fit(self, data, t, epochs: int = 500, optimizer: Optimizer | None = None,
-            window: int = 1, batch_size: int = 1, seed=0, lr=None,
-            callbacks: Iterable[Callable] = (), progress=None) -> EnsembleHistory:
+    def fit(self, *args, **kwargs) -> EnsembleHistory:
+        """Trains every member in one native call, member i bit-identical to its own
+        separate training. The arguments follow the members' own ``fit``:
+
+        - NeuralODE members: ``fit(data, t, epochs=500, optimizer=None, window=1,
+          batch_size=1, seed=0, lr=None, callbacks=(), progress=None)``, see
+          :meth:`_fit_nodes`;
+        - network members: ``fit(X, Y, loss="mse", optimizer=None, epochs=1,
+          batch_size=32, shuffle=True, seed=0, lr=None, l1=0.0, l2=0.0, threads=None)``,
+          see :meth:`_fit_networks`.
+        """
+        if isinstance(self.members[0], NeuralODE):
+            return self._fit_nodes(*args, **kwargs)
+        return self._fit_networks(*args, **kwargs)
+
+    def _fit_networks(self, X, Y, loss: str = "mse", optimizer: Optimizer | None = None,
+                      epochs: int = 1, batch_size: int = 32, shuffle: bool = True, seed=0,
+                      lr=None, l1: float = 0.0, l2: float = 0.0,
+                      threads: int | None = None) -> EnsembleHistory:
+        """Trains every network member as :meth:`Module.fit` would, on the same ``X``,
+        ``Y``: member i with learning rate ``lr[i]`` (one value or one per member;
+        default the optimizer's) and shuffling seed ``seed[i]``, each from a fresh
+        optimizer state, and ends bit-identical to ``members[i].fit(X, Y, loss,
+        optimizer_with_lr_i, epochs, batch_size, shuffle, seed_i, l1, l2)``. The members
+        run on ``threads`` threads (default: the cores this process may use), each
+        member whole on one thread, in one native call with the GIL released. A member
+        whose loss becomes non-finite stops there as its own fit would (an
+        :class:`EnsembleDivergenceWarning` names it; :class:`~eulerflow.DivergenceError`
+        when all diverge). Returns an :class:`EnsembleHistory` (``metrics["accuracy"]``
+        with ``loss="cross_entropy"``)."""
+        first = self.members[0]
+        X, Yc, cfg, optimizer = first._fit_setup(X, Y, loss, optimizer, epochs, batch_size,
+                                                 shuffle, l1, l2)
+        lrs = self._per_member(optimizer.lr if lr is None else lr, "lr", float)
+        if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
+            bad = lrs[(lrs < 0) | ~np.isfinite(lrs)]
+            raise ValueError(f"lr must be non-negative and finite, got {bad[:3]}")
+        seeds = self._per_member(seed, "seed", seed_value).astype(np.uint64)
+        if threads is None:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+                os.cpu_count() or 1)
+        threads = positive_int(threads, "threads")
+        nets = [m._native() for m in self.members]
+        losses, accs, done, bad = _core.fit_members(
+            nets, X, Yc, cfg, optimizer._config(), np.ascontiguousarray(lrs, dtype=np.float64),
+            np.ascontiguousarray(seeds), threads)
+        epochs_run = int(done.max(initial=0))
+        loss_table = np.full((epochs_run, len(self)), np.nan)
+        acc_table = np.full((epochs_run, len(self)), np.nan)
+        for i, ran in enumerate(done):
+            loss_table[:ran, i] = losses[i, :ran]
+            acc_table[:ran, i] = accs[i, :ran]
+        metrics = {"accuracy": acc_table} if loss == "cross_entropy" else {}
+        hist = EnsembleHistory(loss_table, lrs, seeds.astype(np.int64), bad, metrics)
+        self._diverged(bad, lrs, hist, "epoch")
+        return hist
+
+    def _fit_nodes(self, data, t, epochs: int = 500, optimizer: Optimizer | None = None,
+                   window: int = 1, batch_size: int = 1, seed=0, lr=None,
+                   callbacks: Iterable[Callable] = (), progress=None) -> EnsembleHistory:
         """Trains every member as :meth:`NeuralODE.fit` would (``gradient="backprop"``)
         in one native call.
 
@@ -234,10 +302,6 @@ class Ensemble:
         per epoch as ``cb(epoch, losses)`` with the members' losses; True stops.
         """
         first = self.members[0]
-        if not isinstance(first, NeuralODE):
-            raise TypeError("Ensemble.fit trains NeuralODE members; ensembles of networks "
-                            "learn online with Ensemble.learn (their batch fit is not "
-                            "implemented yet)")
         t = first._times(t)
         data = real_array(data, "data", np.float64, ndim=(2,))
         if data.shape != (t.size, first.dim):

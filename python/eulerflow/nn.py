@@ -188,36 +188,13 @@ class Module:
         (refusing one from a different run or a corrupt one) and continues;
         the result is bit-identical to an uninterrupted run.
         """
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        epochs = nonneg_int(epochs, "epochs")
-        batch_size = positive_int(batch_size, "batch_size")
+        X, Yc, cfg, optimizer = self._fit_setup(X, Y, loss, optimizer, epochs, batch_size,
+                                                shuffle, l1, l2)
         seed = seed_value(seed)
-        l1 = real_scalar(l1, "l1", min_value=0.0)
-        l2 = real_scalar(l2, "l2", min_value=0.0)
-        if optimizer is None:
-            optimizer = Adam()
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError("optimizer must be an eulerflow.optim optimizer, got "
-                            f"{type(optimizer).__name__}")
+        epochs, batch_size, l1, l2 = cfg.epochs, cfg.batch_size, cfg.l1, cfg.l2
         callbacks = check_callbacks(callbacks)
-
-        X = real_array(X, "X", self.dtype, ndim=(2,), contiguous=True)
-        if self.in_features is not None and X.shape[1] != self.in_features:
-            raise ValueError(f"X has {X.shape[1]} features but the network expects "
-                             f"{self.in_features} (X shape {X.shape})")
-        Yc = self._targets(Y, loss, X.shape[0], X.shape[1])
         params = self.parameters()
-        if not params:
-            raise ValueError("this network has no parameters to train")
         buf1, buf2 = optimizer._state_for(params)
-
-        cfg = _core.FitConfig()
-        cfg.loss = LOSSES[loss]
-        cfg.epochs = epochs
-        cfg.batch_size = batch_size
-        cfg.shuffle = bool(shuffle)
-        cfg.l1, cfg.l2 = l1, l2
 
         checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
         setup = {"loss": loss, "batch_size": batch_size, "shuffle": bool(shuffle), "seed": seed,
@@ -251,6 +228,32 @@ class Module:
                 if status.stopped:
                     break
         return hist
+
+    def _fit_setup(self, X, Y, loss, optimizer, epochs, batch_size, shuffle, l1, l2):
+        """``fit``'s checked data, its core configuration and its optimizer (default
+        Adam): ``(X, Y, config, optimizer)``."""
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        cfg = _core.FitConfig()
+        cfg.loss = LOSSES[loss]
+        cfg.epochs = nonneg_int(epochs, "epochs")
+        cfg.batch_size = positive_int(batch_size, "batch_size")
+        cfg.shuffle = bool(shuffle)
+        cfg.l1 = real_scalar(l1, "l1", min_value=0.0)
+        cfg.l2 = real_scalar(l2, "l2", min_value=0.0)
+        if optimizer is None:
+            optimizer = Adam()
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("optimizer must be an eulerflow.optim optimizer, got "
+                            f"{type(optimizer).__name__}")
+        X = real_array(X, "X", self.dtype, ndim=(2,), contiguous=True)
+        if self.in_features is not None and X.shape[1] != self.in_features:
+            raise ValueError(f"X has {X.shape[1]} features but the network expects "
+                             f"{self.in_features} (X shape {X.shape})")
+        Yc = self._targets(Y, loss, X.shape[0], X.shape[1])
+        if not self.parameters():
+            raise ValueError("this network has no parameters to train")
+        return X, Yc, cfg, optimizer
 
     def _targets(self, Y, loss: str, n: int, n_in: int) -> np.ndarray:
         k = self.out_features

@@ -57,4 +57,24 @@ template <class T>
 std::int64_t learn(Net<T>& net, const T* X, const T* Y, std::size_t count, std::size_t n_in,
                    std::size_t k, double lr, double* losses_out);
 
+// One member of fit_members: a network with its own optimizer (fresh state)
+// and shuffling generator; the losses and accuracies of its epochs go to
+// loss/acc (room for cfg.epochs values each).
+struct MemberFit {
+    Net<double>* net = nullptr;
+    OptimConfig oc;
+    OptimScalars os;
+    Rng rng;
+    double* loss = nullptr;
+    double* acc = nullptr;
+    FitStatus status;
+};
+
+// Trains every member on the same data as fit() would, the members spread over
+// n_threads threads (each member on one thread, from start to end), so member i
+// ends bit-identical to its separate fit whatever the thread count. An
+// exception in a member is rethrown after every thread has finished.
+void fit_members(std::vector<MemberFit>& members, const FitData<double>& data, const FitConfig& cfg,
+                 std::size_t n_threads);
+
 }  // namespace eulerflow
