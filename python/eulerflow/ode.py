@@ -71,9 +71,22 @@ def _field_for(func, d: int, batched: bool):
                     f"{type(func).__name__}")
 
 
+def _with_jacobian(field, jac, method: str, batched: bool):
+    """The core field with the user's Jacobian ``jac(t, y)`` attached (radau5 only)."""
+    if jac is None:
+        return field
+    if method not in IMPLICIT_METHODS:
+        raise ValueError(f"jac is used by the implicit methods {IMPLICIT_METHODS} (Newton's "
+                         f"matrix); the explicit method {method!r} takes no Jacobian")
+    if not callable(jac):
+        raise TypeError(f"jac must be a callable jac(t, y) returning the Jacobian df/dy, got "
+                        f"{type(jac).__name__}")
+    return _core.PyJacobianField(field, jac, batched)
+
+
 def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float = 1e-9,
            step_size: float | None = None, max_steps: int = 100_000, full_output: bool = False,
-           events=None):
+           events=None, jac=None):
     """Integrates ``dy/dt = func(t, y)`` from ``y(t[0]) = y0``; returns ``ys`` with
     ``ys.shape == (len(t), *y0.shape)`` and ``ys[0] == y0``.
 
@@ -118,14 +131,14 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     t = real_array(t, "t", np.float64, ndim=(1, 2))
     if t.ndim == 2:
         return _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output,
-                            events)
+                            events, jac)
     _check_times(t, "t")
     if events is not None:
-        if not adaptive or method in IMPLICIT_METHODS:
-            raise ValueError(f"events need an adaptive explicit method (dopri5, bosh3): their "
+        if not adaptive:
+            raise ValueError(f"events need an adaptive method {ADAPTIVE_METHODS}: their "
                              f"times are found on the dense output; got {method!r}")
         sol = solve(func, y0, t, method=method, rtol=rtol, atol=atol, max_steps=max_steps,
-                    events=events)
+                    events=events, jac=jac)
         keep = t.size if not sol.terminated else int(np.sum((t - sol.t[-1]) * np.sign(
             t[-1] - t[0] if t.size > 1 else 1.0) <= 0))
         ys = sol.evaluate(t[:keep])
@@ -145,7 +158,7 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     batched = y0.ndim == 2
     d = y0.shape[-1]
     batch = y0.shape[0] if batched else 1
-    field = _field_for(func, d, batched)
+    field = _with_jacobian(_field_for(func, d, batched), jac, method, batched)
     out, info = _core.odeint(field, np.ascontiguousarray(y0), batch, np.ascontiguousarray(t),
                              method, rtol, atol, float(step_size or 0.0), max_steps)
     ys = out.reshape((t.size, *y0.shape))
@@ -160,7 +173,8 @@ def _check_times(t: np.ndarray, name: str) -> None:
                              f"repeated or out-of-order times); got {t.size} times")
 
 
-def _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output, events):
+def _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output, events,
+                 jac):
     """odeint with one time grid per row of a batch (t of shape (batch, n_times))."""
     if events is not None:
         raise ValueError("events take one time grid: t of shape (n_times,), not per-row times")
@@ -179,7 +193,7 @@ def _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_out
         step_size = real_scalar(step_size, "step_size", min_value=0.0, min_inclusive=False)
     max_steps = positive_int(max_steps, "max_steps")
     d = y0.shape[1]
-    field = _field_for(func, d, True)
+    field = _with_jacobian(_field_for(func, d, True), jac, method, True)
     out, info = _core.odeint_rows(field, np.ascontiguousarray(y0), np.ascontiguousarray(t),
                                   method, rtol, atol, float(step_size or 0.0), max_steps)
     ys = out.reshape(t.shape[1], y0.shape[0], d)
@@ -319,7 +333,7 @@ def _root(g, sol: Solution, ta: float, tb: float, ga: float, gb: float) -> float
 
 
 def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float = 1e-9,
-          max_steps: int = 100_000, events=None) -> Solution:
+          max_steps: int = 100_000, events=None, jac=None) -> Solution:
     """Integrates ``dy/dt = func(t, y)`` over the times ``t`` (their first and last
     matter; at least two, strictly monotone) with an adaptive method and returns the
     dense :class:`Solution`: every accepted step kept, ``sol.evaluate(t)`` anywhere in
@@ -332,10 +346,9 @@ def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float =
         sol.evaluate(np.linspace(0.0, 10.0, 1001))   # (1001, 2)
     """
     _check_method(method)
-    if method not in ADAPTIVE_METHODS or method in IMPLICIT_METHODS:
-        raise ValueError(f"solve needs an adaptive explicit method for its dense output "
-                         f"({tuple(m for m in ADAPTIVE_METHODS if m in EXPLICIT_METHODS)}), "
-                         f"got {method!r}")
+    if method not in ADAPTIVE_METHODS:
+        raise ValueError(f"solve needs an adaptive method for its dense output "
+                         f"{ADAPTIVE_METHODS}, got {method!r}")
     y0 = real_array(y0, "y0", np.float64, ndim=(1, 2))
     t = real_array(t, "t", np.float64, ndim=(1,))
     if t.size < 2:
@@ -346,7 +359,7 @@ def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float =
     max_steps = positive_int(max_steps, "max_steps")
     batched = y0.ndim == 2
     d = y0.shape[-1]
-    field = _field_for(func, d, batched)
+    field = _with_jacobian(_field_for(func, d, batched), jac, method, batched)
     _out, info, record = _core.solve(field, np.ascontiguousarray(y0), y0.shape[0] if batched
                                      else 1, np.ascontiguousarray(t), method, rtol, atol,
                                      max_steps)
