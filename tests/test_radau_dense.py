@@ -1,6 +1,10 @@
 """radau5's dense output (the collocation polynomial of each step), its events, and
 its Jacobians (the native fields' analytic ones, or jac=)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import eulerflow as ef
 import numpy as np
 import pytest
@@ -247,3 +251,13 @@ def test_bad_jac_is_refused_clearly():
                   jac=lambda t, y: np.eye(2))
     with pytest.raises(ValueError, match=r"3 values per state, got shape \(2,\)"):
         ef.fields.Lorenz().jacobian(0.0, [1.0, 2.0])
+
+
+def test_the_stiff_van_der_pol_example_runs():
+    script = Path(__file__).resolve().parents[1] / "examples" / "stiff_van_der_pol.py"
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert "Jacobians" in proc.stdout and "falls through 1.75" in proc.stdout
+    first = float(proc.stdout.split("falls through 1.75 at t = ")[1].split(",")[0].split()[0])
+    reduced = (np.log(1.75) - 1.75**2 / 2) - (np.log(2.0) - 2.0)
+    assert abs(first - reduced) < 1e-4  # eps = 1e-6: the reduced problem to O(eps)
