@@ -1,4 +1,5 @@
-"""``odeint``: explicit Runge-Kutta integration driven by Butcher tableaus."""
+"""``odeint`` and ``solve``: explicit Runge-Kutta integration driven by Butcher tableaus,
+and the implicit radau5 for stiff problems."""
 
 from __future__ import annotations
 
@@ -103,21 +104,28 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     norm) with a PI controller and interpolate the requested times (dopri5:
     Shampine's fourth-order dense output; bosh3: cubic Hermite). For stiff problems,
     ``radau5`` is the implicit Radau IIA method of order 5 (L-stable): simplified
-    Newton iterations with a finite-difference Jacobian, error by step doubling, cubic
-    Hermite output; dense linear algebra on the whole state, for systems of modest size.
+    Newton iterations, Hairer's filtered error estimate and predictive step control (as
+    Hairer's RADAU5), and between the steps each step's collocation polynomial (degree
+    3, RADAU5's continuous extension); dense linear algebra on the whole state, for
+    systems of modest size. Its Jacobian ``df/dy`` is ``jac(t, y)`` when given (an array
+    (d, d), or (batch, d, d) for ``y0`` of shape (batch, d): one block per state), else
+    the native field's analytic one, else finite differences (d evaluations of ``func``
+    per Jacobian; networks use finite differences). ``jac`` with an explicit method is
+    refused.
 
-    ``full_output=True`` returns ``(ys, info)`` with ``nfev``, ``nsteps``,
-    ``naccepted`` and ``nrejected``. Raises :class:`IntegrationError` when
-    ``max_steps`` is exceeded, the step size underflows or the solution becomes
-    non-finite; an exception raised inside ``func`` propagates unchanged.
+    ``full_output=True`` returns ``(ys, info)`` with ``nfev`` (every evaluation of
+    ``func``, radau5's finite-difference columns included), ``nsteps``, ``naccepted``
+    and ``nrejected``; radau5 adds ``njev``, the Jacobians evaluated. Raises
+    :class:`IntegrationError` when ``max_steps`` is exceeded, the step size underflows or
+    the solution becomes non-finite; an exception raised inside ``func`` propagates unchanged.
 
     **Per-sample times**: with ``y0`` of shape (batch, d), ``t`` may have shape
     (batch, n_times): row ``r`` is integrated on its own grid ``t[r]`` (each row its own
     adaptive steps), all rows in one native call; ``ys[:, r]`` then holds row ``r`` at
     the times ``t[r]``.
 
-    **Events** (adaptive methods): ``events`` is a callable ``g(t, y)`` or a list of
-    them, with scipy's conventions: an event happens where ``g`` crosses zero, only
+    **Events** (adaptive methods, radau5 included): ``events`` is a callable ``g(t, y)``
+    or a list of them, with scipy's conventions: an event happens where ``g`` crosses zero, only
     upwards if ``g.direction > 0``, only downwards if ``< 0``; a ``g.terminal = True``
     event ends the integration there. Events are located by root finding on the dense
     output of each accepted step. With events, ``(ys, info)`` is returned: ``ys`` holds
@@ -211,7 +219,7 @@ class Solution:
     y : ndarray, shape (m + 1, *y0.shape)
         The states there.
     info : dict
-        ``nfev``, ``nsteps``, ``naccepted``, ``nrejected``.
+        ``nfev``, ``nsteps``, ``naccepted``, ``nrejected`` (radau5: and ``njev``).
     t_events, y_events : list of ndarray
         Per event function, the times (k,) and states (k, *y0.shape) it fired at.
     terminated : bool
@@ -250,7 +258,9 @@ class Solution:
         """The states at the times ``t`` (a number or a 1-D array), shape
         ``(*np.shape(t), *y0.shape)``: the stored state at a step boundary, the step's
         continuous extension inside it (dopri5: Shampine's fourth-order dense output;
-        bosh3: cubic Hermite) - the same values :func:`odeint` returns at those times."""
+        bosh3: cubic Hermite; radau5: the step's collocation polynomial, of degree 3
+        through its start and its three stage values) - the same values :func:`odeint`
+        returns at those times."""
         tt = np.atleast_1d(real_array(t, "t", np.float64, ndim=(0, 1), allow_empty=True))
         out = np.empty((tt.size, self.y[0].size))
         if tt.size:
@@ -338,12 +348,16 @@ def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float =
     matter; at least two, strictly monotone) with an adaptive method and returns the
     dense :class:`Solution`: every accepted step kept, ``sol.evaluate(t)`` anywhere in
     between (the values :func:`odeint` returns at the same times), and the ``events``
-    (see :func:`odeint`) in ``sol.t_events`` / ``sol.y_events``.
+    (see :func:`odeint`) in ``sol.t_events`` / ``sol.y_events``. With
+    ``method="radau5"`` (stiff problems) the dense output is each step's collocation
+    polynomial and ``jac`` may give the Jacobian (see :func:`odeint`).
 
     Example::
 
         sol = ef.solve(ef.fields.VanDerPol(mu=1.0), [2.0, 0.0], [0.0, 10.0])
         sol.evaluate(np.linspace(0.0, 10.0, 1001))   # (1001, 2)
+        stiff = ef.solve(ef.fields.VanDerPol(mu=1000.0), [2.0, 0.0], [0.0, 3000.0],
+                         method="radau5")             # the field's own Jacobian
     """
     _check_method(method)
     if method not in ADAPTIVE_METHODS:
