@@ -117,7 +117,8 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     ``func``, radau5's finite-difference columns included), ``nsteps``, ``naccepted``
     and ``nrejected``; radau5 adds ``njev``, the Jacobians evaluated. Raises
     :class:`IntegrationError` when ``max_steps`` is exceeded, the step size underflows or
-    the solution becomes non-finite; an exception raised inside ``func`` propagates unchanged.
+    the solution becomes non-finite; an exception raised inside ``func`` propagates
+    unchanged.
 
     **Per-sample times**: with ``y0`` of shape (batch, d), ``t`` may have shape
     (batch, n_times): row ``r`` is integrated on its own grid ``t[r]`` (each row its own
@@ -125,13 +126,13 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     the times ``t[r]``.
 
     **Events** (adaptive methods, radau5 included): ``events`` is a callable ``g(t, y)``
-    or a list of them, with scipy's conventions: an event happens where ``g`` crosses zero, only
-    upwards if ``g.direction > 0``, only downwards if ``< 0``; a ``g.terminal = True``
-    event ends the integration there. Events are located by root finding on the dense
-    output of each accepted step. With events, ``(ys, info)`` is returned: ``ys`` holds
-    the requested times up to the end (the first terminal event), and ``info`` adds
-    ``t_events`` and ``y_events`` (one array per event) and ``terminated``. See
-    :func:`solve` for the dense solution itself.
+    or a list of them, with scipy's conventions: an event happens where ``g`` crosses
+    zero, only upwards if ``g.direction > 0``, only downwards if ``< 0``; a
+    ``g.terminal = True`` event ends the integration there. Events are located by root
+    finding on the dense output of each accepted step. With events, ``(ys, info)`` is
+    returned: ``ys`` holds the requested times up to the end (the first terminal event),
+    and ``info`` adds ``t_events`` and ``y_events`` (one array per event) and
+    ``terminated``. See :func:`solve` for the dense solution itself.
     """
     _check_method(method)
     adaptive = method in ADAPTIVE_METHODS
