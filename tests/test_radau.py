@@ -43,7 +43,7 @@ def test_error_follows_the_tolerance_on_a_stiff_linear_system(rtol):
     ys = ef.odeint(f, y0, t, method="radau5", rtol=rtol, atol=rtol)
     exact = np.array([g(ti) + np.exp(lam * ti) * (y0 - g(0.0)) for ti in t])
     err = np.abs(ys - exact).max()
-    assert err < 300 * rtol  # (the output times between steps are Hermite-interpolated)
+    assert err < 300 * rtol  # (between steps: the collocation polynomial, order 3)
 
 
 def test_radau5_with_native_fields_batches_backward_time_and_per_row_grids():
@@ -69,10 +69,8 @@ def test_radau5_refuses_what_it_does_not_do():
     f = van_der_pol(1e-3)
     with pytest.raises(ValueError, match="step_size"):
         ef.odeint(f, [2.0, 0.0], [0.0, 1.0], method="radau5", step_size=0.1)
-    with pytest.raises(ValueError, match="events need an adaptive explicit method"):
-        ef.odeint(f, [2.0, 0.0], [0.0, 1.0], method="radau5", events=[lambda t, y: y[0]])
-    with pytest.raises(ValueError, match="dense output"):
-        ef.solve(f, [2.0, 0.0], [0.0, 1.0], method="radau5")
+    with pytest.raises(ValueError, match="events need an adaptive method"):
+        ef.odeint(f, [2.0, 0.0], [0.0, 1.0], method="rk4", events=[lambda t, y: y[0]])
     with pytest.raises(ValueError, match="explicit Runge-Kutta"):
         ef.NeuralODE(ef.Dense(2, 2), method="radau5")
     with pytest.raises(ValueError, match="implicit"):

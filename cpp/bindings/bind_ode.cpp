@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -63,6 +64,65 @@ private:
     bool batched_;
 };
 
+// A field with its Jacobian from a Python callable jac(t, y): (d, d) for one state,
+// (batch, d, d) for a batch (one block per row); evaluation is the wrapped field's.
+class PyJacobianField : public Field {
+public:
+    PyJacobianField(std::shared_ptr<Field> base, py::object jac, bool batched)
+        : base_(std::move(base)), jac_(std::move(jac)), batched_(batched) {}
+    ~PyJacobianField() override {
+        py::gil_scoped_acquire gil;
+        jac_ = py::object();
+    }
+    void eval(double t, const double* y, double* dy, std::size_t batch) override { base_->eval(t, y, dy, batch); }
+    std::size_t dim() const override { return base_->dim(); }
+    void begin() override { base_->begin(); }
+    void end() override { base_->end(); }
+    bool has_jacobian() const override { return true; }
+    void jacobian(double t, const double* y, double* J, std::size_t batch) override {
+        py::gil_scoped_acquire gil;
+        const std::size_t d = base_->dim();
+        std::vector<py::ssize_t> shape;
+        if (batched_) shape = {py::ssize_t(batch), py::ssize_t(d)};
+        else shape = {py::ssize_t(d)};
+        py::array_t<double> arr(shape, y);
+        py::object r = jac_(t, arr);
+        py::array ra = py::array::ensure(r);
+        if (!ra) throw py::type_error("jac must return an array (the Jacobian df/dy)");
+        const char kind = ra.dtype().kind();
+        if (kind != 'f' && kind != 'i' && kind != 'u') {
+            throw py::type_error("jac must return real numbers, got dtype " + std::string(py::str(ra.dtype())));
+        }
+        const py::ssize_t pd = py::ssize_t(d), pb = py::ssize_t(batch);
+        const bool square = ra.ndim() == 2 && batch == 1 && ra.shape(0) == pd && ra.shape(1) == pd;
+        const bool blocks = ra.ndim() == 3 && ra.shape(0) == pb && ra.shape(1) == pd && ra.shape(2) == pd;
+        if (!square && !blocks) {
+            char tbuf[32];
+            std::snprintf(tbuf, sizeof tbuf, "%.17g", t);
+            const std::string dd = std::to_string(d) + ", " + std::to_string(d);
+            throw std::invalid_argument("jac returned shape " + eulerflow_bind::shape_str(ra) + " at t = " + tbuf +
+                                        "; expected the Jacobian df/dy of shape (" +
+                                        (batched_ ? std::to_string(batch) + ", " + dd : dd) + ")");
+        }
+        auto v = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(ra);
+        for (std::size_t i = 0; i < batch * d * d; ++i) {
+            if (!std::isfinite(v.data()[i])) {
+                char tbuf[32];
+                std::snprintf(tbuf, sizeof tbuf, "%.17g", t);
+                throw std::invalid_argument("jac returned a non-finite value (NaN or inf) at t = " + std::string(tbuf) +
+                                            " (flat index " + std::to_string(i) + " of shape " +
+                                            eulerflow_bind::shape_str(ra) + ")");
+            }
+        }
+        std::copy(v.data(), v.data() + batch * d * d, J);
+    }
+
+private:
+    std::shared_ptr<Field> base_;
+    py::object jac_;
+    bool batched_;
+};
+
 std::vector<double> square(const py::array_t<double, py::array::c_style | py::array::forcecast>& A, std::size_t& d) {
     if (A.ndim() != 2 || A.shape(0) != A.shape(1)) throw std::invalid_argument("A must be a square 2-D array");
     d = std::size_t(A.shape(0));
@@ -103,6 +163,7 @@ py::tuple run_odeint(std::shared_ptr<Field> field, py::array_t<double, py::array
         integrate(method, *field, batch, y0.data(), t.data(), nt, opt, o, info);
     }
     py::dict d_info = eulerflow_bind::ode_info_dict(info);
+    if (method == "radau5") d_info["njev"] = info.njev;
     return py::make_tuple(out, d_info);
 }
 
@@ -111,8 +172,9 @@ py::tuple run_odeint(std::shared_ptr<Field> field, py::array_t<double, py::array
 py::tuple run_solve(std::shared_ptr<Field> field, py::array_t<double, py::array::c_style> y0, std::size_t batch,
                     py::array_t<double, py::array::c_style> t, const std::string& method, double rtol,
                     double atol, std::int64_t max_steps) {
-    const Tableau& tb = tableau_by_name(method);
-    if (!tb.adaptive()) throw std::invalid_argument("dense output needs an adaptive method (dopri5, bosh3)");
+    const bool radau = method == "radau5";
+    const Tableau* tb = radau ? nullptr : &tableau_by_name(method);
+    if (tb && !tb->adaptive()) throw std::invalid_argument("dense output needs an adaptive method (dopri5, bosh3)");
     const std::size_t d = field->dim();
     if (std::size_t(y0.size()) != batch * d) throw std::invalid_argument("y0 does not match the field");
     const std::size_t nt = std::size_t(t.size());
@@ -127,9 +189,14 @@ py::tuple run_solve(std::shared_ptr<Field> field, py::array_t<double, py::array:
     {
         FieldSession session(*field);
         py::gil_scoped_release release;
-        odeint(tb, *field, batch, y0.data(), t.data(), nt, opt, out.mutable_data(), info);
+        if (radau) {
+            odeint_radau(*field, batch, y0.data(), t.data(), nt, opt, out.mutable_data(), info);
+        } else {
+            odeint(*tb, *field, batch, y0.data(), t.data(), nt, opt, out.mutable_data(), info);
+        }
     }
     py::dict d_info = eulerflow_bind::ode_info_dict(info);
+    if (radau) d_info["njev"] = info.njev;
     return py::make_tuple(out, d_info, record);
 }
 
@@ -161,6 +228,7 @@ py::tuple run_odeint_rows(std::shared_ptr<Field> field, py::array_t<double, py::
         }
     }
     py::dict d_info = eulerflow_bind::ode_info_dict(info);
+    if (method == "radau5") d_info["njev"] = info.njev;
     return py::make_tuple(out, d_info);
 }
 
@@ -211,6 +279,18 @@ void bind_ode(py::module_& m) {
             py::array_t<double> out(std::vector<py::ssize_t>(y.shape(), y.shape() + y.ndim()));
             f.eval(t, y.data(), out.mutable_data(), batch);
             return out;
+        }, py::arg("t"), py::arg("y"))
+        .def_property_readonly("has_jacobian", &Field::has_jacobian)
+        .def("jacobian", [](Field& f, double t, py::array_t<double, py::array::c_style | py::array::forcecast> y) {
+            const std::size_t d = f.dim();
+            if (!f.has_jacobian()) throw py::type_error("this field has no analytic Jacobian");
+            if (y.size() % py::ssize_t(d) != 0 || y.size() == 0) {
+                throw std::invalid_argument("y must hold rows of " + std::to_string(d) + " values");
+            }
+            const std::size_t batch = std::size_t(y.size()) / d;
+            py::array_t<double> out({py::ssize_t(batch), py::ssize_t(d), py::ssize_t(d)});
+            f.jacobian(t, y.data(), out.mutable_data(), batch);
+            return out;
         }, py::arg("t"), py::arg("y"));
 
     py::class_<LinearField, Field, std::shared_ptr<LinearField>>(m, "LinearField")
@@ -236,6 +316,9 @@ void bind_ode(py::module_& m) {
         .def(py::init<double>(), py::arg("mu"));
     py::class_<PyField, Field, std::shared_ptr<PyField>>(m, "PyField")
         .def(py::init<py::object, std::size_t, bool>(), py::arg("fun"), py::arg("dim"), py::arg("batched"));
+    py::class_<PyJacobianField, Field, std::shared_ptr<PyJacobianField>>(m, "PyJacobianField")
+        .def(py::init<std::shared_ptr<Field>, py::object, bool>(), py::arg("field"), py::arg("jac"),
+             py::arg("batched"));
 
     m.def("tableau_names", &tableau_names);
     m.def("tableau_info", [](const std::string& name) {

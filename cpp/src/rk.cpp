@@ -1,5 +1,7 @@
 #include "eulerflow/rk.hpp"
 
+#include "eulerflow/implicit.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -288,7 +290,9 @@ void dense_eval(const DenseRecord& r, std::size_t i, double theta, double* out) 
     const double* y0 = r.y0.data() + i * n;
     const double* y1 = r.y1.data() + i * n;
     const double* k = r.k.data() + i * r.kn;
-    if (r.shampine) {
+    if (r.collocation) {
+        dense_radau(y0, k, n, theta, out);
+    } else if (r.shampine) {
         dense_dopri5(y0, y1, k, n, r.h[i], theta, out);
     } else {
         dense_hermite(y0, y1, k, k + n, n, r.h[i], theta, out);

@@ -623,6 +623,9 @@ def run_euler(out: str | Path, quick: bool = False, progress: bool | None = None
               "slopes fitted on the 4 smallest steps above the reference's error"),
         out / "euler_convergence_lorenz.png", figures)
 
+    # 4. A stiff problem: Van der Pol with eps = 1e-3 by radau5, its dense output and events.
+    stiff = _stiff_van_der_pol_figure(out / "euler_stiff_van_der_pol.png", figures)
+
     # Speed of a native integration: the smallest Lorenz step again, warm, best of 3.
     n_steps = int(round(1.0 / lorenz_steps[-1]))
     ns_per_step = {}
@@ -654,6 +657,7 @@ def run_euler(out: str | Path, quick: bool = False, progress: bool | None = None
     numbers["slope_projectile_euler"] = slopes["projectile"]["euler"]
     for m in methods:
         numbers[f"lorenz_ns_per_step_{m}"] = ns_per_step[m]
+    numbers.update(stiff["numbers"])
     numbers["projectile_max_error_midpoint_rk4"] = float(
         max(proj_err["midpoint"].max(), proj_err["rk4"].max()))
 
@@ -756,6 +760,10 @@ def run_euler(out: str | Path, quick: bool = False, progress: bool | None = None
         f"Measured orders: euler {s_lo['euler']:.2f}, midpoint {s_lo['midpoint']:.2f}, "
         f"rk4 {s_lo['rk4']:.2f} (expected 1, 2, 4).",
         "",
+        "## A stiff problem: Van der Pol with radau5",
+        "",
+        *stiff["lines"],
+        "",
         "## Timings",
         "",
         "Native fields make no Python call per step. Lorenz, one integration of "
@@ -773,6 +781,66 @@ def run_euler(out: str | Path, quick: bool = False, progress: bool | None = None
     (out / "summary.md").write_text(md, encoding="utf-8")
     return DemoResult("euler", "Euler's method and convergence orders (seed 000)", numbers, md,
                       figures, seconds)
+
+
+#: The stiff Van der Pol of the euler demo: y0' = y1, y1' = ((1 - y0^2) y1 - y0) / eps.
+STIFF_VDP_EPS = 1e-3
+
+
+def _stiff_van_der_pol_figure(path: Path, figures: list[Path]) -> dict[str, Any]:
+    """radau5 on stiff Van der Pol (eps = 1e-3) over [0, 3] with its Jacobian: the dense
+    output as a curve, the accepted steps as points, the downward zero crossings of y0
+    (events) marked; returns the numbers and the summary lines."""
+    import matplotlib.pyplot as plt
+
+    eps = STIFF_VDP_EPS
+
+    def vdp(t, y):
+        return np.array([y[1], ((1 - y[0] ** 2) * y[1] - y[0]) / eps])
+
+    def jac(t, y):
+        return np.array([[0.0, 1.0], [(-2.0 * y[0] * y[1] - 1.0) / eps, (1.0 - y[0] ** 2) / eps]])
+
+    def crossing(t, y):
+        return y[0]
+
+    crossing.direction = -1
+    sol = ef.solve(vdp, [2.0, 0.0], [0.0, 3.0], method="radau5", rtol=1e-6, atol=1e-6, jac=jac,
+                   events=crossing)
+    tt = np.linspace(0.0, 3.0, 3001)
+    yy = sol.evaluate(tt)
+    t_ev = sol.t_events[0]
+    fig, (ax, ax_h) = plt.subplots(2, 1, figsize=(8.0, 6.2), sharex=True, layout="constrained",
+                                   gridspec_kw={"height_ratios": [2.2, 1.0]})
+    ax.plot(tt, yy[:, 0], color="C0", lw=1.4, label="y0(t): radau5 dense output")
+    ax.plot(sol.t, sol.y[:, 0], "o", ms=3.0, color="C1", mfc="none",
+            label=f"accepted steps ({sol.t.size - 1})")
+    ax.plot(t_ev, np.zeros_like(t_ev), "kx", ms=9, mew=2.0,
+            label=f"events: y0 = 0 downwards ({t_ev.size})")
+    ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
+    ax.set_ylabel("y0")
+    ax.set_ylim(-2.6, 2.9)
+    ax.legend(loc="upper right", fontsize=8, ncols=3)
+    ax.set_title(f"Stiff Van der Pol (eps = {eps:g}) by radau5 with its Jacobian, rtol = atol = "
+                 f"1e-6:\n{sol.info['nfev']} evaluations, {sol.info['njev']} Jacobians; "
+                 "slow drifts in long steps, fast jumps in short ones", fontsize=10)
+    ax_h.semilogy(sol.t[:-1], np.diff(sol.t), ".", ms=3.0, color="C2")
+    ax_h.set_ylabel("step size h")
+    ax_h.set_xlabel("t")
+    _save(fig, path, figures)
+    numbers = {"stiff_vdp_nfev": float(sol.info["nfev"]), "stiff_vdp_njev": float(sol.info["njev"]),
+               "stiff_vdp_steps": float(sol.t.size - 1)}
+    if t_ev.size:
+        numbers["stiff_vdp_first_crossing"] = float(t_ev[0])
+    lines = [
+        f"y0' = y1, y1' = ((1 - y0^2) y1 - y0) / eps with eps = {eps:g} from (2, 0) over "
+        "[0, 3]: `ef.solve(f, y0, [0, 3], method=\"radau5\", jac=J, events=crossing)` "
+        f"took {sol.t.size - 1} steps, {sol.info['nfev']} evaluations and "
+        f"{sol.info['njev']} Jacobians (rtol = atol = 1e-6); y0 crosses 0 downwards at t = "
+        + ", ".join(f"{te:.6f}" for te in t_ev) + " (events on the dense output, the "
+        "collocation polynomial of each step). Figure `euler_stiff_van_der_pol.png`.",
+    ]
+    return {"numbers": numbers, "lines": lines}
 
 
 # ----------------------------------------------------------------------------- Neural ODE demo

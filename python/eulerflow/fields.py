@@ -29,6 +29,16 @@ class NativeField:
             raise ValueError(f"y must have {self.dim} values per state, got shape {y.shape}")
         return self._core_field(float(t), np.ascontiguousarray(y))
 
+    def jacobian(self, t: float, y) -> np.ndarray:
+        """The analytic Jacobian ``df/dy`` at ``(t, y)``: shape (d, d) for one state (d,),
+        (n, d, d) for a batch (n, d). ``method="radau5"`` uses it instead of finite
+        differences."""
+        y = real_array(y, "y", np.float64, ndim=(1, 2))
+        if y.shape[-1] != self.dim:
+            raise ValueError(f"y must have {self.dim} values per state, got shape {y.shape}")
+        J = self._core_field.jacobian(float(t), np.ascontiguousarray(y))
+        return J[0] if y.ndim == 1 else J
+
 
 class Linear(NativeField):
     """The linear field ``dy/dt = A y + b`` (``A`` of shape (d, d), ``b`` of

@@ -1,4 +1,5 @@
-"""``odeint``: explicit Runge-Kutta integration driven by Butcher tableaus."""
+"""``odeint`` and ``solve``: explicit Runge-Kutta integration driven by Butcher tableaus,
+and the implicit radau5 for stiff problems."""
 
 from __future__ import annotations
 
@@ -71,9 +72,22 @@ def _field_for(func, d: int, batched: bool):
                     f"{type(func).__name__}")
 
 
+def _with_jacobian(field, jac, method: str, batched: bool):
+    """The core field with the user's Jacobian ``jac(t, y)`` attached (radau5 only)."""
+    if jac is None:
+        return field
+    if method not in IMPLICIT_METHODS:
+        raise ValueError(f"jac is used by the implicit methods {IMPLICIT_METHODS} (Newton's "
+                         f"matrix); the explicit method {method!r} takes no Jacobian")
+    if not callable(jac):
+        raise TypeError(f"jac must be a callable jac(t, y) returning the Jacobian df/dy, got "
+                        f"{type(jac).__name__}")
+    return _core.PyJacobianField(field, jac, batched)
+
+
 def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float = 1e-9,
            step_size: float | None = None, max_steps: int = 100_000, full_output: bool = False,
-           events=None):
+           events=None, jac=None):
     """Integrates ``dy/dt = func(t, y)`` from ``y(t[0]) = y0``; returns ``ys`` with
     ``ys.shape == (len(t), *y0.shape)`` and ``ys[0] == y0``.
 
@@ -90,27 +104,35 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     norm) with a PI controller and interpolate the requested times (dopri5:
     Shampine's fourth-order dense output; bosh3: cubic Hermite). For stiff problems,
     ``radau5`` is the implicit Radau IIA method of order 5 (L-stable): simplified
-    Newton iterations with a finite-difference Jacobian, error by step doubling, cubic
-    Hermite output; dense linear algebra on the whole state, for systems of modest size.
+    Newton iterations, Hairer's filtered error estimate and predictive step control (as
+    Hairer's RADAU5), and between the steps each step's collocation polynomial (degree
+    3, RADAU5's continuous extension); dense linear algebra on the whole state, for
+    systems of modest size. Its Jacobian ``df/dy`` is ``jac(t, y)`` when given (an array
+    (d, d), or (batch, d, d) for ``y0`` of shape (batch, d): one block per state), else
+    the native field's analytic one, else finite differences (d evaluations of ``func``
+    per Jacobian; networks use finite differences). ``jac`` with an explicit method is
+    refused.
 
-    ``full_output=True`` returns ``(ys, info)`` with ``nfev``, ``nsteps``,
-    ``naccepted`` and ``nrejected``. Raises :class:`IntegrationError` when
-    ``max_steps`` is exceeded, the step size underflows or the solution becomes
-    non-finite; an exception raised inside ``func`` propagates unchanged.
+    ``full_output=True`` returns ``(ys, info)`` with ``nfev`` (every evaluation of
+    ``func``, radau5's finite-difference columns included), ``nsteps``, ``naccepted``
+    and ``nrejected``; radau5 adds ``njev``, the Jacobians evaluated. Raises
+    :class:`IntegrationError` when ``max_steps`` is exceeded, the step size underflows or
+    the solution becomes non-finite; an exception raised inside ``func`` propagates
+    unchanged.
 
     **Per-sample times**: with ``y0`` of shape (batch, d), ``t`` may have shape
     (batch, n_times): row ``r`` is integrated on its own grid ``t[r]`` (each row its own
     adaptive steps), all rows in one native call; ``ys[:, r]`` then holds row ``r`` at
     the times ``t[r]``.
 
-    **Events** (adaptive methods): ``events`` is a callable ``g(t, y)`` or a list of
-    them, with scipy's conventions: an event happens where ``g`` crosses zero, only
-    upwards if ``g.direction > 0``, only downwards if ``< 0``; a ``g.terminal = True``
-    event ends the integration there. Events are located by root finding on the dense
-    output of each accepted step. With events, ``(ys, info)`` is returned: ``ys`` holds
-    the requested times up to the end (the first terminal event), and ``info`` adds
-    ``t_events`` and ``y_events`` (one array per event) and ``terminated``. See
-    :func:`solve` for the dense solution itself.
+    **Events** (adaptive methods, radau5 included): ``events`` is a callable ``g(t, y)``
+    or a list of them, with scipy's conventions: an event happens where ``g`` crosses
+    zero, only upwards if ``g.direction > 0``, only downwards if ``< 0``; a
+    ``g.terminal = True`` event ends the integration there. Events are located by root
+    finding on the dense output of each accepted step. With events, ``(ys, info)`` is
+    returned: ``ys`` holds the requested times up to the end (the first terminal event),
+    and ``info`` adds ``t_events`` and ``y_events`` (one array per event) and
+    ``terminated``. See :func:`solve` for the dense solution itself.
     """
     _check_method(method)
     adaptive = method in ADAPTIVE_METHODS
@@ -118,14 +140,14 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     t = real_array(t, "t", np.float64, ndim=(1, 2))
     if t.ndim == 2:
         return _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output,
-                            events)
+                            events, jac)
     _check_times(t, "t")
     if events is not None:
-        if not adaptive or method in IMPLICIT_METHODS:
-            raise ValueError(f"events need an adaptive explicit method (dopri5, bosh3): their "
+        if not adaptive:
+            raise ValueError(f"events need an adaptive method {ADAPTIVE_METHODS}: their "
                              f"times are found on the dense output; got {method!r}")
         sol = solve(func, y0, t, method=method, rtol=rtol, atol=atol, max_steps=max_steps,
-                    events=events)
+                    events=events, jac=jac)
         keep = t.size if not sol.terminated else int(np.sum((t - sol.t[-1]) * np.sign(
             t[-1] - t[0] if t.size > 1 else 1.0) <= 0))
         ys = sol.evaluate(t[:keep])
@@ -145,7 +167,7 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     batched = y0.ndim == 2
     d = y0.shape[-1]
     batch = y0.shape[0] if batched else 1
-    field = _field_for(func, d, batched)
+    field = _with_jacobian(_field_for(func, d, batched), jac, method, batched)
     out, info = _core.odeint(field, np.ascontiguousarray(y0), batch, np.ascontiguousarray(t),
                              method, rtol, atol, float(step_size or 0.0), max_steps)
     ys = out.reshape((t.size, *y0.shape))
@@ -160,7 +182,8 @@ def _check_times(t: np.ndarray, name: str) -> None:
                              f"repeated or out-of-order times); got {t.size} times")
 
 
-def _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output, events):
+def _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output, events,
+                 jac):
     """odeint with one time grid per row of a batch (t of shape (batch, n_times))."""
     if events is not None:
         raise ValueError("events take one time grid: t of shape (n_times,), not per-row times")
@@ -179,7 +202,7 @@ def _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_out
         step_size = real_scalar(step_size, "step_size", min_value=0.0, min_inclusive=False)
     max_steps = positive_int(max_steps, "max_steps")
     d = y0.shape[1]
-    field = _field_for(func, d, True)
+    field = _with_jacobian(_field_for(func, d, True), jac, method, True)
     out, info = _core.odeint_rows(field, np.ascontiguousarray(y0), np.ascontiguousarray(t),
                                   method, rtol, atol, float(step_size or 0.0), max_steps)
     ys = out.reshape(t.shape[1], y0.shape[0], d)
@@ -197,7 +220,7 @@ class Solution:
     y : ndarray, shape (m + 1, *y0.shape)
         The states there.
     info : dict
-        ``nfev``, ``nsteps``, ``naccepted``, ``nrejected``.
+        ``nfev``, ``nsteps``, ``naccepted``, ``nrejected`` (radau5: and ``njev``).
     t_events, y_events : list of ndarray
         Per event function, the times (k,) and states (k, *y0.shape) it fired at.
     terminated : bool
@@ -236,7 +259,9 @@ class Solution:
         """The states at the times ``t`` (a number or a 1-D array), shape
         ``(*np.shape(t), *y0.shape)``: the stored state at a step boundary, the step's
         continuous extension inside it (dopri5: Shampine's fourth-order dense output;
-        bosh3: cubic Hermite) - the same values :func:`odeint` returns at those times."""
+        bosh3: cubic Hermite; radau5: the step's collocation polynomial, of degree 3
+        through its start and its three stage values) - the same values :func:`odeint`
+        returns at those times."""
         tt = np.atleast_1d(real_array(t, "t", np.float64, ndim=(0, 1), allow_empty=True))
         out = np.empty((tt.size, self.y[0].size))
         if tt.size:
@@ -319,23 +344,26 @@ def _root(g, sol: Solution, ta: float, tb: float, ga: float, gb: float) -> float
 
 
 def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float = 1e-9,
-          max_steps: int = 100_000, events=None) -> Solution:
+          max_steps: int = 100_000, events=None, jac=None) -> Solution:
     """Integrates ``dy/dt = func(t, y)`` over the times ``t`` (their first and last
     matter; at least two, strictly monotone) with an adaptive method and returns the
     dense :class:`Solution`: every accepted step kept, ``sol.evaluate(t)`` anywhere in
     between (the values :func:`odeint` returns at the same times), and the ``events``
-    (see :func:`odeint`) in ``sol.t_events`` / ``sol.y_events``.
+    (see :func:`odeint`) in ``sol.t_events`` / ``sol.y_events``. With
+    ``method="radau5"`` (stiff problems) the dense output is each step's collocation
+    polynomial and ``jac`` may give the Jacobian (see :func:`odeint`).
 
     Example::
 
         sol = ef.solve(ef.fields.VanDerPol(mu=1.0), [2.0, 0.0], [0.0, 10.0])
         sol.evaluate(np.linspace(0.0, 10.0, 1001))   # (1001, 2)
+        stiff = ef.solve(ef.fields.VanDerPol(mu=1000.0), [2.0, 0.0], [0.0, 3000.0],
+                         method="radau5")             # the field's own Jacobian
     """
     _check_method(method)
-    if method not in ADAPTIVE_METHODS or method in IMPLICIT_METHODS:
-        raise ValueError(f"solve needs an adaptive explicit method for its dense output "
-                         f"({tuple(m for m in ADAPTIVE_METHODS if m in EXPLICIT_METHODS)}), "
-                         f"got {method!r}")
+    if method not in ADAPTIVE_METHODS:
+        raise ValueError(f"solve needs an adaptive method for its dense output "
+                         f"{ADAPTIVE_METHODS}, got {method!r}")
     y0 = real_array(y0, "y0", np.float64, ndim=(1, 2))
     t = real_array(t, "t", np.float64, ndim=(1,))
     if t.size < 2:
@@ -346,7 +374,7 @@ def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float =
     max_steps = positive_int(max_steps, "max_steps")
     batched = y0.ndim == 2
     d = y0.shape[-1]
-    field = _field_for(func, d, batched)
+    field = _with_jacobian(_field_for(func, d, batched), jac, method, batched)
     _out, info, record = _core.solve(field, np.ascontiguousarray(y0), y0.shape[0] if batched
                                      else 1, np.ascontiguousarray(t), method, rtol, atol,
                                      max_steps)

@@ -16,6 +16,12 @@ public:
     // dy = f(t, y) for `batch` states of dimension dim(), stored as rows.
     virtual void eval(double t, const double* y, double* dy, std::size_t batch) = 0;
     virtual std::size_t dim() const = 0;
+    // The Jacobian df/dy of each of the `batch` states: J holds batch blocks of
+    // dim() x dim() values (row-major, J[r d^2 + i d + k] = df_i/dy_k of row r).
+    // Only fields with has_jacobian() implement it; the others are differentiated
+    // by finite differences where a Jacobian is needed (radau5).
+    virtual bool has_jacobian() const { return false; }
+    virtual void jacobian(double t, const double* y, double* J, std::size_t batch);
     // Called around a whole integration: a field built on shared state (a network)
     // holds it for the integration's duration, not evaluation by evaluation.
     virtual void begin() {}
@@ -39,6 +45,8 @@ class LinearField : public Field {
 public:
     LinearField(std::vector<double> A, std::vector<double> b, std::size_t d);
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    bool has_jacobian() const override { return true; }
+    void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return d_; }
 
 private:
@@ -51,6 +59,8 @@ class LorenzField : public Field {
 public:
     LorenzField(double sigma, double rho, double beta) : s_(sigma), r_(rho), b_(beta) {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    bool has_jacobian() const override { return true; }
+    void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return 3; }
 
 private:
@@ -63,6 +73,8 @@ class ProjectileField : public Field {
 public:
     ProjectileField(double ax, double ay, double az) : ax_(ax), ay_(ay), az_(az) {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    bool has_jacobian() const override { return true; }
+    void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return 6; }
 
 private:
@@ -74,6 +86,8 @@ class VanDerPolField : public Field {
 public:
     explicit VanDerPolField(double mu) : mu_(mu) {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    bool has_jacobian() const override { return true; }
+    void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return 2; }
 
 private:
@@ -85,6 +99,8 @@ class ArenstorfField : public Field {
 public:
     explicit ArenstorfField(double mu) : mu_(mu) {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
+    bool has_jacobian() const override { return true; }
+    void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return 4; }
 
 private:

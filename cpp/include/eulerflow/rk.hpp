@@ -27,11 +27,13 @@ public:
 // The accepted steps of an adaptive integration, for dense output anywhere:
 // per step its start time t0 and size h, the states at both ends (n each) and
 // the stage data its continuous extension needs (kn each: all S stages for
-// dopri5, the slopes at both ends for the Hermite interpolant).
+// dopri5, the slopes at both ends for the Hermite interpolant, the three stage
+// increments Z of radau5's collocation polynomial).
 struct DenseRecord {
     std::vector<double> t0, h, y0, y1, k;
     std::size_t n = 0, kn = 0;
     bool shampine = false;
+    bool collocation = false;  // radau5
     std::size_t steps() const { return t0.size(); }
 };
 
@@ -49,6 +51,7 @@ void dense_eval(const DenseRecord& r, std::size_t i, double theta, double* out);
 
 struct OdeInfo {
     std::int64_t nfev = 0, nsteps = 0, naccepted = 0, nrejected = 0;
+    std::int64_t njev = 0;  // Jacobian evaluations (radau5)
 };
 
 // Integrates dy/dt = f(t, y) for `batch` states of dimension f.dim() from
