@@ -86,9 +86,14 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     Fixed-step methods (``euler``, ``midpoint``, ``heun``, ``rk4``, ``rk38``) take
     one step per output interval, or steps of ``step_size`` with the last one
     shortened to land exactly on each ``t[i]``. Adaptive methods (``bosh3``,
-    ``dopri5``) keep the local error below ``atol + rtol * |y|`` (weighted RMS
-    norm) with a PI controller and interpolate the requested times (dopri5:
-    Shampine's fourth-order dense output; bosh3: cubic Hermite). For stiff problems,
+    ``dopri5``, ``tsit5``, ``dopri8``) keep the local error below ``atol + rtol * |y|``
+    (weighted RMS norm) with a PI controller and interpolate the requested times (dopri5:
+    Shampine's fourth-order dense output; dopri8: DOP853's seventh-order dense output;
+    bosh3, tsit5: cubic Hermite). ``dopri8`` is Hairer's DOP853, the Dormand-Prince
+    8(5,3) pair of order 8: 12 evaluations per step, plus 3 for a step with an output
+    time inside it; its error is ``err5**2 / sqrt(err5**2 + 0.01 * err3**2)`` of a fifth-
+    and a third-order estimate. It is the method for tight tolerances (rtol 1e-9 and
+    below, on smooth problems). For stiff problems,
     ``radau5`` is the implicit Radau IIA method of order 5 (L-stable): simplified
     Newton iterations with a finite-difference Jacobian, error by step doubling, cubic
     Hermite output; dense linear algebra on the whole state, for systems of modest size.
@@ -122,8 +127,9 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     _check_times(t, "t")
     if events is not None:
         if not adaptive or method in IMPLICIT_METHODS:
-            raise ValueError(f"events need an adaptive explicit method (dopri5, bosh3): their "
-                             f"times are found on the dense output; got {method!r}")
+            raise ValueError(f"events need an adaptive explicit method (dopri5, tsit5, dopri8, "
+                             f"bosh3): their times are found on the dense output; got "
+                             f"{method!r}")
         sol = solve(func, y0, t, method=method, rtol=rtol, atol=atol, max_steps=max_steps,
                     events=events)
         keep = t.size if not sol.terminated else int(np.sum((t - sol.t[-1]) * np.sign(
@@ -236,7 +242,8 @@ class Solution:
         """The states at the times ``t`` (a number or a 1-D array), shape
         ``(*np.shape(t), *y0.shape)``: the stored state at a step boundary, the step's
         continuous extension inside it (dopri5: Shampine's fourth-order dense output;
-        bosh3: cubic Hermite) - the same values :func:`odeint` returns at those times."""
+        dopri8: DOP853's seventh-order one; bosh3, tsit5: cubic Hermite) - the same values
+        :func:`odeint` returns at those times."""
         tt = np.atleast_1d(real_array(t, "t", np.float64, ndim=(0, 1), allow_empty=True))
         out = np.empty((tt.size, self.y[0].size))
         if tt.size:
@@ -324,7 +331,8 @@ def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float =
     matter; at least two, strictly monotone) with an adaptive method and returns the
     dense :class:`Solution`: every accepted step kept, ``sol.evaluate(t)`` anywhere in
     between (the values :func:`odeint` returns at the same times), and the ``events``
-    (see :func:`odeint`) in ``sol.t_events`` / ``sol.y_events``.
+    (see :func:`odeint`) in ``sol.t_events`` / ``sol.y_events``. With ``dopri8`` every
+    accepted step pays the 3 evaluations of its dense output (15 per step).
 
     Example::
 
