@@ -299,9 +299,13 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
         }
     }
     double h = initial_step(tb, f, batch, t0, y.data(), K, dir, span, opt, info, w);
-    // PI step-size control (Hairer's DOPRI5 constants)
-    const double beta = 0.04, safety = 0.9, facmin = 0.2, facmax = 10.0;
-    const double expo1 = 1.0 / double(tb.error_order + 1) - 0.75 * beta;
+    // Step-size control: Hairer's DOPRI5 PI controller (beta = 0.04, step ratio in
+    // [0.2, 10]); with DOP853's error estimate (dopri8), DOP853's defaults: beta = 0, so
+    // the exponent is 1/8, and the step ratio in [1/3, 6]
+    const bool dop853_control = !tb.b_err3.empty();
+    const double beta = dop853_control ? 0.0 : 0.04, safety = 0.9;
+    const double facmin = dop853_control ? 0.333 : 0.2, facmax = dop853_control ? 6.0 : 10.0;
+    const double expo1 = 1.0 / double(tb.error_order + 1) - (dop853_control ? 0.2 : 0.75) * beta;
     double err_old = 1e-4;
     bool rejected_last = false;
     double tc = t0;
