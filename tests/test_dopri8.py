@@ -175,10 +175,13 @@ def test_arenstorf_same_steps_and_error_as_scipys_dop853(tol):
 
 def test_arenstorf_dopri8_needs_fewer_evaluations_than_dopri5_for_the_same_error():
     err8, info8 = orbit_error("dopri8", 1e-12)
-    # dopri5 at a 10x tighter tolerance still has a larger error, with over 3x the work
+    # at the same tolerance dopri5 is 28x less accurate with 3x the work; at a 10x tighter
+    # one it still is (measured: dopri8 1.07e-9 with 4310 evaluations; dopri5 3.0e-8 with
+    # 12692 at 1e-12, 1.2e-9 with 20114 at 1e-13)
+    err5, info5 = orbit_error("dopri5", 1e-12)
+    assert 10 * err8 < err5 and 2 * info8["nfev"] < info5["nfev"]
     err5, info5 = orbit_error("dopri5", 1e-13)
-    assert err8 < err5
-    assert 3 * info8["nfev"] < info5["nfev"]
+    assert err8 < 1.5 * err5 and 4 * info8["nfev"] < info5["nfev"]
     # at 1e-9 too: dopri8 7.6e-6 with 2234 evaluations, dopri5 2.0e-5 with 3212 (measured)
     err8, info8 = orbit_error("dopri8", 1e-9)
     err5, info5 = orbit_error("dopri5", 1e-9)
