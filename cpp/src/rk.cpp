@@ -49,13 +49,21 @@ void rk_step(const Tableau& tb, Field& f, std::size_t batch, double t, double h,
 
 double error_norm(const Tableau& tb, const RkWork& w, const double* y, const double* y_new, std::size_t n,
                   double rtol, double atol) {
-    const double e5 = rms_norm(w.err.data(), y, y_new, n, rtol, atol);
-    if (tb.b_err3.empty()) return e5;
+    if (tb.b_err3.empty()) return rms_norm(w.err.data(), y, y_new, n, rtol, atol);
     // DOP853: the 5th-order estimate, damped where the 3rd-order one is much larger
-    // (the combination behaves like h^8 for small h)
-    const double e3 = rms_norm(w.err3.data(), y, y_new, n, rtol, atol);
-    const double deno = e5 * e5 + 0.01 * e3 * e3;
-    return deno > 0.0 ? e5 * e5 / std::sqrt(deno) : 0.0;
+    // (the combination behaves like h^8 for small h); both with the same scales
+    const double *e5 = w.err.data(), *e3 = w.err3.data();
+    double s5 = 0.0, s3 = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double sc = 1.0 / (atol + rtol * std::max(std::fabs(y[i]), std::fabs(y_new[i])));
+        const double q5 = e5[i] * sc, q3 = e3[i] * sc;
+        s5 += q5 * q5;
+        s3 += q3 * q3;
+    }
+    // (s5 / n) / sqrt((s5 + 0.01 s3) / n): the squared RMS norm of err5 over the RMS
+    // norm of the combination
+    const double deno = s5 + 0.01 * s3;
+    return deno > 0.0 ? s5 / std::sqrt(deno * double(n)) : 0.0;
 }
 
 namespace {
@@ -389,7 +397,7 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
                 }
                 ++next;
             }
-            double fac = fac11 / std::pow(err_old, beta);
+            double fac = beta > 0.0 ? fac11 / std::pow(err_old, beta) : fac11;
             fac = std::max(1.0 / facmax, std::min(1.0 / facmin, fac / safety));
             double h_new = std::fabs(hs) / fac;
             if (rejected_last) h_new = std::min(h_new, std::fabs(hs));

@@ -159,11 +159,16 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
 
 
 def _check_times(t: np.ndarray, name: str) -> None:
-    if t.size >= 2:
+    if t.size == 2:  # the common [t0, t1]: no array temporaries
+        ok = bool(t[1] > t[0] or t[1] < t[0])
+    elif t.size > 2:
         dt = np.diff(t)
-        if not (np.all(dt > 0) or np.all(dt < 0)):
-            raise ValueError(f"{name} must be strictly increasing or strictly decreasing (no "
-                             f"repeated or out-of-order times); got {t.size} times")
+        ok = bool(np.all(dt > 0) or np.all(dt < 0))
+    else:
+        ok = True
+    if not ok:
+        raise ValueError(f"{name} must be strictly increasing or strictly decreasing (no "
+                         f"repeated or out-of-order times); got {t.size} times")
 
 
 def _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output, events):
