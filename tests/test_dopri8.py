@@ -87,7 +87,7 @@ def test_embedded_estimates_have_orders_5_and_3():
     tb = ef.ode.tableau("dopri8")
     a, b = tb["a"], tb["b"]
     b5 = b - tb["b_err"]
-    b3 = b - np.asarray(tb["b_err3"])
+    b3 = b - tb["b_err3"]
     assert max(ref.order_defects(a, b5, 5)) < 5e-15
     assert max(ref.order_defects(a, b5, 6)) > 1e-5
     assert max(ref.order_defects(a, b3, 3)) < 5e-15

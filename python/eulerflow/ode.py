@@ -35,7 +35,9 @@ FIXED_METHODS = tuple(m for m in METHODS if m not in ADAPTIVE_METHODS)
 
 def tableau(method: str) -> dict:
     """The Butcher tableau of an explicit ``method``: ``a`` (s, s), ``b``, ``c``,
-    ``b_err`` (b minus the embedded weights), ``order``, ``error_order``, ``fsal``."""
+    ``b_err`` (b minus the embedded weights), ``b_err3`` (b minus the second, third-order
+    embedded weights of dopri8; empty for the others), ``order``, ``error_order``,
+    ``fsal``."""
     _check_method(method)
     if method not in EXPLICIT_METHODS:
         raise ValueError(f"{method!r} is implicit: tableau() describes the explicit methods "
@@ -43,7 +45,7 @@ def tableau(method: str) -> dict:
     info = dict(_core.tableau_info(method))
     s = info["stages"]
     info["a"] = np.array(info["a"]).reshape(s, s)
-    for key in ("b", "c", "b_err"):
+    for key in ("b", "c", "b_err", "b_err3"):
         info[key] = np.array(info[key])
     return info
 
