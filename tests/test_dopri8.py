@@ -251,6 +251,26 @@ def test_dense_output_matches_closed_form_off_the_steps():
     np.testing.assert_array_equal(ys_odeint, sol.evaluate(t))
 
 
+def test_backward_batched_and_per_row_times():
+    # a batch of two states on the circle, integrated from t = 10 back to 0 with 301
+    # output times (most inside steps); then each row on its own forward grid
+    field = ef.fields.Linear([[0.0, 1.0], [-1.0, 0.0]])
+    t = np.linspace(10.0, 0.0, 301)
+    y0 = np.array([[np.cos(10.0), -np.sin(10.0)], [np.sin(10.0), np.cos(10.0)]])
+    ys = ef.odeint(field, y0, t, method="dopri8", rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ys[:, 0], np.stack([np.cos(t), -np.sin(t)], 1), rtol=0, atol=2e-11)
+    np.testing.assert_allclose(ys[:, 1], np.stack([np.sin(t), np.cos(t)], 1), rtol=0, atol=2e-11)
+    sol = ef.solve(field, y0, [10.0, 0.0], method="dopri8", rtol=1e-12, atol=1e-12)
+    tm = np.linspace(10.0, 0.0, 77)
+    np.testing.assert_allclose(sol.evaluate(tm)[:, 0], np.stack([np.cos(tm), -np.sin(tm)], 1),
+                               rtol=0, atol=2e-11)
+    rows = np.stack([np.linspace(0.0, 5.0, 11), np.linspace(0.0, 7.0, 11)])
+    yr = ef.odeint(field, np.array([[1.0, 0.0], [1.0, 0.0]]), rows, method="dopri8",
+                   rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(yr[:, 1, 0], np.cos(rows[1]), rtol=0, atol=2e-11)
+    np.testing.assert_allclose(yr[:, 0, 1], -np.sin(rows[0]), rtol=0, atol=2e-11)
+
+
 def test_dense_output_is_seventh_order():
     # the interpolation error at the middle of the first step, against the flow from the
     # same start computed tightly: it shrinks like h^8 (local error of a 7th-order
