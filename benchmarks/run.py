@@ -52,6 +52,10 @@ SPEED_TARGETS = [
     ("w8_landscape", "numpy_loop", 50.0),
     # issue 12: stiff Van der Pol (eps = 1e-6) to 1e-6
     ("w9_stiff_vdp", "scipy_Radau", 10.0),
+    # dopri8: the time to reach scipy DOP853's error on the Arenstorf orbit at 1e-12,
+    # against diffrax under jax.jit at the loosest tolerance that reaches it too
+    ("w7b_dopri8_tol1e-12", "diffrax_tsit5_at_dop853_error", 10.0),
+    ("w7b_dopri8_tol1e-12", "diffrax_dopri8_at_dop853_error", 10.0),
 ]
 # (workload, quality key, "abs" or "rel", tolerance, peers it must agree with)
 W1_PEERS = ("torch_seed_1thread", "torchdiffeq_euler_1thread", "jax_jit", "jax_jit_run",
@@ -127,7 +131,7 @@ def _w3_rows(records: list[dict]) -> list[str]:
 
 def _custom_checks(records: list[dict]) -> list[str]:
     """Rows of the W5 end-state and W7 evaluation targets (quality keys written by
-    w5_lorenz_rk4.py and w7_adaptive.py)."""
+    w5_lorenz_rk4.py, w7_adaptive.py and w7b_dopri8.py)."""
     rows = []
     for workload in W1_WORKLOADS:
         ref = _reference(records, workload)
@@ -193,6 +197,14 @@ def _custom_checks(records: list[dict]) -> list[str]:
                 f"{W7_NFEV_SLACK:.0%} of RK45's and error <= RK45's | nfev {q['nfev']} vs "
                 f"{q['rk45_nfev']} ({ratio:.3f}x), error {q['end_error']:.3g} vs "
                 f"{q['rk45_end_error']:.3g} | {'yes' if ok else 'NO'} |")
+    # W7b: the speed targets count only if eulerflow dopri8 reaches scipy DOP853's error
+    ref = _reference(records, "w7b_dopri8_tol1e-12")
+    if ref is not None and "scipy_dop853_end_error" in ref["quality"]:
+        q = ref["quality"]
+        rows.append(f"| w7b_dopri8_tol1e-12: eulerflow dopri8 reaches scipy DOP853's end-point "
+                    f"error | {q['end_error']:.3g} vs {q['scipy_dop853_end_error']:.3g} (nfev "
+                    f"{q['nfev']} vs {q['scipy_dop853_nfev']}) | "
+                    f"{'yes' if q['reaches_scipy_dop853_error'] else 'NO'} |")
     return rows
 
 

@@ -24,7 +24,7 @@ EXPECTED_FIGURES = {
             "swap_weights.png"],
     "euler": ["euler_trajectories.png", "euler_convergence_projectile.png",
               "euler_convergence_spiral.png", "euler_convergence_lorenz.png",
-              "euler_stiff_van_der_pol.png"],
+              "euler_stiff_van_der_pol.png", "euler_work_precision.png"],
     "neural-ode": ["node_spiral.png", "node_solvers.png", "node_extreme_starts.png",
                    "node_landscape.png", "node_lorenz.png", "node_lorenz_components.png",
                    "node_regularized.png"],

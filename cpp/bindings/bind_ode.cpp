@@ -174,7 +174,7 @@ py::tuple run_solve(std::shared_ptr<Field> field, py::array_t<double, py::array:
                     double atol, std::int64_t max_steps) {
     const bool radau = method == "radau5";
     const Tableau* tb = radau ? nullptr : &tableau_by_name(method);
-    if (tb && !tb->adaptive()) throw std::invalid_argument("dense output needs an adaptive method (dopri5, bosh3)");
+    if (tb && !tb->adaptive()) throw std::invalid_argument("dense output needs an adaptive method (dopri5, tsit5, dopri8, bosh3)");
     const std::size_t d = field->dim();
     if (std::size_t(y0.size()) != batch * d) throw std::invalid_argument("y0 does not match the field");
     const std::size_t nt = std::size_t(t.size());
@@ -330,6 +330,7 @@ void bind_ode(py::module_& m) {
         d["b"] = tb.b;
         d["c"] = tb.c;
         d["b_err"] = tb.b_err;
+        d["b_err3"] = tb.b_err3;
         d["order"] = tb.order;
         d["error_order"] = tb.error_order;
         d["adaptive"] = tb.adaptive();

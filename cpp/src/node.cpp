@@ -144,7 +144,7 @@ void NeuralOde::integrate_interval(Field& f, std::size_t batch, double ta, doubl
         rk_step(tb_, f, batch, tc, hs, y, ynew, w);
         info.nfev += std::int64_t(tb_.stages - 1);
         ++info.nsteps;
-        const double err = rms_norm(w.err.data(), y, ynew, n, s_.rtol, s_.atol);
+        const double err = error_norm(tb_, w, y, ynew, n, s_.rtol, s_.atol);
         const double fac = std::isfinite(err) ? std::min(10.0, std::max(0.2, 0.9 * std::pow(std::max(err, 1e-10), -expo))) : 0.2;
         if (err <= 1.0) {
             ++info.naccepted;

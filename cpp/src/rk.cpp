@@ -35,16 +35,37 @@ void rk_step(const Tableau& tb, Field& f, std::size_t batch, double t, double h,
             for (std::size_t i = 0; i < n; ++i) y_new[i] += bj * Kj[i];
         }
     }
-    if (tb.adaptive()) {
-        double* err = w.err.data();
+    // err = h sum_j b_err[j] K_j (and the same with b_err3 into err3)
+    auto estimate = [&](const std::vector<double>& weights, double* err) {
         std::fill(err, err + n, 0.0);
         for (std::size_t j = 0; j < S; ++j) {
-            const double e = h * tb.b_err[j];
+            const double e = h * weights[j];
             if (e == 0.0) continue;
             const double* Kj = K + j * n;
             for (std::size_t i = 0; i < n; ++i) err[i] += e * Kj[i];
         }
+    };
+    if (tb.adaptive()) estimate(tb.b_err, w.err.data());
+    if (!tb.b_err3.empty()) estimate(tb.b_err3, w.err3.data());
+}
+
+double error_norm(const Tableau& tb, const RkWork& w, const double* y, const double* y_new, std::size_t n,
+                  double rtol, double atol) {
+    if (tb.b_err3.empty()) return rms_norm(w.err.data(), y, y_new, n, rtol, atol);
+    // DOP853: the 5th-order estimate, damped where the 3rd-order one is much larger
+    // (the combination behaves like h^8 for small h); both with the same scales
+    const double *e5 = w.err.data(), *e3 = w.err3.data();
+    double s5 = 0.0, s3 = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double sc = 1.0 / (atol + rtol * std::max(std::fabs(y[i]), std::fabs(y_new[i])));
+        const double q5 = e5[i] * sc, q3 = e3[i] * sc;
+        s5 += q5 * q5;
+        s3 += q3 * q3;
     }
+    // (s5 / n) / sqrt((s5 + 0.01 s3) / n): the squared RMS norm of err5 over the RMS
+    // norm of the combination
+    const double deno = s5 + 0.01 * s3;
+    return deno > 0.0 ? s5 / std::sqrt(deno * double(n)) : 0.0;
 }
 
 namespace {
@@ -163,6 +184,103 @@ void dense_dopri5(const double* y0, const double* y1, const double* K, std::size
     }
 }
 
+// DOP853's seventh-order continuous extension (Hairer's DENSE OUTPUT of DOP853,
+// function CONTD8): three more stages at c = 0.1, 0.2, 7/9 built from the step's
+// stages, then y(t0 + theta h) = y0 + s (r2 + s1 (r3 + s (r4 + s1 (r5 + s (r6 +
+// s1 (r7 + s r8)))))) with s = theta, s1 = 1 - theta.
+namespace dop853 {
+constexpr double c_extra[3] = {0.1, 0.2, 0.777777777777777777777777777778};
+// rows of the extra stages 14, 15, 16 over the stages 1..16 (index = stage - 1;
+// stage 13 is f(t + h, y_new))
+constexpr double a_extra[3][16] = {
+    {5.61675022830479523392909219681e-2, 0, 0, 0, 0, 0, 2.53500210216624811088794765333e-1,
+     -2.46239037470802489917441475441e-1, -1.24191423263816360469010140626e-1,
+     1.5329179827876569731206322685e-1, 8.20105229563468988491666602057e-3,
+     7.56789766054569976138603589584e-3, -8.298e-3, 0, 0, 0},
+    {3.18346481635021405060768473261e-2, 0, 0, 0, 0, 2.83009096723667755288322961402e-2,
+     5.35419883074385676223797384372e-2, -5.49237485713909884646569340306e-2, 0, 0,
+     -1.08347328697249322858509316994e-4, 3.82571090835658412954920192323e-4,
+     -3.40465008687404560802977114492e-4, 1.41312443674632500278074618366e-1, 0, 0},
+    {-4.28896301583791923408573538692e-1, 0, 0, 0, 0, -4.69762141536116384314449447206,
+     7.68342119606259904184240953878, 4.06898981839711007970213554331,
+     3.56727187455281109270669543021e-1, 0, 0, 0, -1.39902416515901462129418009734e-3,
+     2.9475147891527723389556272149, -9.15095847217987001081870187138, 0},
+};
+// r5..r8 = h sum_j d[.][j] K_j (DOP853's d4*, d5*, d6*, d7*)
+constexpr double d[4][16] = {
+    {-0.84289382761090128651353491142e1, 0, 0, 0, 0, 0.56671495351937776962531783590,
+     -0.30689499459498916912797304727e1, 0.23846676565120698287728149680e1,
+     0.21170345824450282767155149946e1, -0.87139158377797299206789907490,
+     0.22404374302607882758541771650e1, 0.63157877876946881815570249290,
+     -0.88990336451333310820698117400e-1, 0.18148505520854727256656404962e2,
+     -0.91946323924783554000451984436e1, -0.44360363875948939664310572000e1},
+    {0.10427508642579134603413151009e2, 0, 0, 0, 0, 0.24228349177525818288430175319e3,
+     0.16520045171727028198505394887e3, -0.37454675472269020279518312152e3,
+     -0.22113666853125306036270938578e2, 0.77334326684722638389603898808e1,
+     -0.30674084731089398182061213626e2, -0.93321305264302278729567221706e1,
+     0.15697238121770843886131091075e2, -0.31139403219565177677282850411e2,
+     -0.93529243588444783865713862664e1, 0.35816841486394083752465898540e2},
+    {0.19985053242002433820987653617e2, 0, 0, 0, 0, -0.38703730874935176555105901742e3,
+     -0.18917813819516756882830838328e3, 0.52780815920542364900561016686e3,
+     -0.11573902539959630126141871134e2, 0.68812326946963000169666922661e1,
+     -0.10006050966910838403183860980e1, 0.77771377980534432092869265740,
+     -0.27782057523535084065932004339e1, -0.60196695231264120758267380846e2,
+     0.84320405506677161018159903784e2, 0.11992291136182789328035130030e2},
+    {-0.25693933462703749003312586129e2, 0, 0, 0, 0, -0.15418974869023643374053993627e3,
+     -0.23152937917604549567536039109e3, 0.35763911791061412378285349910e3,
+     0.93405324183624310003907691704e2, -0.37458323136451633156875139351e2,
+     0.10409964950896230045147246184e3, 0.29840293426660503123344363579e2,
+     -0.43533456590011143754432175058e2, 0.96324553959188282948394950600e2,
+     -0.39177261675615439165231486172e2, -0.14972683625798562581422125276e3},
+};
+}  // namespace dop853
+
+// The dense coefficients of an accepted dopri8 step into D (6n: r3, r4, r5..r8):
+// evaluates the three extra stages into X (3n), with ytmp (n) as scratch. K holds
+// the step's 13 stages, the last one f(t + h, y1). Calls f three times.
+void dense_dop853_prepare(Field& f, std::size_t batch, double t, double h, const double* y0, const double* y1,
+                          const double* K, double* X, double* ytmp, std::size_t n, double* D) {
+    // stage j (0-based) of the 16: the step's K for j < 13, the extra X after
+    auto stage = [&](std::size_t j) { return j < 13 ? K + j * n : X + (j - 13) * n; };
+    for (std::size_t e = 0; e < 3; ++e) {
+        for (std::size_t i = 0; i < n; ++i) ytmp[i] = y0[i];
+        for (std::size_t j = 0; j < 13 + e; ++j) {
+            const double a = h * dop853::a_extra[e][j];
+            if (a == 0.0) continue;
+            const double* Kj = stage(j);
+            for (std::size_t i = 0; i < n; ++i) ytmp[i] += a * Kj[i];
+        }
+        f.eval(t + dop853::c_extra[e] * h, ytmp, X + e * n, batch);
+    }
+    const double* f0 = K;
+    const double* f1 = K + 12 * n;
+    double *r3 = D, *r4 = D + n;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double r2 = y1[i] - y0[i];
+        r3[i] = h * f0[i] - r2;
+        r4[i] = r2 - h * f1[i] - r3[i];
+    }
+    for (std::size_t m = 0; m < 4; ++m) {
+        double* r = D + (2 + m) * n;
+        std::fill(r, r + n, 0.0);
+        for (std::size_t j = 0; j < 16; ++j) {
+            const double dj = h * dop853::d[m][j];
+            if (dj == 0.0) continue;
+            const double* Kj = stage(j);
+            for (std::size_t i = 0; i < n; ++i) r[i] += dj * Kj[i];
+        }
+    }
+}
+
+void dense_dop853(const double* y0, const double* y1, const double* D, std::size_t n, double theta, double* out) {
+    const double s = theta, s1 = 1.0 - theta;
+    const double *r3 = D, *r4 = D + n, *r5 = D + 2 * n, *r6 = D + 3 * n, *r7 = D + 4 * n, *r8 = D + 5 * n;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double conpar = r5[i] + s * (r6[i] + s1 * (r7[i] + s * r8[i]));
+        out[i] = y0[i] + s * ((y1[i] - y0[i]) + s1 * (r3[i] + s * (r4[i] + s1 * conpar)));
+    }
+}
+
 // Cubic Hermite interpolation from the values and slopes at both ends.
 void dense_hermite(const double* y0, const double* y1, const double* f0, const double* f1, std::size_t n,
                    double h, double theta, double* out) {
@@ -175,6 +293,9 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
                         const OdeOptions& opt, double* out, OdeInfo& info, RkWork& w) {
     const std::size_t n = w.ytmp.size(), S = tb.stages;
     std::vector<double> y(out, out + n), y_new(n), f0(n);
+    // dopri8's dense output: the three extra stages and the step's coefficients
+    const bool dop853 = tb.dense == Tableau::Dense::Dop853;
+    std::vector<double> extra(dop853 ? 3 * n : 0), dcoef(dop853 ? 6 * n : 0);
     double* K = w.K.data();
     const double t0 = t[0], t_final = t[nt - 1];
     const double dir = t_final > t0 ? 1.0 : -1.0;
@@ -188,9 +309,13 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
         }
     }
     double h = initial_step(tb, f, batch, t0, y.data(), K, dir, span, opt, info, w);
-    // PI step-size control (Hairer's DOPRI5 constants)
-    const double beta = 0.04, safety = 0.9, facmin = 0.2, facmax = 10.0;
-    const double expo1 = 1.0 / double(tb.error_order + 1) - 0.75 * beta;
+    // Step-size control: Hairer's DOPRI5 PI controller (beta = 0.04, step ratio in
+    // [0.2, 10]); with DOP853's error estimate (dopri8), DOP853's defaults: beta = 0, so
+    // the exponent is 1/8, and the step ratio in [1/3, 6]
+    const bool dop853_control = !tb.b_err3.empty();
+    const double beta = dop853_control ? 0.0 : 0.04, safety = 0.9;
+    const double facmin = dop853_control ? 0.333 : 0.2, facmax = dop853_control ? 6.0 : 10.0;
+    const double expo1 = 1.0 / double(tb.error_order + 1) - (dop853_control ? 0.2 : 0.75) * beta;
     double err_old = 1e-4;
     bool rejected_last = false;
     double tc = t0;
@@ -224,7 +349,7 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
         rk_step(tb, f, batch, tc, hs, y.data(), y_new.data(), w);
         info.nfev += std::int64_t(S - 1);
         ++info.nsteps;
-        const double err = rms_norm(w.err.data(), y.data(), y_new.data(), n, opt.rtol, opt.atol);
+        const double err = error_norm(tb, w, y.data(), y_new.data(), n, opt.rtol, opt.atol);
         if (!std::isfinite(err)) {
             // a blown-up stage: retry with a much smaller step
             ++info.nrejected;
@@ -236,12 +361,21 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
         if (err <= 1.0) {
             ++info.naccepted;
             const double t_new = reaches_end ? t_final : tc + hs;
+            // dopri8 pays its three extra evaluations only for a step with output inside
+            // it (or when every step is kept)
+            if (dop853 && (opt.record || (next < nt && dir * (t[next] - t_new) < 0.0))) {
+                dense_dop853_prepare(f, batch, tc, hs, y.data(), y_new.data(), K, extra.data(), w.ytmp.data(), n,
+                                     dcoef.data());
+                info.nfev += 3;
+            }
             if (DenseRecord* r = opt.record) {
                 r->t0.push_back(tc);
                 r->h.push_back(hs);
                 r->y0.insert(r->y0.end(), y.begin(), y.end());
                 r->y1.insert(r->y1.end(), y_new.begin(), y_new.end());
-                if (tb.shampine_dense) {
+                if (dop853) {
+                    r->k.insert(r->k.end(), dcoef.begin(), dcoef.end());
+                } else if (tb.dense == Tableau::Dense::Shampine5) {
                     r->k.insert(r->k.end(), K, K + S * n);
                 } else {
                     r->k.insert(r->k.end(), f0.begin(), f0.end());
@@ -255,7 +389,9 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
                     std::copy(y_new.begin(), y_new.end(), o);
                 } else {
                     const double theta = (t[next] - tc) / hs;
-                    if (tb.shampine_dense) {
+                    if (dop853) {
+                        dense_dop853(y.data(), y_new.data(), dcoef.data(), n, theta, o);
+                    } else if (tb.dense == Tableau::Dense::Shampine5) {
                         dense_dopri5(y.data(), y_new.data(), K, n, hs, theta, o);
                     } else {
                         dense_hermite(y.data(), y_new.data(), f0.data(), K + (S - 1) * n, n, hs, theta, o);
@@ -263,7 +399,7 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
                 }
                 ++next;
             }
-            double fac = fac11 / std::pow(err_old, beta);
+            double fac = beta > 0.0 ? fac11 / std::pow(err_old, beta) : fac11;
             fac = std::max(1.0 / facmax, std::min(1.0 / facmin, fac / safety));
             double h_new = std::fabs(hs) / fac;
             if (rejected_last) h_new = std::min(h_new, std::fabs(hs));
@@ -292,7 +428,9 @@ void dense_eval(const DenseRecord& r, std::size_t i, double theta, double* out) 
     const double* k = r.k.data() + i * r.kn;
     if (r.collocation) {
         dense_radau(y0, k, n, theta, out);
-    } else if (r.shampine) {
+    } else if (r.dense == Tableau::Dense::Dop853) {
+        dense_dop853(y0, y1, k, n, theta, out);
+    } else if (r.dense == Tableau::Dense::Shampine5) {
         dense_dopri5(y0, y1, k, n, r.h[i], theta, out);
     } else {
         dense_hermite(y0, y1, k, k + n, n, r.h[i], theta, out);
@@ -305,8 +443,10 @@ void odeint(const Tableau& tb, Field& f, std::size_t batch, const double* y0, co
     if (opt.record) {
         *opt.record = DenseRecord();
         opt.record->n = n;
-        opt.record->shampine = tb.shampine_dense;
-        opt.record->kn = tb.shampine_dense ? tb.stages * n : 2 * n;
+        opt.record->dense = tb.dense;
+        opt.record->kn = tb.dense == Tableau::Dense::Shampine5 ? tb.stages * n
+                         : tb.dense == Tableau::Dense::Dop853  ? 6 * n
+                                                                : 2 * n;
     }
     std::copy(y0, y0 + n, out);
     if (nt < 2) return;

@@ -28,8 +28,8 @@ class NeuralODE:
     Fixed-step methods take ``steps_per_interval`` equal steps between
     consecutive times, or steps of ``step_size`` (the last one shortened), or one
     step per interval when neither is given; both at once is an error. Adaptive
-    methods (``bosh3``, ``dopri5``) control the local error with ``rtol``/``atol``
-    and land exactly on every time.
+    methods (``bosh3``, ``dopri5``, ``tsit5``, ``dopri8``) control the local error with
+    ``rtol``/``atol`` and land exactly on every time.
 
     Gradients (``gradient=``): ``"backprop"`` differentiates the discrete solver
     exactly, storing the state at every step; ``"checkpoint"`` gives the same gradient

@@ -36,7 +36,9 @@ FIXED_METHODS = tuple(m for m in METHODS if m not in ADAPTIVE_METHODS)
 
 def tableau(method: str) -> dict:
     """The Butcher tableau of an explicit ``method``: ``a`` (s, s), ``b``, ``c``,
-    ``b_err`` (b minus the embedded weights), ``order``, ``error_order``, ``fsal``."""
+    ``b_err`` (b minus the embedded weights), ``b_err3`` (b minus the second, third-order
+    embedded weights of dopri8; empty for the others), ``order``, ``error_order``,
+    ``fsal``."""
     _check_method(method)
     if method not in EXPLICIT_METHODS:
         raise ValueError(f"{method!r} is implicit: tableau() describes the explicit methods "
@@ -44,7 +46,7 @@ def tableau(method: str) -> dict:
     info = dict(_core.tableau_info(method))
     s = info["stages"]
     info["a"] = np.array(info["a"]).reshape(s, s)
-    for key in ("b", "c", "b_err"):
+    for key in ("b", "c", "b_err", "b_err3"):
         info[key] = np.array(info[key])
     return info
 
@@ -100,9 +102,14 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     Fixed-step methods (``euler``, ``midpoint``, ``heun``, ``rk4``, ``rk38``) take
     one step per output interval, or steps of ``step_size`` with the last one
     shortened to land exactly on each ``t[i]``. Adaptive methods (``bosh3``,
-    ``dopri5``) keep the local error below ``atol + rtol * |y|`` (weighted RMS
-    norm) with a PI controller and interpolate the requested times (dopri5:
-    Shampine's fourth-order dense output; bosh3: cubic Hermite). For stiff problems,
+    ``dopri5``, ``tsit5``, ``dopri8``) keep the local error below ``atol + rtol * |y|``
+    (weighted RMS norm) with a PI controller and interpolate the requested times (dopri5:
+    Shampine's fourth-order dense output; dopri8: DOP853's seventh-order dense output;
+    bosh3, tsit5: cubic Hermite). ``dopri8`` is Hairer's DOP853, the Dormand-Prince
+    8(5,3) pair of order 8: 12 evaluations per step, plus 3 for a step with an output
+    time inside it; its error is ``err5**2 / sqrt(err5**2 + 0.01 * err3**2)`` of a fifth-
+    and a third-order estimate. It is the method for tight tolerances (rtol 1e-9 and
+    below, on smooth problems). For stiff problems,
     ``radau5`` is the implicit Radau IIA method of order 5 (L-stable): simplified
     Newton iterations, Hairer's filtered error estimate and predictive step control (as
     Hairer's RADAU5), and between the steps each step's collocation polynomial (degree
@@ -175,11 +182,16 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
 
 
 def _check_times(t: np.ndarray, name: str) -> None:
-    if t.size >= 2:
+    if t.size == 2:  # the common [t0, t1]: no array temporaries
+        ok = bool(t[1] > t[0] or t[1] < t[0])
+    elif t.size > 2:
         dt = np.diff(t)
-        if not (np.all(dt > 0) or np.all(dt < 0)):
-            raise ValueError(f"{name} must be strictly increasing or strictly decreasing (no "
-                             f"repeated or out-of-order times); got {t.size} times")
+        ok = bool(np.all(dt > 0) or np.all(dt < 0))
+    else:
+        ok = True
+    if not ok:
+        raise ValueError(f"{name} must be strictly increasing or strictly decreasing (no "
+                         f"repeated or out-of-order times); got {t.size} times")
 
 
 def _odeint_rows(func, y0, t, method, rtol, atol, step_size, max_steps, full_output, events,
@@ -259,9 +271,9 @@ class Solution:
         """The states at the times ``t`` (a number or a 1-D array), shape
         ``(*np.shape(t), *y0.shape)``: the stored state at a step boundary, the step's
         continuous extension inside it (dopri5: Shampine's fourth-order dense output;
-        bosh3: cubic Hermite; radau5: the step's collocation polynomial, of degree 3
-        through its start and its three stage values) - the same values :func:`odeint`
-        returns at those times."""
+        dopri8: DOP853's seventh-order one; bosh3, tsit5: cubic Hermite; radau5: the step's
+        collocation polynomial, of degree 3 through its start and its three stage values) -
+        the same values :func:`odeint` returns at those times."""
         tt = np.atleast_1d(real_array(t, "t", np.float64, ndim=(0, 1), allow_empty=True))
         out = np.empty((tt.size, self.y[0].size))
         if tt.size:
@@ -351,7 +363,8 @@ def solve(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float =
     between (the values :func:`odeint` returns at the same times), and the ``events``
     (see :func:`odeint`) in ``sol.t_events`` / ``sol.y_events``. With
     ``method="radau5"`` (stiff problems) the dense output is each step's collocation
-    polynomial and ``jac`` may give the Jacobian (see :func:`odeint`).
+    polynomial and ``jac`` may give the Jacobian (see :func:`odeint`). With ``dopri8`` every
+    accepted step pays the 3 evaluations of its dense output (15 per step).
 
     Example::
 

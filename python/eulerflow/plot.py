@@ -47,6 +47,7 @@ __all__ = [
     "step_losses",
     "trajectories_3d",
     "weights_image",
+    "work_precision",
 ]
 
 
@@ -736,6 +737,43 @@ def convergence(
     ax.set_xlabel(xlabel + " (log scale)")
     ax.set_ylabel(ylabel + " (log scale)")
     ax.set_title(title or "Convergence: error against step size")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def work_precision(
+    curves: Mapping[str, tuple[Any, Any]],
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = "function evaluations",
+    ylabel: str = "end-point error",
+) -> Figure:
+    """Work-precision diagram: error against cost on log-log axes.
+
+    ``curves`` maps a label (a method) to ``(nfev, errors)``, two arrays of the same
+    length (one point per tolerance, in the order they were run); each curve has its own
+    colour, marker and line style. Points with an error of exactly 0 cannot be drawn on a
+    log axis and are left out. Lower and further left is better: less work for the same
+    error.
+    """
+    fig, ax = _new_axes(ax, (6.5, 4.8))
+    styles = ("-", "--", "-.", ":")
+    for i, (label, (nfev, errors)) in enumerate(curves.items()):
+        n = _as_1d_float(f"curves[{label!r}] nfev", nfev)
+        e = _as_1d_float(f"curves[{label!r}] errors", errors)
+        if n.shape != e.shape:
+            raise ValueError(f"curves[{label!r}]: nfev {n.shape} and errors {e.shape} differ "
+                             f"in shape")
+        drawn = np.isfinite(e) & (e > 0) & (n > 0)
+        ax.plot(n[drawn], e[drawn], styles[i % len(styles)],
+                marker=_CONVERGENCE_MARKERS[i % len(_CONVERGENCE_MARKERS)], color=f"C{i % 10}",
+                ms=5, lw=1.2, label=str(label))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel + " (log scale)")
+    ax.set_ylabel(ylabel + " (log scale)")
+    ax.set_title(title or "Work-precision: error against function evaluations")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small", loc="best")
     return fig

@@ -27,12 +27,13 @@ public:
 // The accepted steps of an adaptive integration, for dense output anywhere:
 // per step its start time t0 and size h, the states at both ends (n each) and
 // the stage data its continuous extension needs (kn each: all S stages for
-// dopri5, the slopes at both ends for the Hermite interpolant, the three stage
-// increments Z of radau5's collocation polynomial).
+// dopri5, six coefficient vectors for dopri8, the slopes at both ends for the
+// Hermite interpolant, the three stage increments Z of radau5's collocation
+// polynomial).
 struct DenseRecord {
     std::vector<double> t0, h, y0, y1, k;
     std::size_t n = 0, kn = 0;
-    bool shampine = false;
+    Tableau::Dense dense = Tableau::Dense::Hermite;
     bool collocation = false;  // radau5
     std::size_t steps() const { return t0.size(); }
 };
@@ -66,16 +67,18 @@ struct RkWork {
     std::vector<double> K;     // stages * n
     std::vector<double> ytmp;  // n
     std::vector<double> err;   // n
+    std::vector<double> err3;  // n, the second error estimate (tableaus with b_err3)
     void reserve(std::size_t stages, std::size_t n) {
         K.assign(stages * n, 0.0);
         ytmp.assign(n, 0.0);
         err.assign(n, 0.0);
+        err3.assign(n, 0.0);
     }
 };
 
 // One step of size h from (t, y): K[0] must hold f(t, y) on entry. Writes
-// y_new and, for embedded tableaus, the error estimate into w.err.
-// Calls f stages - 1 times.
+// y_new and, for embedded tableaus, the error estimate into w.err (and the
+// second one into w.err3 for tableaus with b_err3). Calls f stages - 1 times.
 void rk_step(const Tableau& tb, Field& f, std::size_t batch, double t, double h, const double* y,
              double* y_new, RkWork& w);
 
@@ -85,6 +88,13 @@ void check_finite(const double* y, std::size_t n, double t);
 // Weighted RMS norm sqrt(mean((v_i / (atol + rtol * max(|a_i|, |b_i|)))^2)); b may be null.
 double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol,
                 double atol);
+
+// The scaled error of the step rk_step just took, compared with 1 by the step
+// control (every adaptive integration measures its error here): the weighted RMS
+// norm of w.err, or, for tableaus with a second estimate (dopri8), DOP853's
+// err5^2 / sqrt(err5^2 + 0.01 err3^2) of the two norms. Scales use max(|y|, |y_new|).
+double error_norm(const Tableau& tb, const RkWork& w, const double* y, const double* y_new, std::size_t n,
+                  double rtol, double atol);
 
 // Hairer-Norsett-Wanner first step size for an adaptive method, from y0 and
 // f0 = f(t0, y0); uses w.ytmp; costs one evaluation of f (counted in info).

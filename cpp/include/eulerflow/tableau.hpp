@@ -14,10 +14,18 @@ struct Tableau {
     std::vector<double> a;      // stages x stages, row-major, strictly lower triangular
     std::vector<double> b, c;   // weights and nodes
     std::vector<double> b_err;  // b - b_hat of the embedded method; empty for fixed-step methods
+    // b - b_hat3 of a second, third-order embedded method (dopri8 only; empty otherwise):
+    // the error is then DOP853's err5^2 / sqrt(err5^2 + 0.01 err3^2), see error_norm in rk.hpp
+    std::vector<double> b_err3;
     int order = 0;              // order of b
-    int error_order = 0;        // order of the embedded solution (adaptive methods)
+    // the error estimate behaves like h^(error_order + 1): the order of the embedded
+    // solution, or 7 for dopri8's combined estimate; the step control's exponent is
+    // 1 / (error_order + 1)
+    int error_order = 0;
     bool fsal = false;          // last stage is f(t + h, y_new): reused as the next first stage
-    bool shampine_dense = false;  // dopri5's fourth-order continuous extension
+    // the continuous extension used between steps
+    enum class Dense { Hermite, Shampine5, Dop853 };
+    Dense dense = Dense::Hermite;  // cubic Hermite; dopri5's 4th-order; dopri8's 7th-order
 
     bool adaptive() const { return !b_err.empty(); }
     double A(std::size_t i, std::size_t j) const { return a[i * stages + j]; }
@@ -28,7 +36,7 @@ struct Tableau {
     void validate() const;
 };
 
-// The built-in methods: euler, midpoint, heun, rk4, rk38, bosh3, dopri5.
+// The built-in methods: euler, midpoint, heun, rk4, rk38, bosh3, dopri5, tsit5, dopri8.
 // Throws std::invalid_argument for an unknown name, listing the known ones.
 const Tableau& tableau_by_name(const std::string& name);
 std::vector<std::string> tableau_names();
