@@ -11,6 +11,7 @@
 #include "eulerflow/fields.hpp"
 #include "eulerflow/implicit.hpp"
 #include "eulerflow/rk.hpp"
+#include "eulerflow/rk_native.hpp"
 #include "eulerflow/tableau.hpp"
 #include "pynet.hpp"
 
@@ -236,6 +237,12 @@ void bind_ode(py::module_& m) {
         .def(py::init<double>(), py::arg("mu"));
     py::class_<PyField, Field, std::shared_ptr<PyField>>(m, "PyField")
         .def(py::init<py::object, std::size_t, bool>(), py::arg("fun"), py::arg("dim"), py::arg("batched"));
+    // private, for tests and benchmarks: a native field hidden from the fixed-step fast path
+    py::class_<OpaqueField, Field, std::shared_ptr<OpaqueField>>(m, "OpaqueField")
+        .def(py::init<std::shared_ptr<Field>>(), py::arg("field"));
+    m.def("has_fixed_native", [](const Field& f, const std::string& method) {
+        return method != "radau5" && has_fixed_native(tableau_by_name(method), f);
+    }, py::arg("field"), py::arg("method"));
 
     m.def("tableau_names", &tableau_names);
     m.def("tableau_info", [](const std::string& name) {
