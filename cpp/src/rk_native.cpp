@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "eulerflow/field_kernels.hpp"
@@ -87,28 +88,42 @@ struct Interval {
 typedef double Lanes __attribute__((vector_size(kLanes * sizeof(double))));
 
 // `count` steps from y, rk_step's operations in its order: stage s starts from
-// y and adds (h a_sj) K_j for j < s, then y += (h b_j) K_j for every j; only
-// the terms in T (the others are zero). V is double (one trajectory) or Lanes.
+// y and adds (h a_sj) K_j for j < s; y_new starts from y and adds (h b_j) K_j
+// for j = 0, 1, ...; only the terms in T (the others are zero). V is double
+// (one trajectory) or Lanes. A block of lanes adds each term of y_new as soon
+// as its stage is known, holding fewer stages in registers; one trajectory
+// adds them after the last stage, which measured faster there (the same sums
+// in the same order either way).
 template <class F, std::size_t S, unsigned T, class V>
 EF_FIELD_INLINE void steps(const F& f, const StepCoefs& c, V (&y)[F::D], std::int64_t count) {
     constexpr std::size_t D = F::D;
-    V K[S][D], yt[D];
+    constexpr bool early = !std::is_same_v<V, double>;
+    V K[S][D], yt[D], y_new[D];
     for (std::int64_t n = 0; n < count; ++n) {
-        f(y, K[0]);
-        for (std::size_t s = 1; s < S; ++s) {
-            for (std::size_t i = 0; i < D; ++i) yt[i] = y[i];
-            for (std::size_t j = 0; j < s; ++j) {
-                if (!(T & bit_a(s, j))) continue;
-                const double a = c.a[s][j];
-                for (std::size_t i = 0; i < D; ++i) yt[i] += a * K[j][i];
+        for (std::size_t i = 0; i < D; ++i) y_new[i] = y[i];
+        for (std::size_t s = 0; s < S; ++s) {
+            if (s == 0) {
+                f(y, K[0]);
+            } else {
+                for (std::size_t i = 0; i < D; ++i) yt[i] = y[i];
+                for (std::size_t j = 0; j < s; ++j) {
+                    if (!(T & bit_a(s, j))) continue;
+                    const double a = c.a[s][j];
+                    for (std::size_t i = 0; i < D; ++i) yt[i] += a * K[j][i];
+                }
+                f(yt, K[s]);
             }
-            f(yt, K[s]);
+            if (early && (T & bit_b(s))) {
+                const double b = c.b[s];
+                for (std::size_t i = 0; i < D; ++i) y_new[i] += b * K[s][i];
+            }
         }
         for (std::size_t j = 0; j < S; ++j) {
-            if (!(T & bit_b(j))) continue;
+            if (early || !(T & bit_b(j))) continue;
             const double b = c.b[j];
-            for (std::size_t i = 0; i < D; ++i) y[i] += b * K[j][i];
+            for (std::size_t i = 0; i < D; ++i) y_new[i] += b * K[j][i];
         }
+        for (std::size_t i = 0; i < D; ++i) y[i] = y_new[i];
     }
 }
 
