@@ -102,6 +102,11 @@ def test_adaptive_methods_and_other_fields_take_the_generic_path(method):
     assert not _core.has_fixed_native(ef.fields.Linear(np.eye(5))._core_field, "rk4")
 
 
+def test_opaque_field_needs_a_field():
+    with pytest.raises(ValueError, match="needs a field"):
+        _core.OpaqueField(None)
+
+
 def test_the_fast_path_covers_every_fixed_method():
     # a new fixed-step method takes the generic loop until rk_native.cpp knows its terms
     assert set(ef.ode.FIXED_METHODS) == set(FIXED)

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
 
 #include "eulerflow/fields.hpp"
 #include "eulerflow/rk.hpp"
@@ -28,7 +29,9 @@ bool odeint_fixed_native(const Tableau& tb, Field& f, std::size_t batch, const d
 // wrapped in it takes the generic path. Tests compare the two paths with it.
 class OpaqueField : public Field {
 public:
-    explicit OpaqueField(std::shared_ptr<Field> inner) : inner_(std::move(inner)) {}
+    explicit OpaqueField(std::shared_ptr<Field> inner) : inner_(std::move(inner)) {
+        if (!inner_) throw std::invalid_argument("OpaqueField needs a field, got None");
+    }
     void eval(double t, const double* y, double* dy, std::size_t batch) override {
         inner_->eval(t, y, dy, batch);
     }
