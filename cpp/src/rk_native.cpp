@@ -6,7 +6,8 @@
 // field_kernels.hpp, which the Field classes use too. rk.cpp and fields.cpp are
 // built for baseline x86-64, where nothing is contracted into fused
 // multiply-adds; this file is multi-versioned (AVX2, AVX-512) and compiled with
-// -ffp-contract=off (CMakeLists.txt), so its wider registers round the same.
+// -ffp-contract=off (CMakeLists.txt), so its wider registers round the same. (A
+// -march=native build compiles all three with the same contraction instead.)
 #include "eulerflow/rk_native.hpp"
 
 #include <algorithm>
