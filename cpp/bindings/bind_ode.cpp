@@ -12,6 +12,7 @@
 #include "eulerflow/fields.hpp"
 #include "eulerflow/implicit.hpp"
 #include "eulerflow/rk.hpp"
+#include "eulerflow/rk_native.hpp"
 #include "eulerflow/tableau.hpp"
 #include "pynet.hpp"
 
@@ -319,6 +320,12 @@ void bind_ode(py::module_& m) {
     py::class_<PyJacobianField, Field, std::shared_ptr<PyJacobianField>>(m, "PyJacobianField")
         .def(py::init<std::shared_ptr<Field>, py::object, bool>(), py::arg("field"), py::arg("jac"),
              py::arg("batched"));
+    // private, for tests and benchmarks: a native field hidden from the fixed-step fast path
+    py::class_<OpaqueField, Field, std::shared_ptr<OpaqueField>>(m, "OpaqueField")
+        .def(py::init<std::shared_ptr<Field>>(), py::arg("field"));
+    m.def("has_fixed_native", [](const Field& f, const std::string& method) {
+        return method != "radau5" && has_fixed_native(tableau_by_name(method), f);
+    }, py::arg("field"), py::arg("method"));
 
     m.def("tableau_names", &tableau_names);
     m.def("tableau_info", [](const std::string& name) {

@@ -16,17 +16,10 @@ LinearField::LinearField(std::vector<double> A, std::vector<double> b, std::size
     if (!b_.empty() && b_.size() != d) throw std::invalid_argument("b must have shape (d,)");
 }
 
+// Each field applies its one-state arithmetic (field_kernels.hpp) to every row.
 void LinearField::eval(double, const double* y, double* dy, std::size_t batch) {
-    for (std::size_t r = 0; r < batch; ++r) {
-        const double* yr = y + r * d_;
-        double* out = dy + r * d_;
-        for (std::size_t i = 0; i < d_; ++i) {
-            double acc = b_.empty() ? 0.0 : b_[i];
-            const double* Ai = A_.data() + i * d_;
-            for (std::size_t j = 0; j < d_; ++j) acc += Ai[j] * yr[j];
-            out[i] = acc;
-        }
-    }
+    const double* b = b_.empty() ? nullptr : b_.data();
+    for (std::size_t r = 0; r < batch; ++r) linear_point(A_.data(), b, d_, y + r * d_, dy + r * d_);
 }
 
 void LinearField::jacobian(double, const double*, double* J, std::size_t batch) {
@@ -34,35 +27,21 @@ void LinearField::jacobian(double, const double*, double* J, std::size_t batch) 
 }
 
 void LorenzField::eval(double, const double* y, double* dy, std::size_t batch) {
-    for (std::size_t r = 0; r < batch; ++r) {
-        const double x = y[3 * r], v = y[3 * r + 1], z = y[3 * r + 2];
-        dy[3 * r] = s_ * (v - x);
-        dy[3 * r + 1] = x * (r_ - z) - v;
-        dy[3 * r + 2] = x * v - b_ * z;
-    }
+    for (std::size_t r = 0; r < batch; ++r) fn_(y + 3 * r, dy + 3 * r);
 }
 
 void LorenzField::jacobian(double, const double* y, double* J, std::size_t batch) {
     for (std::size_t r = 0; r < batch; ++r) {
         const double x = y[3 * r], v = y[3 * r + 1], z = y[3 * r + 2];
         double* j = J + 9 * r;
-        j[0] = -s_, j[1] = s_, j[2] = 0.0;
-        j[3] = r_ - z, j[4] = -1.0, j[5] = -x;
-        j[6] = v, j[7] = x, j[8] = -b_;
+        j[0] = -fn_.s, j[1] = fn_.s, j[2] = 0.0;
+        j[3] = fn_.r - z, j[4] = -1.0, j[5] = -x;
+        j[6] = v, j[7] = x, j[8] = -fn_.b;
     }
 }
 
 void ProjectileField::eval(double, const double* y, double* dy, std::size_t batch) {
-    for (std::size_t r = 0; r < batch; ++r) {
-        const double* s = y + 6 * r;
-        double* d = dy + 6 * r;
-        d[0] = s[3];
-        d[1] = s[4];
-        d[2] = s[5];
-        d[3] = ax_;
-        d[4] = ay_;
-        d[5] = az_;
-    }
+    for (std::size_t r = 0; r < batch; ++r) fn_(y + 6 * r, dy + 6 * r);
 }
 
 void ProjectileField::jacobian(double, const double*, double* J, std::size_t batch) {
@@ -72,11 +51,7 @@ void ProjectileField::jacobian(double, const double*, double* J, std::size_t bat
 }
 
 void VanDerPolField::eval(double, const double* y, double* dy, std::size_t batch) {
-    for (std::size_t r = 0; r < batch; ++r) {
-        const double a = y[2 * r], b = y[2 * r + 1];
-        dy[2 * r] = b;
-        dy[2 * r + 1] = mu_ * (1.0 - a * a) * b - a;
-    }
+    for (std::size_t r = 0; r < batch; ++r) fn_(y + 2 * r, dy + 2 * r);
 }
 
 void VanDerPolField::jacobian(double, const double* y, double* J, std::size_t batch) {
@@ -84,27 +59,17 @@ void VanDerPolField::jacobian(double, const double* y, double* J, std::size_t ba
         const double a = y[2 * r], b = y[2 * r + 1];
         double* j = J + 4 * r;
         j[0] = 0.0, j[1] = 1.0;
-        j[2] = -2.0 * mu_ * a * b - 1.0, j[3] = mu_ * (1.0 - a * a);
+        j[2] = -2.0 * fn_.mu * a * b - 1.0, j[3] = fn_.mu * (1.0 - a * a);
     }
 }
 
 void ArenstorfField::eval(double, const double* y, double* dy, std::size_t batch) {
-    const double mu = mu_, mup = 1.0 - mu_;
-    for (std::size_t r = 0; r < batch; ++r) {
-        const double x = y[4 * r], v = y[4 * r + 1], vx = y[4 * r + 2], vy = y[4 * r + 3];
-        const double r1 = (x + mu) * (x + mu) + v * v;
-        const double r2 = (x - mup) * (x - mup) + v * v;
-        const double d1 = r1 * std::sqrt(r1), d2 = r2 * std::sqrt(r2);
-        dy[4 * r] = vx;
-        dy[4 * r + 1] = vy;
-        dy[4 * r + 2] = x + 2.0 * vy - mup * (x + mu) / d1 - mu * (x - mup) / d2;
-        dy[4 * r + 3] = v - 2.0 * vx - mup * v / d1 - mu * v / d2;
-    }
+    for (std::size_t r = 0; r < batch; ++r) fn_(y + 4 * r, dy + 4 * r);
 }
 
 // d/dx of (x - p) / r^3 is 1 / r^3 - 3 (x - p)^2 / r^5 (r^2 = (x - p)^2 + y^2), and so on.
 void ArenstorfField::jacobian(double, const double* y, double* J, std::size_t batch) {
-    const double mu = mu_, mup = 1.0 - mu_;
+    const double mu = fn_.mu, mup = 1.0 - fn_.mu;
     for (std::size_t r = 0; r < batch; ++r) {
         const double x = y[4 * r], v = y[4 * r + 1];
         const double a1 = x + mu, a2 = x - mup;

@@ -1,6 +1,7 @@
 #include "eulerflow/rk.hpp"
 
 #include "eulerflow/implicit.hpp"
+#include "eulerflow/rk_native.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -79,6 +80,8 @@ std::string fmt(double v) {
 
 void integrate_fixed(const Tableau& tb, Field& f, std::size_t batch, const double* t, std::size_t nt,
                      const OdeOptions& opt, double* out, OdeInfo& info, RkWork& w) {
+    // a built-in field: the same steps, same bits, with the field inlined (rk_native.cpp)
+    if (odeint_fixed_native(tb, f, batch, t, nt, opt, out, info)) return;
     const std::size_t n = w.ytmp.size();
     std::vector<double> ybuf(n);
     double* y = out;  // the current state lives in the output row being advanced

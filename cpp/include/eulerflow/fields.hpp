@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "eulerflow/field_kernels.hpp"
 #include "eulerflow/network.hpp"
 
 namespace eulerflow {
@@ -48,6 +49,8 @@ public:
     bool has_jacobian() const override { return true; }
     void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return d_; }
+    const std::vector<double>& A() const { return A_; }
+    const std::vector<double>& b() const { return b_; }  // empty: no bias
 
 private:
     std::vector<double> A_, b_;
@@ -57,54 +60,58 @@ private:
 // Lorenz (1963): x' = sigma (y - x), y' = x (rho - z) - y, z' = x y - beta z.
 class LorenzField : public Field {
 public:
-    LorenzField(double sigma, double rho, double beta) : s_(sigma), r_(rho), b_(beta) {}
+    LorenzField(double sigma, double rho, double beta) : fn_{sigma, rho, beta} {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
     bool has_jacobian() const override { return true; }
     void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return 3; }
+    const LorenzFn& fn() const { return fn_; }
 
 private:
-    double s_, r_, b_;
+    LorenzFn fn_;
 };
 
 // Seed 000's projectile as a first-order system on (x, y, z, vx, vy, vz):
 // positions move with the velocities, velocities with constant accelerations.
 class ProjectileField : public Field {
 public:
-    ProjectileField(double ax, double ay, double az) : ax_(ax), ay_(ay), az_(az) {}
+    ProjectileField(double ax, double ay, double az) : fn_{ax, ay, az} {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
     bool has_jacobian() const override { return true; }
     void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return 6; }
+    const ProjectileFn& fn() const { return fn_; }
 
 private:
-    double ax_, ay_, az_;
+    ProjectileFn fn_;
 };
 
 // Van der Pol: y0' = y1, y1' = mu (1 - y0^2) y1 - y0.
 class VanDerPolField : public Field {
 public:
-    explicit VanDerPolField(double mu) : mu_(mu) {}
+    explicit VanDerPolField(double mu) : fn_{mu} {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
     bool has_jacobian() const override { return true; }
     void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return 2; }
+    const VanDerPolFn& fn() const { return fn_; }
 
 private:
-    double mu_;
+    VanDerPolFn fn_;
 };
 
 // Arenstorf orbit of the restricted three-body problem on (x, y, vx, vy).
 class ArenstorfField : public Field {
 public:
-    explicit ArenstorfField(double mu) : mu_(mu) {}
+    explicit ArenstorfField(double mu) : fn_{mu} {}
     void eval(double t, const double* y, double* dy, std::size_t batch) override;
     bool has_jacobian() const override { return true; }
     void jacobian(double t, const double* y, double* J, std::size_t batch) override;
     std::size_t dim() const override { return 4; }
+    const ArenstorfFn& fn() const { return fn_; }
 
 private:
-    double mu_;
+    ArenstorfFn fn_;
 };
 
 // An eulerflow network used as an autonomous field f(y). With `guarded`, each
