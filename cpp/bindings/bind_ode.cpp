@@ -21,6 +21,24 @@ using namespace eulerflow;
 
 namespace {
 
+// fun(t, y) with y the rows viewed as (d,) or (batch, d), its result as a real
+// array; `name` and `what` word the TypeError for anything else.
+py::array call_on_state(const py::object& fun, double t, const double* y, bool batched, std::size_t batch,
+                        std::size_t d, const char* name, const char* what) {
+    std::vector<py::ssize_t> shape;
+    if (batched) shape = {py::ssize_t(batch), py::ssize_t(d)};
+    else shape = {py::ssize_t(d)};
+    py::array_t<double> arr(shape, y);
+    py::array ra = py::array::ensure(fun(t, arr));
+    if (!ra) throw py::type_error(std::string(name) + " must return " + what);
+    const char kind = ra.dtype().kind();
+    if (kind != 'f' && kind != 'i' && kind != 'u') {
+        throw py::type_error(std::string(name) + " must return real numbers, got dtype " +
+                             std::string(py::str(ra.dtype())));
+    }
+    return ra;
+}
+
 // A Python callable f(t, y) -> dy/dt, called with y shaped like y0.
 class PyField : public Field {
 public:
@@ -31,27 +49,13 @@ public:
     }
     void eval(double t, const double* y, double* dy, std::size_t batch) override {
         py::gil_scoped_acquire gil;
-        std::vector<py::ssize_t> shape;
-        if (batched_) shape = {py::ssize_t(batch), py::ssize_t(d_)};
-        else shape = {py::ssize_t(d_)};
-        py::array_t<double> arr(shape, y);
-        py::object r = fun_(t, arr);
-        py::array ra = py::array::ensure(r);
-        if (!ra) throw py::type_error("func must return an array of derivatives");
-        const char kind = ra.dtype().kind();
-        if (kind != 'f' && kind != 'i' && kind != 'u') {
-            throw py::type_error("func must return real numbers, got dtype " + std::string(py::str(ra.dtype())));
-        }
-        if (ra.ndim() != py::ssize_t(shape.size()) || (batched_ && (ra.shape(0) != shape[0] || ra.shape(1) != shape[1])) ||
-            (!batched_ && ra.shape(0) != shape[0])) {
-            std::string got = "(";
-            for (py::ssize_t i = 0; i < ra.ndim(); ++i) got += std::to_string(ra.shape(i)) + (i + 1 < ra.ndim() ? ", " : "");
-            got += ra.ndim() == 1 ? ",)" : ")";
+        py::array ra = call_on_state(fun_, t, y, batched_, batch, d_, "func", "an array of derivatives");
+        const py::ssize_t pd = py::ssize_t(d_), pb = py::ssize_t(batch);
+        if (batched_ ? ra.ndim() != 2 || ra.shape(0) != pb || ra.shape(1) != pd : ra.ndim() != 1 || ra.shape(0) != pd) {
+            const std::string got = eulerflow_bind::shape_str(ra);
             std::string want = batched_ ? "(" + std::to_string(batch) + ", " + std::to_string(d_) + ")"
                                         : "(" + std::to_string(d_) + ",)";
-            char tbuf[32];
-            std::snprintf(tbuf, sizeof tbuf, "%.17g", t);
-            throw std::invalid_argument("func returned shape " + got + " at t = " + tbuf +
+            throw std::invalid_argument("func returned shape " + got + " at t = " + format_g17(t) +
                                         "; expected the shape of y, " + want);
         }
         auto v = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(ra);
@@ -83,34 +87,20 @@ public:
     void jacobian(double t, const double* y, double* J, std::size_t batch) override {
         py::gil_scoped_acquire gil;
         const std::size_t d = base_->dim();
-        std::vector<py::ssize_t> shape;
-        if (batched_) shape = {py::ssize_t(batch), py::ssize_t(d)};
-        else shape = {py::ssize_t(d)};
-        py::array_t<double> arr(shape, y);
-        py::object r = jac_(t, arr);
-        py::array ra = py::array::ensure(r);
-        if (!ra) throw py::type_error("jac must return an array (the Jacobian df/dy)");
-        const char kind = ra.dtype().kind();
-        if (kind != 'f' && kind != 'i' && kind != 'u') {
-            throw py::type_error("jac must return real numbers, got dtype " + std::string(py::str(ra.dtype())));
-        }
+        py::array ra = call_on_state(jac_, t, y, batched_, batch, d, "jac", "an array (the Jacobian df/dy)");
         const py::ssize_t pd = py::ssize_t(d), pb = py::ssize_t(batch);
         const bool square = ra.ndim() == 2 && batch == 1 && ra.shape(0) == pd && ra.shape(1) == pd;
         const bool blocks = ra.ndim() == 3 && ra.shape(0) == pb && ra.shape(1) == pd && ra.shape(2) == pd;
         if (!square && !blocks) {
-            char tbuf[32];
-            std::snprintf(tbuf, sizeof tbuf, "%.17g", t);
             const std::string dd = std::to_string(d) + ", " + std::to_string(d);
-            throw std::invalid_argument("jac returned shape " + eulerflow_bind::shape_str(ra) + " at t = " + tbuf +
+            throw std::invalid_argument("jac returned shape " + eulerflow_bind::shape_str(ra) + " at t = " + format_g17(t) +
                                         "; expected the Jacobian df/dy of shape (" +
                                         (batched_ ? std::to_string(batch) + ", " + dd : dd) + ")");
         }
         auto v = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(ra);
         for (std::size_t i = 0; i < batch * d * d; ++i) {
             if (!std::isfinite(v.data()[i])) {
-                char tbuf[32];
-                std::snprintf(tbuf, sizeof tbuf, "%.17g", t);
-                throw std::invalid_argument("jac returned a non-finite value (NaN or inf) at t = " + std::string(tbuf) +
+                throw std::invalid_argument("jac returned a non-finite value (NaN or inf) at t = " + format_g17(t) +
                                             " (flat index " + std::to_string(i) + " of shape " +
                                             eulerflow_bind::shape_str(ra) + ")");
             }

@@ -27,12 +27,6 @@ namespace eulerflow {
 
 namespace {
 
-std::string fmt(double v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return buf;
-}
-
 const double S6 = std::sqrt(6.0);
 const double C[3] = {(4.0 - S6) / 10.0, (4.0 + S6) / 10.0, 1.0};
 const double A[3][3] = {{(88.0 - 7.0 * S6) / 360.0, (296.0 - 169.0 * S6) / 1800.0, (-2.0 + 3.0 * S6) / 225.0},
@@ -116,7 +110,7 @@ public:
                     for (std::size_t k = 0; k < d; ++k) {
                         const double v = Jb_[(r * d + i) * d + k];
                         if (!std::isfinite(v)) {
-                            throw std::invalid_argument("the Jacobian is non-finite (NaN or inf) at t = " + fmt(t) +
+                            throw std::invalid_argument("the Jacobian is non-finite (NaN or inf) at t = " + format_g17(t) +
                                                         " (entry [" + std::to_string(i) + ", " +
                                                         std::to_string(k) + "] of state " + std::to_string(r) + ")");
                         }
@@ -298,7 +292,7 @@ void odeint_radau(Field& f, std::size_t batch, const double* y0, const double* t
     r.eval(t0, y.data(), f0.data());
     for (double v : f0) {
         if (!std::isfinite(v)) {
-            throw IntegrationError("the field is non-finite (NaN or inf) at the initial state, t = " + fmt(t0), t0,
+            throw IntegrationError("the field is non-finite (NaN or inf) at the initial state, t = " + format_g17(t0), t0,
                                    0.0);
         }
     }
@@ -332,12 +326,12 @@ void odeint_radau(Field& f, std::size_t batch, const double* y0, const double* t
     double h_lu = 0.0;  // the step the factorization is for; 0 = none valid
     while (next < nt) {
         if (info.nsteps >= opt.max_steps) {
-            throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) + ") reached at t = " + fmt(tc) +
-                                       " with step size " + fmt(dir * h) + " (radau5); raise max_steps",
+            throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) + ") reached at t = " + format_g17(tc) +
+                                       " with step size " + format_g17(dir * h) + " (radau5); raise max_steps",
                                    tc, dir * h);
         }
         if (!(h >= 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc)))) {
-            throw IntegrationError("step size underflow at t = " + fmt(tc) + " (step " + fmt(dir * h) +
+            throw IntegrationError("step size underflow at t = " + format_g17(tc) + " (step " + format_g17(dir * h) +
                                        ") in radau5: the solution may blow up there",
                                    tc, dir * h);
         }

@@ -57,12 +57,6 @@ void act_derivatives(const ActParams& a, double x, double* d1, double* d2) {
     *d2 = 0.0;
 }
 
-double act_value(const ActParams& a, double x) {
-    double y;
-    activation_forward(a, &x, &y, 1);
-    return y;
-}
-
 }  // namespace
 
 JacobianNorm::JacobianNorm(Sequence<double>& seq, std::size_t d) : seq_(seq), d_(d) {
@@ -116,10 +110,10 @@ double JacobianNorm::eval(const double* z, double w, double* gz) {
             }
             width = L.n_out;
         } else {
+            activation_forward(L.act, x, xn, width);
             for (std::size_t k = 0; k < width; ++k) {
                 double d1, d2;
                 act_derivatives(L.act, x[k], &d1, &d2);
-                xn[k] = act_value(L.act, x[k]);
                 for (std::size_t j = 0; j < d; ++j) Tn[k * d + j] = d1 * T[k * d + j];
             }
         }

@@ -8,16 +8,6 @@
 
 namespace eulerflow {
 
-namespace {
-
-std::string num(double v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return buf;
-}
-
-}  // namespace
-
 NeuralOde::NeuralOde(Net<double>& net, std::size_t d, const NodeSolver& solver)
     : net_(net), d_(d), s_(solver), field_(net, d, false) {
     for (const auto& p : net_.params) n_params_ += p.size;
@@ -74,21 +64,6 @@ void NeuralOde::add_param_grads(double scale, double* grad) const {
     }
 }
 
-void NeuralOde::fixed_steps(double ta, double tb, std::int64_t& k, double& h_nominal) const {
-    const double span = tb - ta;
-    k = 1;
-    h_nominal = span;
-    if (s_.steps_per_interval > 0) {
-        k = s_.steps_per_interval;
-        h_nominal = span / double(k);
-    } else if (s_.step_size > 0.0) {
-        const double steps = std::ceil(std::fabs(span) / s_.step_size * (1.0 - 1e-9));
-        k = steps >= 9.0e18 ? std::numeric_limits<std::int64_t>::max()
-                            : std::max<std::int64_t>(std::int64_t(steps), 1);
-        h_nominal = (span > 0.0 ? 1.0 : -1.0) * s_.step_size;
-    }
-}
-
 template <class OnStep>
 void NeuralOde::integrate_interval(Field& f, std::size_t batch, double ta, double tb, double* y,
                                    RkWork& w, double& h_adapt, OdeInfo& info, OnStep&& on_step) {
@@ -99,17 +74,17 @@ void NeuralOde::integrate_interval(Field& f, std::size_t batch, double ta, doubl
     const double span = tb - ta;
     const double dir = span > 0.0 ? 1.0 : -1.0;
     auto too_many = [&](double tc, double h) {
-        throw IntegrationError("max_steps (" + std::to_string(s_.max_steps) + ") reached at t = " + num(tc) +
-                                   " with step size " + num(h),
+        throw IntegrationError("max_steps (" + std::to_string(s_.max_steps) + ") reached at t = " + format_g17(tc) +
+                                   " with step size " + format_g17(h),
                                tc, h);
     };
     if (!tb_.adaptive()) {
         std::int64_t k;
         double h_nominal;
-        fixed_steps(ta, tb, k, h_nominal);
+        fixed_schedule(ta, tb, s_.step_size, s_.steps_per_interval, k, h_nominal);
         for (std::int64_t j = 0; j < k; ++j) {
-            const double tc = ta + double(j) * h_nominal;
-            const double h = j + 1 == k ? tb - tc : h_nominal;
+            double tc, h;
+            fixed_step(ta, tb, k, h_nominal, j, tc, h);
             if (info.nsteps >= s_.max_steps) too_many(tc, h);
             f.eval(tc, y, w.K.data(), batch);
             rk_step(tb_, f, batch, tc, h, y, ynew, w);
@@ -135,8 +110,8 @@ void NeuralOde::integrate_interval(Field& f, std::size_t batch, double ta, doubl
         if (std::fabs(hs) < 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc))) {
             double norm = 0.0;
             for (std::size_t i = 0; i < n; ++i) norm += y[i] * y[i];
-            throw IntegrationError("step size underflow at t = " + num(tc) + " (step " + num(hs) +
-                                       ", state norm " + num(std::sqrt(norm)) +
+            throw IntegrationError("step size underflow at t = " + format_g17(tc) + " (step " + format_g17(hs) +
+                                       ", state norm " + format_g17(std::sqrt(norm)) +
                                        "): the field blows up there or is stiff; try a smaller learning "
                                        "rate, a fixed-step method or a larger atol",
                                    tc, hs);
@@ -200,10 +175,7 @@ void NeuralOde::step_at(std::size_t m, double& tc, double& h) const {
     }
     const double* r = sched_.data() + 5 * lo;
     const std::int64_t j = std::int64_t(m) - std::int64_t(r[0]), k = std::int64_t(r[1]);
-    const double h_nominal = r[2], ta = r[3], tb = r[4];
-    // as integrate_interval computes them
-    tc = ta + double(j) * h_nominal;
-    h = j + 1 == k ? tb - tc : h_nominal;
+    fixed_step(r[3], r[4], k, r[2], j, tc, h);
 }
 
 double NeuralOde::step_penalty(double h, const double* y, const double* K) {
@@ -340,7 +312,7 @@ double NeuralOde::window_gradient(const double* z0, const double* target, const 
             if (!tb.adaptive()) {
                 std::int64_t k;
                 double h_nominal;
-                fixed_steps(t[i - 1], t[i], k, h_nominal);
+                fixed_schedule(t[i - 1], t[i], s_.step_size, s_.steps_per_interval, k, h_nominal);
                 if (sched_.size() < 5 * (n_sched_ + 1)) sched_.resize(10 * (n_sched_ + 1));
                 double* r = sched_.data() + 5 * n_sched_++;
                 r[0] = double(steps);

@@ -69,13 +69,13 @@ double error_norm(const Tableau& tb, const RkWork& w, const double* y, const dou
     return deno > 0.0 ? s5 / std::sqrt(deno * double(n)) : 0.0;
 }
 
-namespace {
-
-std::string fmt(double v) {
+std::string format_g17(double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", v);
     return buf;
 }
+
+namespace {
 
 
 void integrate_fixed(const Tableau& tb, Field& f, std::size_t batch, const double* t, std::size_t nt,
@@ -89,26 +89,15 @@ void integrate_fixed(const Tableau& tb, Field& f, std::size_t batch, const doubl
         double* y_next = out + i * n;
         std::copy(y, y + n, ybuf.data());
         const double t_start = t[i - 1], t_end = t[i];
-        const double span = t_end - t_start;
-        const double dir = span > 0.0 ? 1.0 : -1.0;
-        // k steps of h (times computed from t_start, not accumulated); the last
-        // one takes what is left and lands exactly on t_end. A remainder below a
-        // relative 1e-9 of h is absorbed rather than taken as a sliver step.
-        std::int64_t k = 1;
-        if (opt.step_size > 0.0) {
-            const double steps = std::ceil(std::fabs(span) / opt.step_size * (1.0 - 1e-9));
-            // a count beyond int64 (a tiny step) is capped, not overflowed: max_steps
-            // then stops the run at the time it reached
-            k = steps >= 9.0e18 ? std::numeric_limits<std::int64_t>::max()
-                                : std::max<std::int64_t>(std::int64_t(steps), 1);
-        }
-        const double h_nominal = opt.step_size > 0.0 ? dir * opt.step_size : span;
+        std::int64_t k;
+        double h_nominal;
+        fixed_schedule(t_start, t_end, opt.step_size, 0, k, h_nominal);
         for (std::int64_t j = 0; j < k; ++j) {
-            const double tc = t_start + double(j) * h_nominal;
-            const double h = j + 1 == k ? t_end - tc : h_nominal;
+            double tc, h;
+            fixed_step(t_start, t_end, k, h_nominal, j, tc, h);
             if (info.nsteps >= opt.max_steps) {
                 throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) +
-                                           ") reached at t = " + fmt(tc) + " with step size " + fmt(h),
+                                           ") reached at t = " + format_g17(tc) + " with step size " + format_g17(h),
                                        tc, h);
             }
             f.eval(tc, ybuf.data(), w.K.data(), batch);
@@ -128,7 +117,7 @@ void integrate_fixed(const Tableau& tb, Field& f, std::size_t batch, const doubl
 void check_finite(const double* y, std::size_t n, double t) {
     for (std::size_t i = 0; i < n; ++i) {
         if (!std::isfinite(y[i])) {
-            throw IntegrationError("the solution became non-finite (NaN or inf) at t = " + fmt(t), t, 0.0);
+            throw IntegrationError("the solution became non-finite (NaN or inf) at t = " + format_g17(t), t, 0.0);
         }
     }
 }
@@ -307,7 +296,7 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
     ++info.nfev;
     for (std::size_t i = 0; i < n; ++i) {
         if (!std::isfinite(K[i])) {
-            throw IntegrationError("the field is non-finite (NaN or inf) at the initial state, t = " + fmt(t0),
+            throw IntegrationError("the field is non-finite (NaN or inf) at the initial state, t = " + format_g17(t0),
                                    t0, 0.0);
         }
     }
@@ -326,21 +315,21 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
     while (next < nt) {
         if (info.nsteps >= opt.max_steps) {
             throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) + ") reached at t = " +
-                                       fmt(tc) + " with step size " + fmt(dir * h) +
+                                       format_g17(tc) + " with step size " + format_g17(dir * h) +
                                        "; the problem may be stiff: try the implicit method='radau5', "
                                        "or raise max_steps",
                                    tc, dir * h);
         }
         if (!std::isfinite(h)) {
-            throw IntegrationError("the step size became non-finite at t = " + fmt(tc) +
+            throw IntegrationError("the step size became non-finite at t = " + format_g17(tc) +
                                        " (the solution or the field overflows there)",
                                    tc, h);
         }
         if (h < 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc))) {
             double norm = 0.0;
             for (std::size_t i = 0; i < n; ++i) norm += y[i] * y[i];
-            throw IntegrationError("step size underflow at t = " + fmt(tc) + " (step " + fmt(dir * h) +
-                                       ", state norm " + fmt(std::sqrt(norm)) +
+            throw IntegrationError("step size underflow at t = " + format_g17(tc) + " (step " + format_g17(dir * h) +
+                                       ", state norm " + format_g17(std::sqrt(norm)) +
                                        "): the solution may blow up there, or the problem is stiff and "
                                        "needs an implicit method (method='radau5'); when training a Neural "
                                        "ODE, a smaller learning rate",

@@ -198,12 +198,6 @@ EF_NATIVE_INTERVAL(LinearFn<3>)
 EF_NATIVE_INTERVAL(LinearFn<4>)
 #undef EF_NATIVE_INTERVAL
 
-std::string fmt(double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return buf;
-}
-
 // rk.cpp's own stepping for one interval, for step sizes whose products h a_sj
 // lose a term of the method (underflow to zero: a step near 1e-300).
 void generic_interval(const Tableau& tb, Field& f, std::size_t batch, const double* from, double* to,
@@ -213,8 +207,8 @@ void generic_interval(const Tableau& tb, Field& f, std::size_t batch, const doub
     w.reserve(tb.stages, n);
     std::vector<double> ybuf(from, from + n);
     for (std::int64_t j = 0; j < k; ++j) {
-        const double tc = t_start + double(j) * h_nominal;
-        const double h = j + 1 == k ? t_end - tc : h_nominal;
+        double tc, h;
+        fixed_step(t_start, t_end, k, h_nominal, j, tc, h);
         f.eval(tc, ybuf.data(), w.K.data(), batch);
         rk_step(tb, f, batch, tc, h, ybuf.data(), to, w);
         if (j + 1 < k) std::copy(to, to + n, ybuf.data());
@@ -232,26 +226,20 @@ void integrate(const F& fn, Field& f, const Tableau& tb, std::size_t batch, cons
     const unsigned terms = terms_of(coefs_for(tb, 1.0), tb.stages);
     for (std::size_t i = 1; i < nt; ++i) {
         const double t_start = t[i - 1], t_end = t[i];
-        const double span = t_end - t_start;
-        const double dir = span > 0.0 ? 1.0 : -1.0;
-        std::int64_t k = 1;
-        if (opt.step_size > 0.0) {
-            const double steps = std::ceil(std::fabs(span) / opt.step_size * (1.0 - 1e-9));
-            k = steps >= 9.0e18 ? std::numeric_limits<std::int64_t>::max()
-                                : std::max<std::int64_t>(std::int64_t(steps), 1);
-        }
-        const double h_nominal = opt.step_size > 0.0 ? dir * opt.step_size : span;
+        std::int64_t k;
+        double h_nominal;
+        fixed_schedule(t_start, t_end, opt.step_size, 0, k, h_nominal);
         if (k > opt.max_steps - info.nsteps) {
             // rk.cpp stops before the step that would exceed max_steps (the
             // states it reached are not kept: the integration fails)
             const std::int64_t j = opt.max_steps - info.nsteps;
-            const double tc = t_start + double(j) * h_nominal;
-            const double h = j + 1 == k ? t_end - tc : h_nominal;
+            double tc, h;
+            fixed_step(t_start, t_end, k, h_nominal, j, tc, h);
             info.nfev += S * j;
             info.nsteps += j;
             info.naccepted += j;
-            throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) + ") reached at t = " + fmt(tc) +
-                                       " with step size " + fmt(h),
+            throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) + ") reached at t = " + format_g17(tc) +
+                                       " with step size " + format_g17(h),
                                    tc, h);
         }
         const double h_last = t_end - (t_start + double(k - 1) * h_nominal);

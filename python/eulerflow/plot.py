@@ -732,13 +732,7 @@ def convergence(
     if hollow:
         ax.plot([], [], "o", ms=6, mfc="none", color="0.4", ls="none",
                 label="hollow: left out of the fit")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel + " (log scale)")
-    ax.set_ylabel(ylabel + " (log scale)")
-    ax.set_title(title or "Convergence: error against step size")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small", loc="best")
+    _finish_loglog(ax, xlabel, ylabel, title or "Convergence: error against step size")
     return fig
 
 
@@ -769,14 +763,21 @@ def work_precision(
         ax.plot(n[drawn], e[drawn], styles[i % len(styles)],
                 marker=_CONVERGENCE_MARKERS[i % len(_CONVERGENCE_MARKERS)], color=f"C{i % 10}",
                 ms=5, lw=1.2, label=str(label))
+    _finish_loglog(ax, xlabel, ylabel,
+                   title or "Work-precision: error against function evaluations")
+    return fig
+
+
+def _finish_loglog(ax: Axes, xlabel: str, ylabel: str, title: str) -> None:
+    """Log-log axes with their labels, title, grid and legend (convergence and
+    work-precision diagrams)."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel + " (log scale)")
     ax.set_ylabel(ylabel + " (log scale)")
-    ax.set_title(title or "Work-precision: error against function evaluations")
+    ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small", loc="best")
-    return fig
 
 
 # ----------------------------------------------------------------------------- Neural ODEs

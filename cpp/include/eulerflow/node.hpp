@@ -100,8 +100,6 @@ private:
     void integrate_interval(Field& f, std::size_t batch, double ta, double tb, double* y,
                             RkWork& w, double& h_adapt, OdeInfo& info, OnStep&& on_step);
 
-    // Fixed-step methods: the number of steps k and their nominal size over [ta, tb].
-    void fixed_steps(double ta, double tb, std::int64_t& k, double& h_nominal) const;
     // The step of (tc, h) from y, in place, as the forward integration took it.
     void forward_step(double tc, double h, double* y);
     // Reverse of one step from y: abar_ holds dL/dy_new on entry and dL/dy on

@@ -4,7 +4,10 @@
 // first-step selection, dense output at the requested times).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <limits>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -84,6 +87,38 @@ void rk_step(const Tableau& tb, Field& f, std::size_t batch, double t, double h,
 
 // Throws IntegrationError when any of y[0..n) is NaN or infinite (time t).
 void check_finite(const double* y, std::size_t n, double t);
+
+// A number with every digit (%.17g), for error messages.
+std::string format_g17(double v);
+
+// The fixed-step schedule of one interval [t_start, t_end]: k equal steps
+// (steps_per_interval > 0), or steps of step_size (> 0) with the last one
+// shortened, or one step. A remainder below a relative 1e-9 of a step is
+// absorbed rather than taken as a sliver step; a count beyond int64 (a tiny
+// step) is capped, and max_steps then stops the run where it got to.
+inline void fixed_schedule(double t_start, double t_end, double step_size, std::int64_t steps_per_interval,
+                           std::int64_t& k, double& h_nominal) {
+    const double span = t_end - t_start;
+    k = 1;
+    h_nominal = span;
+    if (steps_per_interval > 0) {
+        k = steps_per_interval;
+        h_nominal = span / double(k);
+    } else if (step_size > 0.0) {
+        const double steps = std::ceil(std::fabs(span) / step_size * (1.0 - 1e-9));
+        k = steps >= 9.0e18 ? std::numeric_limits<std::int64_t>::max()
+                            : std::max<std::int64_t>(std::int64_t(steps), 1);
+        h_nominal = (span > 0.0 ? 1.0 : -1.0) * step_size;
+    }
+}
+
+// Start time and size of step j of that schedule: times computed from t_start,
+// not accumulated, and the last step lands exactly on t_end.
+inline void fixed_step(double t_start, double t_end, std::int64_t k, double h_nominal, std::int64_t j,
+                       double& tc, double& h) {
+    tc = t_start + double(j) * h_nominal;
+    h = j + 1 == k ? t_end - tc : h_nominal;
+}
 
 // Weighted RMS norm sqrt(mean((v_i / (atol + rtol * max(|a_i|, |b_i|)))^2)); b may be null.
 double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol,
