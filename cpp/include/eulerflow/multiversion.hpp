@@ -32,6 +32,7 @@
 
 #include <atomic>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(EULERFLOW_NO_MULTIVERSION)
