@@ -12,10 +12,13 @@ variants agree bit for bit.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import eulerflow as ef
 import numpy as np
@@ -24,6 +27,7 @@ from eulerflow import _core
 from eulerflow.nn import ACTIVATIONS
 
 VARIANTS = _core.isa_available()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -291,3 +295,30 @@ def test_the_config_command_prints_it():
                           text=True)
     assert proc.returncode == 0, proc.stderr
     assert "kernels:" in proc.stdout and "compiler:" in proc.stdout
+
+
+def _build_dir_of_the_tested_module():
+    """The CMake build directory whose module is the one imported (editable installs)."""
+    loaded = Path(_core.__file__).read_bytes()
+    for d in sorted((ROOT / "build").glob("*")):
+        modules = list(d.glob("_core*.so"))
+        if modules and modules[0].read_bytes() == loaded:
+            return d
+    return None
+
+
+def test_no_instruction_beyond_the_baseline_outside_the_variants():
+    """Only the functions compiled for x86-64-v3/v4 hold AVX, AVX-512, FMA or BMI
+    instructions: a baseline CPU never meets them (tools/check_isa_leaks.py)."""
+    if not _core.isa_built()[1:]:
+        pytest.skip("a build without ISA variants")
+    build = _build_dir_of_the_tested_module()
+    if build is None or shutil.which("objdump") is None:
+        pytest.skip("needs the build directory of the tested module and objdump")
+    spec = importlib.util.spec_from_file_location("check_isa_leaks",
+                                                  ROOT / "tools" / "check_isa_leaks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    in_variants, stray, in_module = tool.check(build)
+    assert stray == {}
+    assert in_variants > 0 and in_module == in_variants
