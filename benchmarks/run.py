@@ -285,6 +285,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def kernel_variant() -> str:
+    """The instruction-set variant of eulerflow's kernels the workloads run (as ef.show_config
+    reports it; EULERFLOW_ISA, inherited by the workloads, forces a lower one)."""
+    code = "import eulerflow; print(eulerflow._core.isa_selected())"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else "unknown (eulerflow did not import)"
+
+
 PEAK_SCRIPT = """
 import time, numpy as np
 a = np.random.default_rng(0).standard_normal((2048, 2048))
@@ -415,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
               + " CPU-s/s; those numbers are skewed.")
         print()
     header = (f"Measured {time.strftime('%Y-%m-%d')} on {cpu_model()} ({os.cpu_count()} CPUs); "
-              f"peak {peak:.1f} GFLOP/s (one-thread float64 NumPy matmul, same run).")
+              f"peak {peak:.1f} GFLOP/s (one-thread float64 NumPy matmul, same run); "
+              f"eulerflow kernels: {kernel_variant()}.")
     text = "\n\n".join([header, table(records, peak), targets(records)])
     print(text)
     if args.markdown:

@@ -29,6 +29,9 @@ def test_bench_writes_ratios_and_the_fraction_of_peak(tmp_path):
     text = md.read_text()
     peak = float(re.search(r"peak ([0-9.]+) GFLOP/s", text).group(1))
     assert peak > 0
+    from eulerflow import _core  # the header names the kernel variant the workloads ran
+
+    assert f"eulerflow kernels: {_core.isa_selected()}." in text
     row = next(line for line in text.splitlines()
                if line.startswith("| w4_spiral_classify | eulerflow |"))
     cells = [c.strip() for c in row.split("|")]

@@ -72,8 +72,9 @@ void output_sums_any(const double* a, const double* b, const double* w, std::siz
     }
 }
 
-EF_KERNEL void output_sums(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
-                           const double* x, std::size_t n, double* sums, double* scratch) {
+EF_ALWAYS_INLINE void output_sums_impl(const double* a, const double* b, const double* w, std::size_t m,
+                                        std::size_t d, const double* x, std::size_t n, double* sums,
+                                        double* scratch) {
     switch (d) {
         case 1: return output_sums_small<1>(a, b, w, m, x, n, sums, scratch);
         case 2: return output_sums_small<2>(a, b, w, m, x, n, sums, scratch);
@@ -159,9 +160,9 @@ void accumulate_grads_any(const double* a, const double* b, const double* w, std
     }
 }
 
-EF_KERNEL void accumulate_grads(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
-                                const double* x, const double* c, std::size_t n, double* ga, double* gb,
-                                double* gw, double* z, double* t) {
+EF_ALWAYS_INLINE void accumulate_grads_impl(const double* a, const double* b, const double* w, std::size_t m,
+                                             std::size_t d, const double* x, const double* c, std::size_t n,
+                                             double* ga, double* gb, double* gw, double* z, double* t) {
     switch (d) {
         case 1: return accumulate_grads_small<1>(a, b, w, m, x, c, n, ga, gb, gw);
         case 2: return accumulate_grads_small<2>(a, b, w, m, x, c, n, ga, gb, gw);
@@ -171,9 +172,21 @@ EF_KERNEL void accumulate_grads(const double* a, const double* b, const double* 
     }
 }
 
-EF_KERNEL void sgd_update(double* p, const double* g, std::size_t n, double lr) {
+EF_ALWAYS_INLINE void sgd_update_impl(double* p, const double* g, std::size_t n, double lr) {
     for (std::size_t i = 0; i < n; ++i) p[i] -= lr * g[i];
 }
+
+// the kernels (multiversion.hpp)
+EF_MULTIVERSION(, void, output_sums,
+                (const double* a, const double* b, const double* w, std::size_t m, std::size_t d, const double* x,
+                 std::size_t n, double* sums, double* scratch),
+                (a, b, w, m, d, x, n, sums, scratch), output_sums_impl)
+EF_MULTIVERSION(, void, accumulate_grads,
+                (const double* a, const double* b, const double* w, std::size_t m, std::size_t d, const double* x,
+                 const double* c, std::size_t n, double* ga, double* gb, double* gw, double* z, double* t),
+                (a, b, w, m, d, x, c, n, ga, gb, gw, z, t), accumulate_grads_impl)
+EF_MULTIVERSION(, void, sgd_update, (double* p, const double* g, std::size_t n, double lr), (p, g, n, lr),
+                sgd_update_impl)
 
 bool finite_params(const MeanField& net) {
     for (double v : net.a) if (!std::isfinite(v)) return false;

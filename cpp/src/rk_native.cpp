@@ -5,9 +5,10 @@
 // zero skips, the same sums in the same order, and the field's arithmetic from
 // field_kernels.hpp, which the Field classes use too. rk.cpp and fields.cpp are
 // built for baseline x86-64, where nothing is contracted into fused
-// multiply-adds; this file is multi-versioned (AVX2, AVX-512) and compiled with
-// -ffp-contract=off (CMakeLists.txt), so its wider registers round the same. (A
-// -march=native build compiles all three with the same contraction instead.)
+// multiply-adds; this file's kernels are multi-versioned (AVX2, AVX-512:
+// multiversion.hpp) and compiled with -ffp-contract=off (CMakeLists.txt), so
+// their wider registers round the same. (A -march=native build compiles all
+// three with the same contraction instead.)
 #include "eulerflow/rk_native.hpp"
 
 #include <algorithm>
@@ -177,17 +178,14 @@ bool covered_terms(unsigned terms) {
     return terms == kEuler || terms == kMidpoint || terms == kHeun || terms == kRk4 || terms == kRk38;
 }
 
-// The multi-versioned entry points, per field kernel: one trajectory (scalar
-// code: the SLP vectorizer's packing of a state's few values only lengthens
-// the chain), and a batch (vectorized across the lanes).
-#define EF_NATIVE_INTERVAL(F)                                                                          \
-    EF_KERNEL __attribute__((optimize("no-tree-slp-vectorize"))) void interval_one(                    \
-        const F& f, unsigned terms, const Interval& p) {                                                \
-        run_method<F, false>(f, terms, p);                                                             \
-    }                                                                                                  \
-    EF_KERNEL void interval_lanes(const F& f, unsigned terms, const Interval& p) {                     \
-        run_method<F, true>(f, terms, p);                                                              \
-    }
+// The multi-versioned entry points (multiversion.hpp), per field kernel: one
+// trajectory (scalar code: the SLP vectorizer's packing of a state's few
+// values only lengthens the chain), and a batch (vectorized across the lanes).
+#define EF_NATIVE_INTERVAL(F)                                                                         \
+    EF_MULTIVERSION(__attribute__((optimize("no-tree-slp-vectorize"))), void, interval_one,             \
+                    (const F& f, unsigned terms, const Interval& p), (f, terms, p), (run_method<F, false>)) \
+    EF_MULTIVERSION(, void, interval_lanes, (const F& f, unsigned terms, const Interval& p), (f, terms, p), \
+                    (run_method<F, true>))
 EF_NATIVE_INTERVAL(LorenzFn)
 EF_NATIVE_INTERVAL(VanDerPolFn)
 EF_NATIVE_INTERVAL(ArenstorfFn)

@@ -10,12 +10,15 @@ from __future__ import annotations
 try:
     from . import _core  # noqa: F401
 except ImportError as exc:  # pragma: no cover - only without a build
+    if "EULERFLOW_ISA" in str(exc):  # the core is there: the variable names no variant it runs
+        raise
     raise ImportError(
         "eulerflow's native core (eulerflow._core) is missing: did you forget to compile? "
         "Install with `pip install .` (or `pip install -e .` for development)."
     ) from exc
 
 from . import bench, data, fields, landscape, meanfield, optim
+from ._config import show_config
 from ._errors import DivergenceError
 from ._sweep import SweepError, sweep
 from ._sweep import grid as sweep_grid
@@ -77,6 +80,7 @@ __all__ = [
     "plot",
     "save",
     "set_num_threads",
+    "show_config",
     "solve",
     "sweep",
     "sweep_grid",

@@ -1,5 +1,5 @@
 """Command line: ``eulerflow demo NAME --out DIR [--quick]`` (also ``python -m eulerflow``)
-and ``eulerflow bench [WORKLOAD ...] [--markdown FILE]``.
+, ``eulerflow bench [WORKLOAD ...] [--markdown FILE]`` and ``eulerflow config``.
 
 ``NAME`` is one of the demos of :mod:`eulerflow.demos` or ``all``. Each demo writes its
 PNG figures and a ``summary.md`` (final losses, accuracies, timings) into ``DIR``;
@@ -7,6 +7,7 @@ PNG figures and a ``summary.md`` (final losses, accuracies, timings) into ``DIR`
 ``bench`` runs ``benchmarks/run.py`` of a source checkout (the benchmarks and their
 peers are not part of the installed package): the workloads of BENCHMARKS.md against
 every installed peer, a markdown table of ratios and the fraction of peak flops.
+``config`` prints :func:`eulerflow.show_config`: the build, the CPU and the kernel variant.
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
                     "(workload prefixes, --markdown FILE, --jsonl FILE, -- WORKLOAD-ARGS).",
     )
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for benchmarks/run.py")
+    commands.add_parser(
+        "config",
+        help="show the build, the CPU and the kernel variant that runs",
+        description="Print eulerflow.show_config(): version, compiler and flags, CPU "
+                    "features, the selected kernel variant (EULERFLOW_ISA forces a lower "
+                    "one), threads, dtypes.",
+    )
     return parser
 
 
@@ -69,6 +77,11 @@ def _benchmarks_runner() -> Path | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "config":
+        from eulerflow import show_config
+
+        show_config()
+        return 0
     if args.command == "bench":
         import subprocess
 
