@@ -43,11 +43,12 @@ EF_SMALL_KERNEL void small_forward(const SmallLayer* layers, std::size_t n_layer
     double* y = vals + layers[0].n_in;
     for (std::size_t l = 0; l < n_layers; ++l) {
         const SmallLayer& L = layers[l];
-        if (L.dense) {  // dense_forward_impl's one-sample path
+        if (L.dense) {  // dense_forward_impl's one-sample path, summed in a register
             for (std::size_t o = 0; o < L.n_out; ++o) {
-                y[o] = L.b ? L.b[o] : 0.0;
+                double acc = L.b ? L.b[o] : 0.0;
                 const double* w = L.W + o * L.n_in;
-                for (std::size_t k = 0; k < L.n_in; ++k) y[o] += w[k] * x[k];
+                for (std::size_t k = 0; k < L.n_in; ++k) acc += w[k] * x[k];
+                y[o] = acc;
             }
         } else {
             detail::activation_forward_impl(L.act, x, y, L.n_out);
@@ -85,8 +86,9 @@ EF_SMALL_KERNEL void small_backward(const SmallLayer* layers, std::size_t n_laye
                 }
             }
             for (std::size_t k = 0; k < L.n_in; ++k) {
-                g[k] = 0.0;
-                for (std::size_t o = 0; o < L.n_out; ++o) g[k] += L.W[o * L.n_in + k] * gy[o];
+                double acc = 0.0;
+                for (std::size_t o = 0; o < L.n_out; ++o) acc += L.W[o * L.n_in + k] * gy[o];
+                g[k] = acc;
             }
         } else {
             detail::activation_backward_impl(L.act, in, out, gy, g, L.n_in);
