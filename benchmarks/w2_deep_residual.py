@@ -17,8 +17,10 @@ All implementations start from the same weights (torch.nn.Linear's U(-1/sqrt(in)
 drawn once with np.random.default_rng(0)). Quality: the mean of the 5th epoch's batch losses
 (each taken before its step, as Keras and eulerflow's History report it) and the MSE on the
 whole data set at the final weights, computed by the same NumPy code for every implementation.
-The shuffles differ (eulerflow's seeded permutation, torch.randperm), so losses agree only
-statistically.
+The shuffles differ (eulerflow's seeded permutation, torch.randperm, NumPy's permutation for
+JAX), so losses agree only statistically. jax_jit runs all the epochs in one jitted call
+(lax.scan over the batches of every epoch, torch.optim.NAdam's update written out, float64,
+XLA on one thread, compile time reported apart in its notes).
 
     python benchmarks/w2_deep_residual.py [--epochs 5] [--repeats 3] [--impl eulerflow torch]
 """
@@ -29,6 +31,11 @@ import os
 
 for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
     os.environ.pop(_var, None)
+# JAX on one thread, float64 (set before it is imported)
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
+os.environ.setdefault("JAX_ENABLE_X64", "1")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
@@ -185,6 +192,77 @@ def torch_impl(torch, X, Y, init, threads):
                  "torch.optim.NAdam(lr=0.002), hand batching with torch.randperm")
 
 
+def jax_impl(jax, X, Y, init):
+    """All epochs in one jitted call: lax.scan over every batch of every epoch (the
+    permutations drawn with NumPy beforehand and passed in), NAdam as torch.optim.NAdam
+    computes it (momentum_decay 4e-3, eps 1e-8, betas 0.9/0.999)."""
+    jnp, lax = jax.numpy, jax.lax
+    jax.config.update("jax_enable_x64", True)
+    b1, b2, eps, psi = 0.9, 0.999, 1e-8, 4e-3
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+
+    def net(params, x):
+        W, b = params[0::2], params[1::2]
+        h = jax.nn.elu(x @ W[0].T + b[0])
+        for i in range(1, DEPTH + 1):
+            h = (jax.nn.elu(h @ W[i].T + b[i]) + h) / 2
+        return jax.nn.elu(h @ W[-1].T + b[-1])
+
+    vg = jax.value_and_grad(lambda p, x, y: jnp.mean((net(p, x) - y) ** 2))
+
+    def step(carry, idx):
+        params, m, v, t, mu_prod = carry
+        loss, g = vg(params, Xj[idx], Yj[idx])
+        t = t + 1.0
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1.0) * psi))
+        mu_prod = mu_prod * mu
+        bc2 = 1.0 - b2 ** t
+        m = [mi + (1.0 - b1) * (gi - mi) for mi, gi in zip(m, g, strict=True)]
+        v = [b2 * vi + (1.0 - b2) * gi * gi for vi, gi in zip(v, g, strict=True)]
+        new = []
+        for p, gi, mi, vi in zip(params, g, m, v, strict=True):
+            denom = jnp.sqrt(vi / bc2) + eps
+            p = p - LR * (1.0 - mu) / (1.0 - mu_prod) * gi / denom
+            new.append(p - LR * mu_next / (1.0 - mu_prod * mu_next) * mi / denom)
+        return (new, m, v, t, mu_prod), loss
+
+    @jax.jit
+    def train(params, batches):  # batches: (epochs * N / BATCH, BATCH) row indices
+        zeros = [jnp.zeros_like(p) for p in params]
+        carry = (list(params), zeros, zeros, jnp.zeros(()), jnp.ones(()))
+        (params, *_), losses = lax.scan(step, carry, batches)
+        return params, losses
+
+    p0 = [jnp.asarray(a) for a in init]
+    rng = np.random.default_rng(0)
+
+    def batches(epochs):
+        return jnp.asarray(np.concatenate([rng.permutation(N) for _ in range(epochs)])
+                           .reshape(-1, BATCH))
+
+    def run(epochs):
+        idx = batches(epochs)
+        start = time.perf_counter()
+        params, losses = jax.block_until_ready(train(p0, idx))
+        per_epoch = np.asarray(losses).reshape(epochs, -1).mean(axis=1)
+        seconds = (time.perf_counter() - start) / epochs
+        return ([np.asarray(p) for p in params], [float(x) for x in per_epoch],
+                [seconds] * epochs)
+
+    compiled = {}
+
+    def warmup_and_run(epochs):
+        if epochs not in compiled:  # each epoch count is its own shape: compile untimed
+            start = time.perf_counter()
+            jax.block_until_ready(train(p0, batches(epochs)))
+            compiled[epochs] = time.perf_counter() - start
+        return run(epochs)
+
+    return warmup_and_run, compiled, (f"jax {jax.__version__} jit: every epoch in one "
+                                      "lax.scan, NAdam written out, float64, one thread")
+
+
 # ---- driver -------------------------------------------------------------------------------
 
 def main(argv=None):
@@ -256,6 +334,15 @@ def main(argv=None):
             else:
                 run, note = torch_impl(torch, X, Y, init, threads)
                 timed(name, run, note)
+
+    if harness.selected("jax_jit", args.impl):
+        jax, reason = harness.optional_import("jax")
+        if jax is None:
+            records.append(harness.skip(WORKLOAD, "jax_jit", reason, units=UNITS))
+        else:
+            run, compiled, note = jax_impl(jax, X, Y, init)
+            run(epochs)  # compiles for the timed shape before the clock runs
+            timed("jax_jit", run, f"{note}; compile {compiled[epochs]:.2f} s (not timed)")
 
     harness.print_ratios(records)
     ref = next((r for r in records if r["impl"] == "eulerflow" and r["seconds"]), None)

@@ -4,6 +4,8 @@ k = 3 classes, 100 points per class, p = 2, D = [2, 15, 3]; atan after EVERY lay
 output included (the seed's ForwardNN: x_{r+1} = atan(A_r x_r + b_r)); the seed's
 multi-class logistic loss SUMMED over the samples (= n * mean cross_entropy); gradient
 descent with step tau = 0.01 on that sum (= lr 0.01*n on the mean), 10,000 iterations.
+jax_jit runs the whole training in one jitted lax.fori_loop (float64, XLA on one thread,
+compile time reported apart in its notes).
 
 Every implementation starts from the same weights (standard normal drawn once with
 np.random.seed(0) in the seed's order A0, b0, A1, b1) and the same data, so final losses
@@ -20,9 +22,15 @@ import os
 
 for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
     os.environ.pop(_var, None)
+# JAX on one thread, float64 (set before it is imported)
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
+os.environ.setdefault("JAX_ENABLE_X64", "1")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 import warnings  # noqa: E402
 
 import harness  # noqa: E402
@@ -150,6 +158,43 @@ def torch_impl(torch, X, y, A0, b0, threads):
                  "cross_entropy(reduction='sum'), p -= 0.01*grad")
 
 
+def jax_impl(jax, X, y, A0, b0):
+    """The whole training in one jitted call: lax.fori_loop over value_and_grad of the summed
+    loss (jax.nn.logsumexp), p -= 0.01 * grad."""
+    jnp, lax = jax.numpy, jax.lax
+    jax.config.update("jax_enable_x64", True)
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    rows = jnp.arange(len(y))
+
+    def loss(params):
+        W1, c1, W2, c2 = params
+        z = jnp.arctan(jnp.arctan(Xj @ W1.T + c1) @ W2.T + c2)
+        return jnp.sum(jax.nn.logsumexp(z, axis=1) - z[rows, yj])
+
+    vg = jax.value_and_grad(loss)
+
+    @jax.jit
+    def train(params, iters):
+        def body(_, carry):
+            p, _ = carry
+            L, g = vg(p)
+            return tuple(a - TAU * b for a, b in zip(p, g, strict=True)), L
+        return lax.fori_loop(0, iters, body, (params, jnp.zeros((), jnp.float64)))
+
+    p0 = tuple(jnp.asarray(a) for a in (A0[0], b0[0], A0[1], b0[1]))
+    start = time.perf_counter()
+    jax.block_until_ready(train(p0, 1))  # compiles (iters is traced: one compilation)
+    compile_s = time.perf_counter() - start
+
+    def run(iters):
+        p, L = jax.block_until_ready(train(p0, iters))
+        p = [np.asarray(a) for a in p]
+        return [p[0], p[2]], [p[1], p[3]], float(L) / len(y)
+
+    return run, (f"jax {jax.__version__} jit: the whole training in one lax.fori_loop, "
+                 f"float64, one thread; compile {compile_s:.2f} s (not timed)")
+
+
 def sklearn_impl(MLPClassifier, X, y):
     n = len(y)
 
@@ -238,6 +283,14 @@ def main(argv=None):
             else:
                 run, note = torch_impl(torch, X, y, A0, b0, threads)
                 timed(name, run, note)
+
+    if harness.selected("jax_jit", args.impl):
+        jax, reason = harness.optional_import("jax")
+        if jax is None:
+            records.append(harness.skip(WORKLOAD, "jax_jit", reason, units=UNITS))
+        else:
+            run, note = jax_impl(jax, X, y, A0, b0)
+            timed("jax_jit", run, note)
 
     if harness.selected("sklearn_mlp_tanh", args.impl):
         name = "sklearn_mlp_tanh"

@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 #include <string>
+#include <type_traits>
 
 namespace eulerflow {
 
@@ -280,8 +281,131 @@ void NeuralOde::reverse_range(std::size_t m0, std::size_t m1, const double* y, s
     reverse_range(m0, mid, y, level + 1);
 }
 
+double NeuralOde::window_loss(const double* y, const double* target) {
+    // MSE over the d components and its gradient
+    const std::size_t d = d_;
+    abar_.assign(d, 0.0);
+    double L = 0.0;
+    for (std::size_t j = 0; j < d; ++j) {
+        const double e = y[j] - target[j];
+        L += e * e;
+        abar_[j] = 2.0 * e / double(d);
+    }
+    return L / double(d);
+}
+
+bool NeuralOde::window_gradient_small(const double* z0, const double* target, const double* t,
+                                      std::size_t nt, double scale, double* grad, double& loss) {
+    const Tableau& tb = *s_.tb;
+    if (tb.adaptive() || pen_.any()) return false;
+    net_.reserve(d_, 1);  // resolves the widths
+    if (!small_layers(net_.seq, small_) || small_.front().n_in != d_ || small_.back().n_out != d_) return false;
+    // the step sizes of every interval's schedule (the field is autonomous: the
+    // times are not needed); a run beyond max_steps goes the general way, which throws
+    small_h_.clear();
+    for (std::size_t i = 1; i < nt; ++i) {
+        std::int64_t k;
+        double h_nominal;
+        fixed_schedule(t[i - 1], t[i], s_.step_size, s_.steps_per_interval, k, h_nominal);
+        if (k > s_.max_steps - std::int64_t(small_h_.size())) return false;
+        for (std::int64_t j = 0; j < k; ++j) {
+            double tc, h;
+            fixed_step(t[i - 1], t[i], k, h_nominal, j, tc, h);
+            small_h_.push_back(h);
+        }
+    }
+    const std::size_t S = tb.stages, nv = small_values(small_), steps = small_h_.size();
+    const SmallLayer* layers = small_.data();
+    const std::size_t nl = small_.size();
+    // the tape: per step and stage the values of small_forward, the stage's input
+    // first and its derivative K_s last
+    if (small_tape_.size() < steps * S * nv) small_tape_.resize(steps * S * nv);
+    small_scratch_.resize(2 * kSmallWidth);
+    ybuf_.assign(z0, z0 + d_);
+    if (ynew_.size() < d_) ynew_.resize(d_);
+    ybar_stage_.assign(2 * S * d_ + d_, 0.0);
+    // The sweeps, with the state size D known to the compiler for the common small
+    // sizes (every loop over the state unrolled) and d_ otherwise (D = 0).
+    auto sweep = [&](auto size) {
+        constexpr std::size_t D = decltype(size)::value;
+        const std::size_t d = D ? D : d_;
+        auto vals = [&](std::size_t m, std::size_t s) { return small_tape_.data() + (m * S + s) * nv; };
+        auto K = [&](std::size_t m, std::size_t s) { return vals(m, s) + nv - d; };
+        // forward: rk_step's arithmetic for fixed-step tableaus
+        double* y = ybuf_.data();
+        double* ynew = ynew_.data();
+        for (std::size_t m = 0; m < steps; ++m) {
+            const double h = small_h_[m];
+            for (std::size_t s = 0; s < S; ++s) {
+                double* ys = vals(m, s);
+                for (std::size_t i = 0; i < d; ++i) ys[i] = y[i];
+                for (std::size_t j = 0; j < s; ++j) {
+                    const double a = h * tb.A(s, j);
+                    if (a == 0.0) continue;
+                    const double* Kj = K(m, j);
+                    for (std::size_t i = 0; i < d; ++i) ys[i] += a * Kj[i];
+                }
+                small_forward(layers, nl, ys);
+            }
+            // y_new = y + h sum_j b_j K_j, built from y as rk_step builds it
+            for (std::size_t i = 0; i < d; ++i) ynew[i] = y[i];
+            for (std::size_t j = 0; j < S; ++j) {
+                const double bj = h * tb.b[j];
+                if (bj == 0.0) continue;
+                const double* Kj = K(m, j);
+                for (std::size_t i = 0; i < d; ++i) ynew[i] += bj * Kj[i];
+            }
+            for (std::size_t i = 0; i < d; ++i) y[i] = ynew[i];
+        }
+        loss = window_loss(y, target);
+        if (!std::isfinite(loss)) return;
+        // reverse: reverse_step's sweep with the stage values taken from the tape
+        zero_param_grads();
+        double* abar = abar_.data();
+        double* Yb = ybar_stage_.data() + S * d;  // S x d stage adjoints
+        double* kb = Yb + S * d;                  // d
+        for (std::size_t m = steps; m-- > 0;) {
+            const double h = small_h_[m];
+            for (std::size_t s = S; s-- > 0;) {
+                bool any = tb.b[s] != 0.0;
+                for (std::size_t i = 0; i < d; ++i) kb[i] = h * tb.b[s] * abar[i];
+                for (std::size_t q = s + 1; q < S; ++q) {
+                    const double a = h * tb.A(q, s);
+                    if (a == 0.0) continue;
+                    any = true;
+                    for (std::size_t i = 0; i < d; ++i) kb[i] += a * Yb[q * d + i];
+                }
+                double* Ybs = Yb + s * d;
+                if (!any) {
+                    std::fill(Ybs, Ybs + d, 0.0);
+                    continue;
+                }
+                small_backward(layers, nl, vals(m, s), kb, Ybs, small_scratch_.data());
+            }
+            for (std::size_t s = 0; s < S; ++s)
+                for (std::size_t i = 0; i < d; ++i) abar[i] += Yb[s * d + i];
+        }
+        add_param_grads(scale, grad);
+    };
+    switch (d_) {
+        case 1: sweep(std::integral_constant<std::size_t, 1>{}); break;
+        case 2: sweep(std::integral_constant<std::size_t, 2>{}); break;
+        case 3: sweep(std::integral_constant<std::size_t, 3>{}); break;
+        case 4: sweep(std::integral_constant<std::size_t, 4>{}); break;
+        default: sweep(std::integral_constant<std::size_t, 0>{}); break;
+    }
+    net_.n_last = 0;  // the network's own buffers hold no forward of the caller's
+    penalty_ = 0.0;
+    last_penalty_ = 0.0;
+    last_nfev_ = std::int64_t(S * steps);
+    workspace_bytes_ = (steps * S * nv + steps + ybar_stage_.size()) * sizeof(double);
+    return true;
+}
+
 double NeuralOde::window_gradient(const double* z0, const double* target, const double* t,
                                   std::size_t nt, NodeGradient how, double scale, double* grad) {
+    double loss;
+    if (how == NodeGradient::Backprop && window_gradient_small(z0, target, t, nt, scale, grad, loss)) return loss;
     const std::size_t d = d_;
     const Tableau& tb = *s_.tb;
     const std::size_t S = tb.stages;
@@ -338,15 +462,7 @@ double NeuralOde::window_gradient(const double* z0, const double* target, const 
         }
     }
     last_nfev_ = info.nfev;
-    // loss MSE over the d components and its gradient
-    abar_.assign(d, 0.0);
-    double L = 0.0;
-    for (std::size_t j = 0; j < d; ++j) {
-        const double e = ybuf_[j] - target[j];
-        L += e * e;
-        abar_[j] = 2.0 * e / double(d);
-    }
-    L /= double(d);
+    const double L = window_loss(ybuf_.data(), target);
     if (!std::isfinite(L)) return L;
 
     if (how == NodeGradient::Backprop || how == NodeGradient::Checkpoint) {

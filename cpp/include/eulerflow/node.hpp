@@ -26,6 +26,7 @@
 #include "eulerflow/optim.hpp"
 #include "eulerflow/rk.hpp"
 #include "eulerflow/rng.hpp"
+#include "eulerflow/small_net.hpp"
 #include "eulerflow/tableau.hpp"
 #include "eulerflow/train.hpp"
 
@@ -114,6 +115,15 @@ private:
     double step_penalty(double h, const double* y, const double* K);
     void zero_param_grads();
     void add_param_grads(double scale, double* grad) const;
+    // MSE of the end state y against target; dL/dy into abar_.
+    double window_loss(const double* y, const double* target);
+    // window_gradient's backprop for a fixed-step method, a small network (every
+    // layer Dense or an activation, widths <= kSmallWidth) and no penalty: each
+    // stage's layer values go on the tape, so the reverse sweep runs only the
+    // backward passes. The same operations in the same order as the general
+    // sweep: the same bits. Returns false (nothing done) when it does not apply.
+    bool window_gradient_small(const double* z0, const double* target, const double* t, std::size_t nt,
+                               double scale, double* grad, double& loss);
 
     Net<double>& net_;
     std::size_t d_;
@@ -133,6 +143,8 @@ private:
     double penalty_ = 0.0, last_penalty_ = 0.0;
     std::int64_t last_nfev_ = 0;
     std::vector<double> ybuf_, ynew_, abar_, kbar_, ybar_stage_, aug_;
+    std::vector<SmallLayer> small_;      // the small path's view of the network
+    std::vector<double> small_tape_, small_h_, small_scratch_;  // its layer values and step sizes
     std::size_t workspace_bytes_ = 0;
 };
 

@@ -1,0 +1,46 @@
+// A small network (Dense and activation layers, every width <= 16) run on one
+// sample with every layer's values kept in a caller's array, so a Neural ODE
+// window can store them on its tape and run the backward pass without
+// recomputing the forward. The arithmetic is Sequence::forward/backward's for a
+// batch of one (dense_forward_impl, dense_backward_impl, the activation
+// kernels), expression for expression, and it is multi-versioned like them, so
+// the results are the same bits; only the per-layer dispatch, the staging
+// copies and the network's own buffers are gone.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "eulerflow/activations.hpp"
+#include "eulerflow/network.hpp"
+
+namespace eulerflow {
+
+constexpr std::size_t kSmallWidth = 16;  // widest layer the small path takes
+
+struct SmallLayer {
+    bool dense = false;
+    std::size_t n_in = 0, n_out = 0;
+    const double* W = nullptr;  // Dense: (n_out, n_in), b may be null
+    const double* b = nullptr;
+    double* gW = nullptr;
+    double* gb = nullptr;
+    ActParams act;  // Activation
+};
+
+// The layers of seq (resolved) as SmallLayers into out; false when seq holds
+// another kind of layer or a width above kSmallWidth.
+bool small_layers(const Sequence<double>& seq, std::vector<SmallLayer>& out);
+
+// Doubles one forward keeps: the input, then every layer's output.
+std::size_t small_values(const std::vector<SmallLayer>& layers);
+
+// vals holds the input (n_in) on entry; every layer's output is written after
+// it, the network's output last.
+void small_forward(const SmallLayer* layers, std::size_t n_layers, double* vals);
+// Given vals of a small_forward and gy = dL/d(output): accumulates the Dense
+// gradients into gW/gb and writes dL/d(input) into gx. scratch: 2 * kSmallWidth.
+void small_backward(const SmallLayer* layers, std::size_t n_layers, const double* vals, const double* gy,
+                    double* gx, double* scratch);
+
+}  // namespace eulerflow
