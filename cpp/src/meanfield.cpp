@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "eulerflow/dense.hpp"
+#include "eulerflow/members.hpp"
 #include "eulerflow/multiversion.hpp"
 
 namespace eulerflow {
@@ -291,7 +292,7 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
     auto record = [&]() {
         student.snapshot(snapshots + std::size_t(k) * m * r);
         test_loss[k] = n_test ? batch_loss(student, x_test, y_test, n_test, wtest, resid.data()) : 0.0;
-        ++k;
+        run.snapshots_done = ++k;
     };
     record();
     for (std::int64_t s = 0; s < steps; ++s) {
@@ -339,7 +340,7 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
     auto record = [&]() {
         net.snapshot(snapshots + std::size_t(k) * m * r);
         loss_out[k] = batch_loss(net, x, y, n, wl, resid.data());
-        ++k;
+        run.snapshots_done = ++k;
     };
     record();
     const std::int64_t total = epochs * std::int64_t((n + nb - 1) / nb);
@@ -376,6 +377,42 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
         }
     }
     return run;
+}
+
+namespace {
+
+// The members' indices, most particles first: the pool hands them out in this
+// order, so the longest runs do not start last.
+std::vector<std::size_t> longest_first(const std::vector<MeanFieldMember>& members) {
+    std::vector<std::size_t> order(members.size());
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t i, std::size_t j) {
+        return members[i].net.m * members[i].net.d > members[j].net.m * members[j].net.d;
+    });
+    return order;
+}
+
+}  // namespace
+
+void meanfield_fit_teacher_members(std::vector<MeanFieldMember>& members, std::int64_t steps, std::size_t batch,
+                                   std::int64_t snapshot_every, std::size_t n_threads) {
+    const std::vector<std::size_t> order = longest_first(members);
+    for_each_member(members.size(), n_threads, [&](std::size_t k) {
+        MeanFieldMember& mb = members[order[k]];
+        mb.run = meanfield_fit_teacher(mb.net, *mb.teacher, steps, batch, mb.lr, snapshot_every, mb.rng, mb.x_test,
+                                       mb.y_test, mb.n_test, mb.snapshots, mb.loss);
+    });
+}
+
+void meanfield_fit_members(std::vector<MeanFieldMember>& members, const double* x, const double* y, std::size_t n,
+                           std::size_t batch, std::int64_t epochs, bool shuffle, std::int64_t snapshot_every,
+                           std::size_t n_threads) {
+    const std::vector<std::size_t> order = longest_first(members);
+    for_each_member(members.size(), n_threads, [&](std::size_t k) {
+        MeanFieldMember& mb = members[order[k]];
+        mb.run = meanfield_fit(mb.net, x, y, n, mb.lr, batch, epochs, shuffle, mb.rng, snapshot_every, mb.snapshots,
+                               mb.loss);
+    });
 }
 
 }  // namespace eulerflow

@@ -49,6 +49,7 @@ void normal_fill(Rng& rng, double* out, std::size_t n);
 
 struct MeanFieldRun {
     std::int64_t steps_done = 0;
+    std::int64_t snapshots_done = 0;  // rows of snapshots / losses written
     bool diverged = false;
     std::int64_t bad_step = -1;
 };
@@ -68,5 +69,31 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
 MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std::size_t n, double lr,
                            std::size_t batch, std::int64_t epochs, bool shuffle, Rng& rng,
                            std::int64_t snapshot_every, double* snapshots, double* loss_out);
+
+// One member of a mean-field ensemble: its particles, teacher (fit_teacher
+// only), rate, generator, held-out set (fit_teacher only) and its own room for
+// snapshots and losses; `run` is filled by the call.
+struct MeanFieldMember {
+    MeanField net;
+    const MeanField* teacher = nullptr;
+    double lr = 0.0;
+    Rng rng;
+    const double* x_test = nullptr;
+    const double* y_test = nullptr;
+    std::size_t n_test = 0;
+    double* snapshots = nullptr;
+    double* loss = nullptr;
+    MeanFieldRun run;
+};
+
+// Every member's meanfield_fit_teacher (shared steps, batch and snapshot_every)
+// or meanfield_fit (shared data and schedule), members spread over n_threads
+// threads, each whole on one thread: member i ends bit-identical to its
+// separate run whatever the thread count. Members of more particles start first.
+void meanfield_fit_teacher_members(std::vector<MeanFieldMember>& members, std::int64_t steps, std::size_t batch,
+                                   std::int64_t snapshot_every, std::size_t n_threads);
+void meanfield_fit_members(std::vector<MeanFieldMember>& members, const double* x, const double* y, std::size_t n,
+                           std::size_t batch, std::int64_t epochs, bool shuffle, std::int64_t snapshot_every,
+                           std::size_t n_threads);
 
 }  // namespace eulerflow
