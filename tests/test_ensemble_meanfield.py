@@ -207,3 +207,26 @@ def test_parameters_are_the_members_arrays():
     params = ens.parameters()
     assert params[1][0] is ens.members[1].a and params[1][1] is ens.members[1].w
     assert params[1][2] is ens.members[1].b
+
+
+def test_sweep_spreads_ensembles_over_processes():
+    """The bench demo's sweep: ef.sweep over chunks of the radius x width grid, each chunk
+    one ensemble; every point's loss is its separate run's, on one or two processes."""
+    pytest.importorskip("joblib")
+    from eulerflow import demos
+
+    points = ef.sweep_grid(radius=[0.05, 1.0], m=[4, 30], steps=[60])
+    chunks = [[p for p in points if p["radius"] == r] for r in (0.05, 1.0)]
+    teacher = TwoLayerReLU.random(4, 2, seed=demos.MEANFIELD_TEACHER_SEED)
+    separate = []
+    for p in points:
+        net = TwoLayerReLU.small_sphere(p["m"], 2, p["radius"], seed=demos.MEANFIELD_STUDENT_SEED)
+        run = net.fit_teacher(teacher, steps=60, batch=20, lr=0.5,
+                              seed=demos.MEANFIELD_SAMPLE_SEED)
+        separate.append(float(run.test_loss[-1]))
+    for n_jobs in (1, 2):
+        out = ef.sweep(demos._sweep_chunk, chunks, n_jobs=n_jobs, progress=False)
+        assert [loss for chunk in out for loss in chunk] == separate
+    with pytest.raises(ValueError, match="share their steps"):
+        demos._sweep_chunk([{"radius": 0.1, "m": 4, "steps": 5}, {"radius": 0.1, "m": 4,
+                                                                  "steps": 6}])

@@ -62,7 +62,8 @@ class EnsembleDivergenceWarning(RuntimeWarning):
 
 @dataclass(frozen=True)
 class EnsembleHistory:
-    """The record of :meth:`Ensemble.fit`.
+    """The record of :meth:`Ensemble.fit`, :meth:`Ensemble.fit_teacher` and
+    :meth:`Ensemble.learn`.
 
     Attributes
     ----------
@@ -157,7 +158,9 @@ class Ensemble:
     ----------
     make : callable
         Builds member ``i``: ``make(i)`` if it takes an argument, else ``make()``.
-        Every member must have the same architecture and solver settings.
+        Every member must have the same architecture and solver settings; mean-field
+        :class:`~eulerflow.meanfield.TwoLayerReLU` members only the same input dimension
+        d (their widths m may differ).
     n : int
         The number of members.
 
