@@ -115,6 +115,19 @@ def _call_make(make: Callable, i: int):
     return make(i) if takes_index else make()
 
 
+def _distinct(keys: list) -> tuple[list[int], np.ndarray]:
+    """The positions of the first occurrence of each distinct key, and every key's index
+    among those."""
+    firsts, slot = [], {}
+    index = np.empty(len(keys), dtype=np.int64)
+    for i, key in enumerate(keys):
+        if key not in slot:
+            slot[key] = len(firsts)
+            firsts.append(i)
+        index[i] = slot[key]
+    return firsts, index
+
+
 def _threads(threads: int | None) -> int:
     """The threads of a pool of members: the cores this process may use by default."""
     if threads is None:
@@ -185,8 +198,8 @@ class Ensemble:
             if first.dtype != np.float64:
                 raise TypeError(f"ensemble networks must be float64, got {first.dtype}")
         else:
-            raise TypeError("Ensemble members must be eulerflow.NeuralODE models, eulerflow "
-                            "networks or meanfield.TwoLayerReLU networks, got "
+            raise TypeError("Ensemble members must be eulerflow.NeuralODE models or eulerflow "
+                            "networks (Sequential, Dense or meanfield.TwoLayerReLU), got "
                             f"{type(first).__name__}")
         for i, m in enumerate(self.members[1:], start=1):
             if not isinstance(m, kind):
@@ -329,21 +342,17 @@ class Ensemble:
         lrs = self._rates(lr)
         seeds = self._per_member(seed, "seed", seed_value).astype(np.uint64)
         threads = _threads(threads)
-        # the distinct teachers, and each member's held-out set (drawn once per distinct
-        # seed and teacher), as every member's own fit_teacher draws it
-        distinct = list({id(t): t for t in teachers}.values())
-        teacher_index = np.array([[id(t) for t in distinct].index(id(t)) for t in teachers],
-                                 dtype=np.int64)
-        tests, test_index = {}, np.empty(len(self), dtype=np.int64)
-        for i, (t, sd) in enumerate(zip(teacher_index, seeds, strict=True)):
-            key = (int(t), int(sd))
-            if key not in tests:
-                tests[key] = (len(tests), _held_out_set(distinct[t], int(sd), n_test))
-            test_index[i] = tests[key][0]
+        # the distinct teachers, and the held-out sets (one per distinct teacher and seed,
+        # drawn as each member's own fit_teacher draws it)
+        firsts, teacher_index = _distinct([id(t) for t in teachers])
+        distinct = [teachers[i] for i in firsts]
+        firsts, test_index = _distinct(list(zip(teacher_index.tolist(), seeds.tolist(),
+                                                strict=True)))
+        tests = [_held_out_set(teachers[i], int(seeds[i]), n_test) for i in firsts]
         with self._claim():
             results = _core.meanfield_fit_teacher_members(
                 [(m.a, m.w, m.b) for m in self.members], [(t.a, t.w, t.b) for t in distinct],
-                teacher_index, [xy for _, xy in tests.values()], test_index, steps, batch,
+                teacher_index, tests, test_index, steps, batch,
                 np.ascontiguousarray(lrs), snapshot_every, np.ascontiguousarray(seeds),
                 threads)
         return self._meanfield_history(results, lrs, seeds, snapshot_every or steps,
