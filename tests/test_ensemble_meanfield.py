@@ -75,6 +75,23 @@ def test_fit_teacher_with_one_teacher_per_member_and_shared_settings(threads):
         assert_member_is_run(ens, hist, i, net, run)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_members_sharing_their_samples_in_any_dimension(threads):
+    """Members of one teacher and seed learn from one sample stream drawn once for all (d = 5
+    takes the general particle loops, batch * d odd leaves Box-Muller's last value unused)."""
+    teacher = TwoLayerReLU.random(3, 5, seed=1)
+    make = lambda i: TwoLayerReLU.small_sphere((6, 11, 6, 2)[i], 5, 0.3, seed=i)  # noqa: E731
+    seeds, lrs = [4, 4, 9, 4], [1.0, 2.0, 3.0, 0.5]
+    ens = ef.Ensemble(make, 4)
+    hist = ens.fit_teacher(teacher, steps=40, batch=9, lr=lrs, snapshot_every=5, seed=seeds,
+                           n_test=30, threads=threads)
+    for i in range(4):
+        net = make(i)
+        run = net.fit_teacher(teacher, steps=40, batch=9, lr=lrs[i], snapshot_every=5,
+                              seed=seeds[i], n_test=30)
+        assert_member_is_run(ens, hist, i, net, run)
+
+
 @pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_fit_on_data_members_equal_separate_runs(shuffle, threads):

@@ -98,7 +98,7 @@ std::vector<MeanFieldMember> members_of(const py::list& students, const CArray& 
         where.push_back(particles(abw[0], abw[1], abw[2]));
         members[l].net = load(where.back());
         members[l].lr = lr.data()[l];
-        members[l].rng = Rng(seeds.data()[l]);
+        members[l].seed = seeds.data()[l];
         out.emplace_back(rows, where.back().m, where.back().d);
         members[l].snapshots = out.back().snaps.mutable_data();
         members[l].loss = out.back().loss.mutable_data();

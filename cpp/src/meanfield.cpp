@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
+#include <utility>
 
 #include "eulerflow/dense.hpp"
 #include "eulerflow/members.hpp"
@@ -276,10 +278,22 @@ void normal_fill(Rng& rng, double* out, std::size_t n) {
     }
 }
 
+void TeacherStream::draw(const MeanField& teacher, std::int64_t steps, std::size_t batch, Rng& rng) {
+    const std::size_t d = teacher.d, n = std::size_t(steps);
+    x.resize(n * batch * d);
+    y.resize(n * batch);
+    MeanFieldWork wt;
+    wt.reserve(teacher.m, d);
+    for (std::size_t s = 0; s < n; ++s) {  // step by step, as meanfield_fit_teacher draws
+        normal_fill(rng, x.data() + s * batch * d, batch * d);
+        meanfield_forward(teacher, x.data() + s * batch * d, batch, y.data() + s * batch, wt);
+    }
+}
+
 MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
                                    std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
                                    const double* x_test, const double* y_test, std::size_t n_test,
-                                   double* snapshots, double* test_loss) {
+                                   double* snapshots, double* test_loss, const TeacherStream* stream) {
     MeanFieldRun run;
     const std::size_t m = student.m, d = student.d, r = d + 2;
     MeanFieldWork w, wt, wtest;
@@ -296,9 +310,15 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
     };
     record();
     for (std::int64_t s = 0; s < steps; ++s) {
-        normal_fill(rng, x.data(), batch * d);
-        meanfield_forward(teacher, x.data(), batch, y.data(), wt);
-        const double L = meanfield_step(student, x.data(), y.data(), batch, lr, w);
+        const double *xs = x.data(), *ys = y.data();
+        if (stream) {
+            xs = stream->x.data() + std::size_t(s) * batch * d;
+            ys = stream->y.data() + std::size_t(s) * batch;
+        } else {
+            normal_fill(rng, x.data(), batch * d);
+            meanfield_forward(teacher, x.data(), batch, y.data(), wt);
+        }
+        const double L = meanfield_step(student, xs, ys, batch, lr, w);
         run.steps_done = s + 1;
         // the loss is taken before the step: the last step's blow-up shows in the parameters
         if (!std::isfinite(L) || (s + 1 == steps && !finite_params(student))) {
@@ -395,12 +415,34 @@ std::vector<std::size_t> longest_first(const std::vector<MeanFieldMember>& membe
 }  // namespace
 
 void meanfield_fit_teacher_members(std::vector<MeanFieldMember>& members, std::int64_t steps, std::size_t batch,
-                                   std::int64_t snapshot_every, std::size_t n_threads) {
+                                   std::int64_t snapshot_every, std::size_t n_threads, std::size_t stream_bytes) {
+    // the streams shared by two members or more (one teacher, one seed), while they fit
+    using StreamKey = std::pair<const MeanField*, std::uint64_t>;
+    std::map<StreamKey, std::size_t> count;
+    for (const MeanFieldMember& mb : members) ++count[{mb.teacher, mb.seed}];
+    std::map<StreamKey, TeacherStream> streams;
+    double room = double(stream_bytes);
+    for (const MeanFieldMember& mb : members) {
+        const StreamKey key{mb.teacher, mb.seed};
+        const double bytes = double(steps) * double(batch) * double(mb.net.d + 1) * double(sizeof(double));
+        if (count[key] < 2 || streams.count(key) || bytes > room) continue;
+        streams[key];
+        room -= bytes;
+    }
+    std::vector<std::pair<const StreamKey, TeacherStream>*> todo;
+    for (auto& kv : streams) todo.push_back(&kv);
+    for_each_member(todo.size(), n_threads, [&](std::size_t k) {
+        Rng rng(todo[k]->first.second);
+        todo[k]->second.draw(*todo[k]->first.first, steps, batch, rng);
+    });
     const std::vector<std::size_t> order = longest_first(members);
     for_each_member(members.size(), n_threads, [&](std::size_t k) {
         MeanFieldMember& mb = members[order[k]];
-        mb.run = meanfield_fit_teacher(mb.net, *mb.teacher, steps, batch, mb.lr, snapshot_every, mb.rng, mb.x_test,
-                                       mb.y_test, mb.n_test, mb.snapshots, mb.loss);
+        const auto shared = streams.find({mb.teacher, mb.seed});
+        Rng rng(mb.seed);
+        mb.run = meanfield_fit_teacher(mb.net, *mb.teacher, steps, batch, mb.lr, snapshot_every, rng, mb.x_test,
+                                       mb.y_test, mb.n_test, mb.snapshots, mb.loss,
+                                       shared == streams.end() ? nullptr : &shared->second);
     });
 }
 
@@ -410,7 +452,8 @@ void meanfield_fit_members(std::vector<MeanFieldMember>& members, const double* 
     const std::vector<std::size_t> order = longest_first(members);
     for_each_member(members.size(), n_threads, [&](std::size_t k) {
         MeanFieldMember& mb = members[order[k]];
-        mb.run = meanfield_fit(mb.net, x, y, n, mb.lr, batch, epochs, shuffle, mb.rng, snapshot_every, mb.snapshots,
+        Rng rng(mb.seed);
+        mb.run = meanfield_fit(mb.net, x, y, n, mb.lr, batch, epochs, shuffle, rng, snapshot_every, mb.snapshots,
                                mb.loss);
     });
 }

@@ -328,12 +328,16 @@ class Ensemble:
         batch, lr_i, snapshot_every, seed_i, n_test)``, particles, snapshots and test
         losses alike, whatever the thread count. Members may have different widths m.
         They run on ``threads`` threads (default: the cores this process may use), each
-        member whole on one thread, the widest first. A member whose loss becomes
-        non-finite stops there as its own run would (its particles as they were then;
-        an :class:`EnsembleDivergenceWarning` names it; :class:`~eulerflow.DivergenceError`
-        when all diverge). Returns an :class:`EnsembleHistory`: ``loss[k, i]`` member
-        i's test loss at snapshot k, ``runs[i]`` its :class:`~eulerflow.meanfield.Run`,
-        ``bad_epoch[i]`` the step it diverged at (or -1)."""
+        member whole on one thread, the widest first. Members of one teacher and seed see
+        the same samples: those are drawn once for all of them (up to 256 MB of samples
+        per call; beyond, members draw their own), which makes an ensemble of small
+        students several times cheaper per member than separate runs. A member whose
+        loss becomes non-finite stops there as its own run would (its particles as they
+        were then; an :class:`EnsembleDivergenceWarning` names it;
+        :class:`~eulerflow.DivergenceError` when all diverge). Returns an
+        :class:`EnsembleHistory`: ``loss[k, i]`` member i's test loss at snapshot k,
+        ``runs[i]`` its :class:`~eulerflow.meanfield.Run`, ``bad_epoch[i]`` the step it
+        diverged at (or -1)."""
         self._require(TwoLayerReLU, "fit_teacher")
         d = self.members[0].d
         teachers = self._teachers(teacher, d)

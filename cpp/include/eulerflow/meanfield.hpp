@@ -58,10 +58,20 @@ struct MeanFieldRun {
 // SGD steps of `batch` samples. Every `snapshot_every` steps (and at step 0)
 // writes all particles to snapshots (k, m, d + 2) and the test loss on
 // (x_test, y_test) to test_loss. snapshot_every = 0: only the start and end.
+// With `stream` (teacher_stream's samples and labels of every step, drawn
+// from the same teacher and generator) the steps read them instead of drawing.
+struct TeacherStream;
 MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
                                    std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
                                    const double* x_test, const double* y_test, std::size_t n_test,
-                                   double* snapshots, double* test_loss);
+                                   double* snapshots, double* test_loss, const TeacherStream* stream = nullptr);
+
+// The samples (steps, batch, d) and teacher labels (steps, batch) that
+// meanfield_fit_teacher draws step by step from `rng`, all drawn at once.
+struct TeacherStream {
+    std::vector<double> x, y;
+    void draw(const MeanField& teacher, std::int64_t steps, std::size_t batch, Rng& rng);
+};
 
 // Trains on a given data set (x (n, d), y (n)) for `epochs` passes of
 // consecutive batches (in a seeded shuffled order when shuffle is set);
@@ -77,7 +87,7 @@ struct MeanFieldMember {
     MeanField net;
     const MeanField* teacher = nullptr;
     double lr = 0.0;
-    Rng rng;
+    std::uint64_t seed = 0;  // of its sample stream (fit_teacher) or shuffling (fit)
     const double* x_test = nullptr;
     const double* y_test = nullptr;
     std::size_t n_test = 0;
@@ -90,8 +100,12 @@ struct MeanFieldMember {
 // or meanfield_fit (shared data and schedule), members spread over n_threads
 // threads, each whole on one thread: member i ends bit-identical to its
 // separate run whatever the thread count. Members of more particles start first.
+// Members of one teacher and seed learn from the same samples: fit_teacher
+// draws them once for all of them (a TeacherStream) while the streams of the
+// call fit in stream_bytes.
 void meanfield_fit_teacher_members(std::vector<MeanFieldMember>& members, std::int64_t steps, std::size_t batch,
-                                   std::int64_t snapshot_every, std::size_t n_threads);
+                                   std::int64_t snapshot_every, std::size_t n_threads,
+                                   std::size_t stream_bytes = std::size_t(256) << 20);
 void meanfield_fit_members(std::vector<MeanFieldMember>& members, const double* x, const double* y, std::size_t n,
                            std::size_t batch, std::int64_t epochs, bool shuffle, std::int64_t snapshot_every,
                            std::size_t n_threads);
