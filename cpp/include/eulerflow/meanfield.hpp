@@ -54,24 +54,24 @@ struct MeanFieldRun {
     std::int64_t bad_step = -1;
 };
 
-// Trains `student` on fresh Gaussian samples labelled by `teacher`: `steps`
-// SGD steps of `batch` samples. Every `snapshot_every` steps (and at step 0)
-// writes all particles to snapshots (k, m, d + 2) and the test loss on
-// (x_test, y_test) to test_loss. snapshot_every = 0: only the start and end.
-// With `stream` (teacher_stream's samples and labels of every step, drawn
-// from the same teacher and generator) the steps read them instead of drawing.
-struct TeacherStream;
-MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
-                                   std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
-                                   const double* x_test, const double* y_test, std::size_t n_test,
-                                   double* snapshots, double* test_loss, const TeacherStream* stream = nullptr);
-
 // The samples (steps, batch, d) and teacher labels (steps, batch) that
 // meanfield_fit_teacher draws step by step from `rng`, all drawn at once.
 struct TeacherStream {
     std::vector<double> x, y;
     void draw(const MeanField& teacher, std::int64_t steps, std::size_t batch, Rng& rng);
 };
+
+// Trains `student` on fresh Gaussian samples labelled by `teacher`: `steps`
+// SGD steps of `batch` samples. Every `snapshot_every` steps (and at step 0)
+// writes all particles to snapshots (k, m, d + 2) and the test loss on
+// (x_test, y_test) to test_loss. snapshot_every = 0: only the start and end.
+// With `stream` (TeacherStream::draw's samples and labels of every step, from
+// the same teacher and a generator seeded alike) the steps read them instead
+// of drawing: the same numbers, drawn once for several students.
+MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
+                                   std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
+                                   const double* x_test, const double* y_test, std::size_t n_test,
+                                   double* snapshots, double* test_loss, const TeacherStream* stream = nullptr);
 
 // Trains on a given data set (x (n, d), y (n)) for `epochs` passes of
 // consecutive batches (in a seeded shuffled order when shuffle is set);
@@ -81,7 +81,7 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
                            std::int64_t snapshot_every, double* snapshots, double* loss_out);
 
 // One member of a mean-field ensemble: its particles, teacher (fit_teacher
-// only), rate, generator, held-out set (fit_teacher only) and its own room for
+// only), rate, seed, held-out set (fit_teacher only) and its own room for
 // snapshots and losses; `run` is filled by the call.
 struct MeanFieldMember {
     MeanField net;
