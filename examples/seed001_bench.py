@@ -6,7 +6,9 @@ method on the gradient flow) from the Hessian's top eigenvalue; the knobs plot i
 as a picture; ``ef.landscape.scan_2d`` draws the loss around the trained spiral
 classifier of seed 004; ``ef.Ensemble`` trains seed 002's LinearODE at many learning
 rates in one native call; ``ef.sweep`` runs seed 003's radius x width grid on the local
-cores. The experiment itself lives in ``eulerflow.demos.run_bench`` (also
+cores, in chunks of one radius each, every chunk an ``ef.Ensemble`` of its widths trained in
+one native call (``demos._sweep_chunk``): ensembles spread over processes, or over a Dask
+cluster with ``backend="dask"``. The experiment itself lives in ``eulerflow.demos.run_bench`` (also
 ``eulerflow demo bench``).
 
     python examples/seed001_bench.py [--out DIR] [--quick]

@@ -9,7 +9,9 @@ the plane with their trajectories as fading traces and the teacher's directions 
 (the seed's ``display_weights``), animated as a GIF, with the test loss on a log scale.
 Then the seed's open questions: the final test loss over the initial radius
 {0.01, 0.05, 0.2, 1} x the number of units {4, 20, 100, 1000} at lr = 0.25 m (the same
-mean-field time for every m), for teachers of M = 2, 4, 8 neurons. The experiment itself
+mean-field time for every m), for teachers of M = 2, 4, 8 neurons, each grid trained as one
+``ef.Ensemble`` (every cell a member, widths mixed, one native call on all the cores, each
+cell bit-identical to its own ``fit_teacher``). The experiment itself
 lives in ``eulerflow.demos.run_meanfield`` (also ``eulerflow demo meanfield``).
 
     python examples/seed003_meanfield.py [--out DIR] [--quick]

@@ -538,22 +538,31 @@ def test_mass_near_teacher_and_zero_loss():
     assert demos.zero_loss(teacher, 200, seed=5) == pytest.approx(0.5 * np.mean(y**2))
 
 
-def test_meanfield_sweep_grid():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_meanfield_sweep_grid(threads):
     from eulerflow import demos
 
-    sweep = demos.meanfield_sweep(radii=(0.05, 1.0), widths=(4, 30), teachers=((2, 0), (3, 1)),
-                                  steps=300, lr0=0.25, n_test=200, snapshots=10)
+    radii, widths, teachers = (0.05, 1.0), (4, 30), ((2, 0), (3, 1))
+    sweep = demos.meanfield_sweep(radii=radii, widths=widths, teachers=teachers, steps=300,
+                                  lr0=0.25, n_test=200, snapshots=10, threads=threads)
     assert sweep.final.shape == sweep.reach.shape == sweep.near.shape == (2, 2, 2)
     assert np.all(np.isfinite(sweep.final)) and np.all(sweep.final < sweep.zero[:, None, None])
     assert np.all((sweep.near >= 0) & (sweep.near <= 1))
     assert sweep.snapshot_every == 30
-    # each cell is the run it names: radius 1, width 30, teacher (3, 1)
-    teacher = TwoLayerReLU.random(3, 2, seed=1)
-    student = TwoLayerReLU.small_sphere(30, 2, 1.0, seed=demos.MEANFIELD_STUDENT_SEED)
-    run = student.fit_teacher(teacher, steps=300, batch=20, lr=0.25 * 30, snapshot_every=30,
-                              seed=demos.MEANFIELD_SAMPLE_SEED, n_test=200)
-    assert_close(sweep.final[1, 1, 1], run.test_loss[-1])
-    np.testing.assert_array_equal(sweep.curves[(1, 1, 1)][1], run.test_loss)
+    # each cell (one member of the sweep's ensemble) is bit for bit the separate run it names
+    for (t, i, j), _ in np.ndenumerate(sweep.final):
+        teacher = TwoLayerReLU.random(teachers[t][0], 2, seed=teachers[t][1])
+        student = TwoLayerReLU.small_sphere(widths[j], 2, radii[i],
+                                            seed=demos.MEANFIELD_STUDENT_SEED)
+        run = student.fit_teacher(teacher, steps=300, batch=20, lr=0.25 * widths[j],
+                                  snapshot_every=30, seed=demos.MEANFIELD_SAMPLE_SEED,
+                                  n_test=200)
+        assert_close(sweep.final[t, i, j], run.test_loss[-1])
+        assert sweep.final[t, i, j] == student.loss(*teacher_samples(
+            teacher, 200, demos.MEANFIELD_SAMPLE_SEED + 1))
+        np.testing.assert_array_equal(sweep.curves[(t, i, j)][1], run.test_loss)
+        np.testing.assert_array_equal(sweep.curves[(t, i, j)][0], run.steps)
+        assert sweep.near[t, i, j] == demos.mass_near_teacher(student, teacher)
 
 
 @pytest.fixture

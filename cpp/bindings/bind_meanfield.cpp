@@ -3,7 +3,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "eulerflow/meanfield.hpp"
 #include "pynet.hpp"
@@ -48,6 +51,71 @@ std::size_t rows_of(const CArray& x, std::size_t d, const char* what) {
     return std::size_t(x.shape(0));
 }
 
+// Rows of snapshots a run of `steps` steps writes: the start, then one every
+// `every` steps (0: the start and the end).
+std::int64_t snapshot_rows(std::int64_t steps, std::int64_t every) { return every > 0 ? 1 + steps / every : 2; }
+
+// The steps of fit over n samples: epochs x batches per epoch, checked.
+std::int64_t fit_steps(std::size_t n, std::size_t batch, std::int64_t epochs) {
+    const std::size_t nb = std::min(batch, n);
+    if (nb == 0) throw std::invalid_argument("batch and the number of samples must be positive");
+    const std::int64_t per_epoch = std::int64_t((n + nb - 1) / nb);
+    if (epochs < 0 || epochs > std::int64_t(1) << 40 || per_epoch > (std::int64_t(1) << 62) / std::max<std::int64_t>(epochs, 1)) {
+        throw std::invalid_argument("epochs x batches per epoch is too large (" + std::to_string(epochs) + " x " +
+                                    std::to_string(per_epoch) + ")");
+    }
+    return epochs * per_epoch;
+}
+
+// A run's records: snapshots (k, m, d + 2) and the loss at each, allocated
+// before the GIL is released.
+struct RunArrays {
+    py::array_t<double> snaps, loss;
+    RunArrays(std::int64_t k, std::size_t m, std::size_t d)
+        : snaps({py::ssize_t(k), py::ssize_t(m), py::ssize_t(d + 2)}), loss(static_cast<py::ssize_t>(k)) {}
+};
+
+// (snapshots, losses, steps done, diverged, bad step, snapshots written)
+py::tuple run_result(const RunArrays& out, const MeanFieldRun& run) {
+    return py::make_tuple(out.snaps, out.loss, run.steps_done, run.diverged, run.bad_step, run.snapshots_done);
+}
+
+// The members of an ensemble: particles (a, w, b) each, the given rates and
+// seeds, room for their records; teachers/tests (fit_teacher only) by index
+// into the distinct ones given.
+std::vector<MeanFieldMember> members_of(const py::list& students, const CArray& lr,
+                                        const py::array_t<std::uint64_t, py::array::c_style>& seeds,
+                                        std::int64_t rows, std::vector<RunArrays>& out,
+                                        std::vector<Particles>& where) {
+    const std::size_t N = students.size();
+    if (N == 0) throw std::invalid_argument("an ensemble needs at least one member");
+    if (std::size_t(lr.size()) != N || std::size_t(seeds.size()) != N) {
+        throw std::invalid_argument("lr and seeds need one value per member");
+    }
+    std::vector<MeanFieldMember> members(N);
+    for (std::size_t l = 0; l < N; ++l) {
+        const py::tuple abw = students[l].cast<py::tuple>();
+        where.push_back(particles(abw[0], abw[1], abw[2]));
+        members[l].net = load(where.back());
+        members[l].lr = lr.data()[l];
+        members[l].seed = seeds.data()[l];
+        out.emplace_back(rows, where.back().m, where.back().d);
+        members[l].snapshots = out.back().snaps.mutable_data();
+        members[l].loss = out.back().loss.mutable_data();
+    }
+    return members;
+}
+
+py::list members_result(const std::vector<MeanFieldMember>& members, const std::vector<RunArrays>& out) {
+    py::list result;
+    for (std::size_t l = 0; l < members.size(); ++l) result.append(run_result(out[l], members[l].run));
+    return result;
+}
+
+void store_members(const std::vector<MeanFieldMember>& members, const std::vector<Particles>& where) {
+    for (std::size_t l = 0; l < members.size(); ++l) members[l].net.store(where[l].a, where[l].w, where[l].b);
+}
+
 }  // namespace
 
 void bind_meanfield(py::module_& m) {
@@ -87,18 +155,16 @@ void bind_meanfield(py::module_& m) {
         if (p.d != q.d) throw std::invalid_argument("teacher and student dimensions differ");
         const std::size_t n_test = rows_of(x_test, p.d, "x_test");
         MeanField student = load(p), teacher = load(q);
-        const std::int64_t k = snapshot_every > 0 ? 1 + steps / snapshot_every : 2;
-        py::array_t<double> snaps({py::ssize_t(k), py::ssize_t(p.m), py::ssize_t(p.d + 2)});
-        py::array_t<double> test_loss(static_cast<py::ssize_t>(k));
+        RunArrays out(snapshot_rows(steps, snapshot_every), p.m, p.d);
         MeanFieldRun run;
         {
             py::gil_scoped_release release;
             Rng rng(seed);
             run = meanfield_fit_teacher(student, teacher, steps, batch, lr, snapshot_every, rng, x_test.data(),
-                                        y_test.data(), n_test, snaps.mutable_data(), test_loss.mutable_data());
+                                        y_test.data(), n_test, out.snaps.mutable_data(), out.loss.mutable_data());
             student.store(p.a, p.w, p.b);
         }
-        return py::make_tuple(snaps, test_loss, run.steps_done, run.diverged, run.bad_step);
+        return run_result(out, run);
     });
     m.def("meanfield_fit", [](py::object a, py::object w, py::object b, CArray x, CArray y, double lr,
                               std::size_t batch, std::int64_t epochs, bool shuffle, std::uint64_t seed,
@@ -107,25 +173,87 @@ void bind_meanfield(py::module_& m) {
         const std::size_t n = rows_of(x, p.d, "X");
         if (std::size_t(y.size()) != n) throw std::invalid_argument("Y must have one value per row of X");
         MeanField net = load(p);
-        const std::size_t nb = std::min(batch, n);
-        const std::int64_t per_epoch = std::int64_t((n + nb - 1) / nb);
-        if (epochs < 0 || epochs > std::int64_t(1) << 40 || per_epoch > (std::int64_t(1) << 62) / std::max<std::int64_t>(epochs, 1)) {
-            throw std::invalid_argument("epochs x batches per epoch is too large (" + std::to_string(epochs) + " x " +
-                                        std::to_string(per_epoch) + ")");
-        }
-        const std::int64_t total = epochs * per_epoch;
-        const std::int64_t k = snapshot_every > 0 ? 1 + total / snapshot_every : 2;
-        py::array_t<double> snaps({py::ssize_t(k), py::ssize_t(p.m), py::ssize_t(p.d + 2)});
-        py::array_t<double> losses(static_cast<py::ssize_t>(k));
+        RunArrays out(snapshot_rows(fit_steps(n, batch, epochs), snapshot_every), p.m, p.d);
         MeanFieldRun run;
         {
             py::gil_scoped_release release;
             Rng rng(seed);
             run = meanfield_fit(net, x.data(), y.data(), n, lr, batch, epochs, shuffle, rng, snapshot_every,
-                                snaps.mutable_data(), losses.mutable_data());
+                                out.snaps.mutable_data(), out.loss.mutable_data());
             net.store(p.a, p.w, p.b);
         }
-        return py::make_tuple(snaps, losses, run.steps_done, run.diverged, run.bad_step);
+        return run_result(out, run);
+    });
+    // Ensembles: every member's run in one call, GIL released, a list of the
+    // members' results as the single runs return them. Member l learns from
+    // teachers[teacher_index[l]] and is tested on tests[test_index[l]] (x, y).
+    m.def("meanfield_fit_teacher_members", [](const py::list& students, const py::list& teachers,
+                                              py::array_t<std::int64_t, py::array::c_style> teacher_index,
+                                              const py::list& tests,
+                                              py::array_t<std::int64_t, py::array::c_style> test_index,
+                                              std::int64_t steps, std::size_t batch, CArray lr,
+                                              std::int64_t snapshot_every,
+                                              py::array_t<std::uint64_t, py::array::c_style> seeds,
+                                              std::size_t threads) {
+        std::vector<RunArrays> out;
+        std::vector<Particles> where;
+        std::vector<MeanFieldMember> members =
+            members_of(students, lr, seeds, snapshot_rows(steps, snapshot_every), out, where);
+        const std::size_t N = members.size();
+        if (std::size_t(teacher_index.size()) != N || std::size_t(test_index.size()) != N) {
+            throw std::invalid_argument("teacher_index and test_index need one value per member");
+        }
+        std::vector<MeanField> teacher_nets;
+        for (const auto& t : teachers) {
+            const py::tuple abw = t.cast<py::tuple>();
+            teacher_nets.push_back(load(particles(abw[0], abw[1], abw[2])));
+        }
+        std::vector<std::pair<CArray, CArray>> test_sets;
+        for (const auto& t : tests) {
+            const py::tuple xy = t.cast<py::tuple>();
+            test_sets.emplace_back(xy[0].cast<CArray>(), xy[1].cast<CArray>());
+        }
+        for (std::size_t l = 0; l < N; ++l) {
+            const std::int64_t ti = teacher_index.data()[l], si = test_index.data()[l];
+            if (ti < 0 || std::size_t(ti) >= teacher_nets.size() || si < 0 || std::size_t(si) >= test_sets.size()) {
+                throw std::invalid_argument("member " + std::to_string(l) + ": teacher or test index out of range");
+            }
+            MeanFieldMember& mb = members[l];
+            mb.teacher = &teacher_nets[std::size_t(ti)];
+            const auto& [xt, yt] = test_sets[std::size_t(si)];
+            if (mb.teacher->d != mb.net.d) {
+                throw std::invalid_argument("member " + std::to_string(l) + ": teacher and student dimensions differ");
+            }
+            mb.n_test = rows_of(xt, mb.net.d, "x_test");
+            if (std::size_t(yt.size()) != mb.n_test) throw std::invalid_argument("y_test must match x_test");
+            mb.x_test = xt.data();
+            mb.y_test = yt.data();
+        }
+        {
+            py::gil_scoped_release release;
+            meanfield_fit_teacher_members(members, steps, batch, snapshot_every, threads);
+            store_members(members, where);
+        }
+        return members_result(members, out);
+    });
+    m.def("meanfield_fit_members", [](const py::list& students, CArray x, CArray y, CArray lr, std::size_t batch,
+                                      std::int64_t epochs, bool shuffle,
+                                      py::array_t<std::uint64_t, py::array::c_style> seeds,
+                                      std::int64_t snapshot_every, std::size_t threads) {
+        if (x.ndim() != 2) throw std::invalid_argument("X must have shape (n, d)");
+        const std::size_t n = std::size_t(x.shape(0));
+        if (std::size_t(y.size()) != n) throw std::invalid_argument("Y must have one value per row of X");
+        std::vector<RunArrays> out;
+        std::vector<Particles> where;
+        std::vector<MeanFieldMember> members =
+            members_of(students, lr, seeds, snapshot_rows(fit_steps(n, batch, epochs), snapshot_every), out, where);
+        for (const MeanFieldMember& mb : members) rows_of(x, mb.net.d, "X");
+        {
+            py::gil_scoped_release release;
+            meanfield_fit_members(members, x.data(), y.data(), n, batch, epochs, shuffle, snapshot_every, threads);
+            store_members(members, where);
+        }
+        return members_result(members, out);
     });
     m.def("normal_samples", [](std::uint64_t seed, std::size_t n) {
         py::array_t<double> out(static_cast<py::ssize_t>(n));

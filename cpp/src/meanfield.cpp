@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
+#include <utility>
 
 #include "eulerflow/dense.hpp"
+#include "eulerflow/members.hpp"
 #include "eulerflow/multiversion.hpp"
 
 namespace eulerflow {
@@ -288,10 +291,22 @@ void normal_fill(Rng& rng, double* out, std::size_t n) {
     }
 }
 
+void TeacherStream::draw(const MeanField& teacher, std::int64_t steps, std::size_t batch, Rng& rng) {
+    const std::size_t d = teacher.d, n = std::size_t(steps);
+    x.resize(n * batch * d);
+    y.resize(n * batch);
+    MeanFieldWork wt;
+    wt.reserve(teacher.m, d);
+    for (std::size_t s = 0; s < n; ++s) {  // step by step, as meanfield_fit_teacher draws
+        normal_fill(rng, x.data() + s * batch * d, batch * d);
+        meanfield_forward(teacher, x.data() + s * batch * d, batch, y.data() + s * batch, wt);
+    }
+}
+
 MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
                                    std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
                                    const double* x_test, const double* y_test, std::size_t n_test,
-                                   double* snapshots, double* test_loss) {
+                                   double* snapshots, double* test_loss, const TeacherStream* stream) {
     MeanFieldRun run;
     const std::size_t m = student.m, d = student.d, r = d + 2;
     MeanFieldWork w, wt, wtest;
@@ -304,13 +319,19 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
     auto record = [&]() {
         student.snapshot(snapshots + std::size_t(k) * m * r);
         test_loss[k] = n_test ? batch_loss(student, x_test, y_test, n_test, wtest, resid.data()) : 0.0;
-        ++k;
+        run.snapshots_done = ++k;
     };
     record();
     for (std::int64_t s = 0; s < steps; ++s) {
-        normal_fill(rng, x.data(), batch * d);
-        meanfield_forward(teacher, x.data(), batch, y.data(), wt);
-        const double L = meanfield_step(student, x.data(), y.data(), batch, lr, w);
+        const double *xs = x.data(), *ys = y.data();
+        if (stream) {
+            xs = stream->x.data() + std::size_t(s) * batch * d;
+            ys = stream->y.data() + std::size_t(s) * batch;
+        } else {
+            normal_fill(rng, x.data(), batch * d);
+            meanfield_forward(teacher, x.data(), batch, y.data(), wt);
+        }
+        const double L = meanfield_step(student, xs, ys, batch, lr, w);
         run.steps_done = s + 1;
         // the loss is taken before the step: the last step's blow-up shows in the parameters
         if (!std::isfinite(L) || (s + 1 == steps && !finite_params(student))) {
@@ -352,7 +373,7 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
     auto record = [&]() {
         net.snapshot(snapshots + std::size_t(k) * m * r);
         loss_out[k] = batch_loss(net, x, y, n, wl, resid.data());
-        ++k;
+        run.snapshots_done = ++k;
     };
     record();
     const std::int64_t total = epochs * std::int64_t((n + nb - 1) / nb);
@@ -389,6 +410,65 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
         }
     }
     return run;
+}
+
+namespace {
+
+// The members' indices, most particles first: the pool hands them out in this
+// order, so the longest runs do not start last.
+std::vector<std::size_t> longest_first(const std::vector<MeanFieldMember>& members) {
+    std::vector<std::size_t> order(members.size());
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t i, std::size_t j) {
+        return members[i].net.m * members[i].net.d > members[j].net.m * members[j].net.d;
+    });
+    return order;
+}
+
+}  // namespace
+
+void meanfield_fit_teacher_members(std::vector<MeanFieldMember>& members, std::int64_t steps, std::size_t batch,
+                                   std::int64_t snapshot_every, std::size_t n_threads, std::size_t stream_bytes) {
+    // the streams shared by two members or more (one teacher, one seed), while they fit
+    using StreamKey = std::pair<const MeanField*, std::uint64_t>;
+    std::map<StreamKey, std::size_t> count;
+    for (const MeanFieldMember& mb : members) ++count[{mb.teacher, mb.seed}];
+    std::map<StreamKey, TeacherStream> streams;
+    double room = double(stream_bytes);
+    for (const MeanFieldMember& mb : members) {
+        const StreamKey key{mb.teacher, mb.seed};
+        const double bytes = double(steps) * double(batch) * double(mb.net.d + 1) * double(sizeof(double));
+        if (count[key] < 2 || streams.count(key) || bytes > room) continue;
+        streams[key];
+        room -= bytes;
+    }
+    std::vector<std::pair<const StreamKey, TeacherStream>*> todo;
+    for (auto& kv : streams) todo.push_back(&kv);
+    for_each_member(todo.size(), n_threads, [&](std::size_t k) {
+        Rng rng(todo[k]->first.second);
+        todo[k]->second.draw(*todo[k]->first.first, steps, batch, rng);
+    });
+    const std::vector<std::size_t> order = longest_first(members);
+    for_each_member(members.size(), n_threads, [&](std::size_t k) {
+        MeanFieldMember& mb = members[order[k]];
+        const auto shared = streams.find({mb.teacher, mb.seed});
+        Rng rng(mb.seed);
+        mb.run = meanfield_fit_teacher(mb.net, *mb.teacher, steps, batch, mb.lr, snapshot_every, rng, mb.x_test,
+                                       mb.y_test, mb.n_test, mb.snapshots, mb.loss,
+                                       shared == streams.end() ? nullptr : &shared->second);
+    });
+}
+
+void meanfield_fit_members(std::vector<MeanFieldMember>& members, const double* x, const double* y, std::size_t n,
+                           std::size_t batch, std::int64_t epochs, bool shuffle, std::int64_t snapshot_every,
+                           std::size_t n_threads) {
+    const std::vector<std::size_t> order = longest_first(members);
+    for_each_member(members.size(), n_threads, [&](std::size_t k) {
+        MeanFieldMember& mb = members[order[k]];
+        Rng rng(mb.seed);
+        mb.run = meanfield_fit(mb.net, x, y, n, mb.lr, batch, epochs, shuffle, rng, snapshot_every, mb.snapshots,
+                               mb.loss);
+    });
 }
 
 }  // namespace eulerflow

@@ -1,12 +1,10 @@
 #include "eulerflow/train.hpp"
 
-#include <atomic>
 #include <cmath>
-#include <exception>
-#include <mutex>
-#include <thread>
 #include <limits>
 #include <numeric>
+
+#include "eulerflow/members.hpp"
 
 namespace eulerflow {
 
@@ -190,33 +188,14 @@ std::int64_t learn(Net<T>& net, const T* X, const T* Y, std::size_t count, std::
 
 void fit_members(std::vector<MemberFit>& members, const FitData<double>& data, const FitConfig& cfg,
                  std::size_t n_threads) {
-    std::atomic<std::size_t> next{0};
-    std::exception_ptr error;
-    std::mutex error_lock;
-    auto work = [&]() {
-        std::vector<double> b1, b2;
-        for (std::size_t i = next++; i < members.size(); i = next++) {
-            MemberFit& m = members[i];
-            std::size_t size = 0;
-            for (const auto& p : m.net->params) size += p.size;
-            // a fresh optimizer state, as a new optimizer's
-            b1.assign(std::max<std::size_t>(size, 1), 0.0);
-            b2.assign(std::max<std::size_t>(size, 1), 0.0);
-            try {
-                m.status = fit(*m.net, data, cfg, m.oc, m.os, b1.data(), b2.data(), m.rng, m.loss, m.acc,
-                               EpochCallback());
-            } catch (...) {
-                std::lock_guard<std::mutex> hold(error_lock);
-                if (!error) error = std::current_exception();
-            }
-        }
-    };
-    const std::size_t n = std::max<std::size_t>(1, std::min(n_threads, members.size()));
-    std::vector<std::thread> pool;
-    for (std::size_t k = 1; k < n; ++k) pool.emplace_back(work);
-    work();
-    for (auto& th : pool) th.join();
-    if (error) std::rethrow_exception(error);
+    for_each_member(members.size(), n_threads, [&](std::size_t i) {
+        MemberFit& m = members[i];
+        std::size_t size = 0;
+        for (const auto& p : m.net->params) size += p.size;
+        // a fresh optimizer state, as a new optimizer's
+        std::vector<double> b1(std::max<std::size_t>(size, 1), 0.0), b2(std::max<std::size_t>(size, 1), 0.0);
+        m.status = fit(*m.net, data, cfg, m.oc, m.os, b1.data(), b2.data(), m.rng, m.loss, m.acc, EpochCallback());
+    });
 }
 
 template FitStatus fit<double>(Net<double>&, const FitData<double>&, const FitConfig&,

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -2089,41 +2090,53 @@ def meanfield_sweep(
     target: float = 1e-2,
     n_test: int = 1000,
     snapshots: int = 200,
+    threads: int | None = None,
 ) -> MeanFieldSweep:
-    """Seed 003's open questions as a plain loop over a grid: for every teacher
+    """Seed 003's open questions over a grid, as one ensemble: for every teacher
     ``(M, seed)``, initial radius and width m, a student ``small_sphere(m, d, radius,
     MEANFIELD_STUDENT_SEED)`` trains ``steps`` SGD steps of ``batch`` fresh samples at
     ``lr = lr0 * m``. With the mean-field 1/m a particle moves O(lr / m) per step, so
     this rate gives every width the same time scale (``steps * lr0`` in the mean-field
     time of the limit PDE). Same student seed for every radius: only the radius differs.
+    Every cell is a member of one :class:`~eulerflow.Ensemble` trained by one
+    ``fit_teacher`` call on ``threads`` threads (default: every core), each cell
+    bit-identical to its own ``student.fit_teacher(...)``; a diverged cell stays inf in
+    ``final``.
     """
+    from eulerflow.ensemble import EnsembleDivergenceWarning
+
     mf = ef.meanfield
     begin = time.perf_counter()
     radii, widths, teachers = tuple(radii), tuple(widths), tuple(teachers)
     shape = (len(teachers), len(radii), len(widths))
     final, reach, near = np.full(shape, np.inf), np.full(shape, np.nan), np.full(shape, np.nan)
-    zero = np.empty(len(teachers))
     curves: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
     every = max(1, steps // snapshots)
-    for t, (M, tseed) in enumerate(teachers):
-        teacher = mf.TwoLayerReLU.random(M, d, seed=tseed)
-        zero[t] = zero_loss(teacher, n_test, MEANFIELD_SAMPLE_SEED)
-        for i, radius in enumerate(radii):
-            for j, m in enumerate(widths):
-                student = mf.TwoLayerReLU.small_sphere(m, d, radius, seed=MEANFIELD_STUDENT_SEED)
-                try:
-                    run = student.fit_teacher(teacher, steps=steps, batch=batch, lr=lr0 * m,
-                                              snapshot_every=every, seed=MEANFIELD_SAMPLE_SEED,
-                                              n_test=n_test)
-                except ef.DivergenceError:
-                    continue
-                final[t, i, j] = student.loss(*mf.teacher_samples(teacher, n_test,
-                                                                  MEANFIELD_SAMPLE_SEED + 1))
-                below = np.flatnonzero(run.test_loss < target * zero[t])
-                if below.size:
-                    reach[t, i, j] = run.steps[below[0]]
-                near[t, i, j] = mass_near_teacher(student, teacher)
-                curves[(t, i, j)] = (run.steps, run.test_loss)
+    teacher_nets = [mf.TwoLayerReLU.random(M, d, seed=tseed) for M, tseed in teachers]
+    zero = np.array([zero_loss(t, n_test, MEANFIELD_SAMPLE_SEED) for t in teacher_nets])
+    cells = list(np.ndindex(*shape))
+    ens = ef.Ensemble(lambda c: mf.TwoLayerReLU.small_sphere(
+        widths[cells[c][2]], d, radii[cells[c][1]], seed=MEANFIELD_STUDENT_SEED), len(cells))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EnsembleDivergenceWarning)
+        try:
+            hist = ens.fit_teacher([teacher_nets[t] for t, _, _ in cells], steps=steps,
+                                   batch=batch, lr=[lr0 * widths[j] for _, _, j in cells],
+                                   snapshot_every=every, seed=MEANFIELD_SAMPLE_SEED,
+                                   n_test=n_test, threads=threads)
+        except ef.DivergenceError:
+            hist = None  # every cell diverged
+    for c, (t, i, j) in enumerate(cells):
+        if hist is None or hist.diverged[c]:
+            continue
+        student, run, teacher = ens.members[c], hist.runs[c], teacher_nets[t]
+        final[t, i, j] = student.loss(*mf.teacher_samples(teacher, n_test,
+                                                          MEANFIELD_SAMPLE_SEED + 1))
+        below = np.flatnonzero(run.test_loss < target * zero[t])
+        if below.size:
+            reach[t, i, j] = run.steps[below[0]]
+        near[t, i, j] = mass_near_teacher(student, teacher)
+        curves[(t, i, j)] = (run.steps, run.test_loss)
     return MeanFieldSweep(radii, widths, teachers, final, zero, reach, near, curves, steps,
                           lr0, batch, target, every, time.perf_counter() - begin)
 
@@ -2391,7 +2404,7 @@ def run_meanfield(out: str | Path, quick: bool = False, progress: bool | None = 
         "",
         "## The seed's open questions",
         "",
-        f"A plain loop (`demos.meanfield_sweep`), {n_runs} trainings in "
+        f"One ensemble call per grid (`demos.meanfield_sweep`), {n_runs} trainings in "
         f"{main.seconds + others.seconds:.1f} s. Every student trains {sweep_steps} SGD "
         f"steps of batch {bs} at **lr = {lr0:g} m**: with the 1/m of the output each "
         "particle moves O(lr / m) per step, so lr proportional to m keeps the mean-field "
@@ -2457,17 +2470,24 @@ def _w1_member(i: int, w0: np.ndarray):
     return NeuralODE(field, method="euler", steps_per_interval=5)
 
 
-def _sweep_point(point: dict) -> float:
-    """One grid point of the demo's sweep: seed 003's student of ``m`` particles
-    started on a sphere of radius ``radius``; returns its final test loss."""
+def _sweep_chunk(points: list[dict]) -> list[float]:
+    """One chunk of the demo's sweep, trained as one ensemble (on one thread: ``ef.sweep``
+    spreads the chunks over the cores): seed 003's students of ``m`` particles started on
+    spheres of radius ``radius``, each point's student a member, all for the chunk's
+    ``steps``; returns each point's final test loss, in the chunk's order."""
+    from eulerflow.ensemble import Ensemble
     from eulerflow.meanfield import TwoLayerReLU
 
+    steps = {p["steps"] for p in points}
+    if len(steps) != 1:
+        raise ValueError(f"a chunk's points must share their steps, got {sorted(steps)}")
     teacher = TwoLayerReLU.random(4, 2, seed=MEANFIELD_TEACHER_SEED)
-    student = TwoLayerReLU.small_sphere(point["m"], 2, radius=point["radius"],
-                                        seed=MEANFIELD_STUDENT_SEED)
-    run = student.fit_teacher(teacher, steps=point["steps"], batch=20, lr=0.5,
-                              seed=MEANFIELD_SAMPLE_SEED)
-    return float(run.test_loss[-1])
+    ens = Ensemble(lambda i: TwoLayerReLU.small_sphere(points[i]["m"], 2,
+                                                       radius=points[i]["radius"],
+                                                       seed=MEANFIELD_STUDENT_SEED), len(points))
+    hist = ens.fit_teacher(teacher, steps=steps.pop(), batch=20, lr=0.5,
+                           seed=MEANFIELD_SAMPLE_SEED, threads=1)
+    return [float(run.test_loss[-1]) for run in hist.runs]
 
 
 def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None) -> DemoResult:
@@ -2522,8 +2542,6 @@ def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None
     ens_lrs = np.geomspace(1e-3, 1e3, members)  # the largest diverge
     ens = Ensemble(lambda i: _w1_member(i, w0), members)
     start = time.perf_counter()
-    import warnings
-
     from eulerflow.ensemble import EnsembleDivergenceWarning
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EnsembleDivergenceWarning)
@@ -2541,11 +2559,14 @@ def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None
                    separate_us_per_epoch=1e6 * one_seconds / epochs,
                    ensemble_diverged=float(np.sum(hist.diverged)))
 
-    # 5. a sweep over the local cores: seed 003's radius x width question
-    points = grid(radius=[0.01, 0.1, 1.0], m=[5, 20, 100] if quick else [5, 20, 100, 1000],
+    # 5. a sweep over the local cores: seed 003's radius x width question, an ensemble of
+    # every width per radius (chunks of equal work), the chunks spread over the cores
+    radii = [0.01, 0.1, 1.0]
+    points = grid(radius=radii, m=[5, 20, 100] if quick else [5, 20, 100, 1000],
                   steps=[200 if quick else 2000])
+    chunks = [[p for p in points if p["radius"] == r] for r in radii]
     start = time.perf_counter()
-    losses = sweep(_sweep_point, points, progress=progress)
+    losses = [loss for chunk in sweep(_sweep_chunk, chunks, progress=progress) for loss in chunk]
     sweep_seconds = time.perf_counter() - start
     numbers.update(sweep_points=float(len(points)), sweep_seconds=sweep_seconds)
     rows = [f"| {p['radius']:g} | {p['m']} | {loss:.3g} |" for p, loss in zip(points, losses,
@@ -2585,7 +2606,9 @@ def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None
         "## A sweep on the local cores (seed 003's open question)",
         "",
         "Final test loss of a mean-field student (SGD lr 0.5, batch 20) by initial radius "
-        f"and width, {len(points)} trainings in {sweep_seconds:.2f} s with `ef.sweep`:",
+        f"and width, {len(points)} trainings in {sweep_seconds:.2f} s with `ef.sweep` over "
+        f"{len(chunks)} chunks (one radius each), every chunk one `ef.Ensemble` of its "
+        "widths trained in one native call:",
         "",
         "| radius | particles m | final test loss |",
         "|---|---|---|",

@@ -17,14 +17,20 @@ mini-batches with :meth:`Ensemble.fit` (``fit(X, Y, ...)``, as :meth:`Module.fit
 the batch already fills the SIMD lanes inside each member, so the members run whole on a
 pool of threads instead, one native call for all of them, each member bit-identical to
 its own ``fit`` whatever the number of threads.
+
+Members may also be mean-field :class:`eulerflow.meanfield.TwoLayerReLU` networks, of
+any widths m (the radius x width grid of seed 003): :meth:`Ensemble.fit_teacher` and
+:meth:`Ensemble.fit` run every member's own training on the same pool of threads, each
+member bit-identical to its separate ``fit_teacher`` / ``fit``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +40,15 @@ from ._errors import DivergenceError
 from ._training import check_callbacks, epoch_hook
 from ._validate import positive_int, real_array, seed_value
 from .history import History
+from .meanfield import (
+    Run,
+    TwoLayerReLU,
+    _check_teacher,
+    _data_schedule,
+    _held_out_set,
+    _run_of,
+    _teacher_schedule,
+)
 from .nn import Module
 from .node import FIXED_METHODS, NeuralODE, _training_options
 from .optim import Optimizer
@@ -47,22 +62,28 @@ class EnsembleDivergenceWarning(RuntimeWarning):
 
 @dataclass(frozen=True)
 class EnsembleHistory:
-    """The record of :meth:`Ensemble.fit`.
+    """The record of :meth:`Ensemble.fit`, :meth:`Ensemble.fit_teacher` and
+    :meth:`Ensemble.learn`.
 
     Attributes
     ----------
     loss : ndarray, shape (epochs, n)
         ``loss[e, i]``: member i's mean window loss of epoch e (NaN from the epoch a
-        member diverged in).
+        member diverged in). Mean-field members: ``loss[k, i]`` is member i's loss at
+        snapshot k (test loss for ``fit_teacher``, training loss for ``fit``; NaN for
+        the snapshots after it diverged).
     lr : ndarray, shape (n,)
         Each member's learning rate.
     seeds : ndarray, shape (n,)
         Each member's shuffling seed.
     bad_epoch : ndarray, shape (n,)
-        The epoch a member diverged in, or -1.
+        The epoch a member diverged in, or -1 (mean-field members: the step).
     metrics : dict
         Network members trained with ``loss="cross_entropy"``: ``"accuracy"`` of shape
         (epochs, n).
+    runs : list of :class:`~eulerflow.meanfield.Run`
+        Mean-field members: each member's run (its snapshots and losses, up to where it
+        diverged), as its own ``fit_teacher`` / ``fit`` returns it; empty otherwise.
     """
 
     loss: np.ndarray
@@ -70,15 +91,18 @@ class EnsembleHistory:
     seeds: np.ndarray
     bad_epoch: np.ndarray
     metrics: dict = field(default_factory=dict)
+    runs: list = field(default_factory=list)
 
     @property
     def diverged(self) -> np.ndarray:
         """Boolean mask of the members that diverged."""
         return self.bad_epoch >= 0
 
-    def member(self, i: int) -> History:
+    def member(self, i: int) -> History | Run:
         """Member ``i``'s losses as a :class:`~eulerflow.History` (the epochs before it
-        diverged)."""
+        diverged); for mean-field members its :class:`~eulerflow.meanfield.Run`."""
+        if self.runs:
+            return self.runs[i]
         stop = int(self.bad_epoch[i]) if self.bad_epoch[i] >= 0 else self.loss.shape[0]
         return History(self.loss[:stop, i], {k: v[:stop, i] for k, v in self.metrics.items()})
 
@@ -89,6 +113,27 @@ def _call_make(make: Callable, i: int):
     except (TypeError, ValueError):
         takes_index = True
     return make(i) if takes_index else make()
+
+
+def _distinct(keys: list) -> tuple[list[int], np.ndarray]:
+    """The positions of the first occurrence of each distinct key, and every key's index
+    among those."""
+    firsts, slot = [], {}
+    index = np.empty(len(keys), dtype=np.int64)
+    for i, key in enumerate(keys):
+        if key not in slot:
+            slot[key] = len(firsts)
+            firsts.append(i)
+        index[i] = slot[key]
+    return firsts, index
+
+
+def _threads(threads: int | None) -> int:
+    """The threads of a pool of members: the cores this process may use by default."""
+    if threads is None:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    return positive_int(threads, "threads")
 
 
 def _lane_layout(field) -> tuple[list[tuple], list[np.ndarray]]:
@@ -126,7 +171,9 @@ class Ensemble:
     ----------
     make : callable
         Builds member ``i``: ``make(i)`` if it takes an argument, else ``make()``.
-        Every member must have the same architecture and solver settings.
+        Every member must have the same architecture and solver settings; mean-field
+        :class:`~eulerflow.meanfield.TwoLayerReLU` members only the same input dimension
+        d (their widths m may differ).
     n : int
         The number of members.
 
@@ -142,7 +189,9 @@ class Ensemble:
         n = positive_int(n, "n")
         self.members = [_call_make(make, i) for i in range(n)]
         first = self.members[0]
-        if isinstance(first, NeuralODE):
+        if isinstance(first, TwoLayerReLU):
+            kind = TwoLayerReLU
+        elif isinstance(first, NeuralODE):
             kind = NeuralODE
         elif isinstance(first, Module):
             kind = Module
@@ -150,22 +199,31 @@ class Ensemble:
                 raise TypeError(f"ensemble networks must be float64, got {first.dtype}")
         else:
             raise TypeError("Ensemble members must be eulerflow.NeuralODE models or eulerflow "
-                            f"networks, got {type(first).__name__}")
+                            "networks (Sequential, Dense or meanfield.TwoLayerReLU), got "
+                            f"{type(first).__name__}")
+        for i, m in enumerate(self.members[1:], start=1):
+            if not isinstance(m, kind):
+                raise TypeError(f"member {i} is a {type(m).__name__}, not a {kind.__name__}")
+        if len({id(self._net(m)) for m in self.members}) < n:
+            raise ValueError("make returned the same model for two members: build a new one "
+                             "in every call (e.g. lambda i: ef.mlp([2, 8, 1], seed=i))")
+        if kind is TwoLayerReLU:
+            # widths may differ (the radius x width grid); the input dimension may not
+            for i, m in enumerate(self.members[1:], start=1):
+                if m.d != first.d:
+                    raise ValueError(f"member {i} has d={m.d} but member 0 has d={first.d}: an "
+                                     "ensemble's mean-field members share the input dimension")
+            return
         self._spec, params = _lane_layout(self._net(first))
         shapes = [p.shape for p in params]
         settings = self._settings(first)
         for i, m in enumerate(self.members[1:], start=1):
-            if not isinstance(m, kind):
-                raise TypeError(f"member {i} is a {type(m).__name__}, not a {kind.__name__}")
             spec, ps = _lane_layout(self._net(m))
             same = (spec == self._spec and [p.shape for p in ps] == shapes
                     and self._settings(m) == settings)
             if not same:
                 raise ValueError(f"member {i} ({m!r}) differs from member 0 ({first!r}): an "
                                  "ensemble needs one architecture and one solver setting")
-        if len({id(self._net(m)) for m in self.members}) < n:
-            raise ValueError("make returned the same model for two members: build a new one "
-                             "in every call (e.g. lambda i: ef.mlp([2, 8, 1], seed=i))")
         if kind is NeuralODE and first.method not in FIXED_METHODS:
             raise ValueError(f"ensembles train with the fixed-step methods {FIXED_METHODS}, got "
                              f"{first.method!r}")
@@ -217,6 +275,16 @@ class Ensemble:
     def __repr__(self) -> str:
         return f"Ensemble({self.members[0]!r}, n={len(self)})"
 
+    def _rates(self, lr, positive: bool = False) -> np.ndarray:
+        """One learning rate per member (``lr`` one value or one per member), finite and
+        non-negative (positive when ``positive``)."""
+        lrs = self._per_member(lr, "lr", float)
+        bad = lrs[~np.isfinite(lrs) | ((lrs <= 0) if positive else (lrs < 0))]
+        if bad.size:
+            kind = "positive" if positive else "non-negative"
+            raise ValueError(f"lr must be {kind} and finite, got {bad[:3]}")
+        return lrs
+
     def _per_member(self, value, name: str, kind) -> np.ndarray:
         n = len(self)
         if np.ndim(value) == 0:
@@ -236,11 +304,126 @@ class Ensemble:
           :meth:`_fit_nodes`;
         - network members: ``fit(X, Y, loss="mse", optimizer=None, epochs=1,
           batch_size=32, shuffle=True, seed=0, lr=None, l1=0.0, l2=0.0, threads=None)``,
-          see :meth:`_fit_networks`.
+          see :meth:`_fit_networks`;
+        - mean-field members (:class:`~eulerflow.meanfield.TwoLayerReLU`): ``fit(X, Y,
+          lr, batch=20, epochs=1, shuffle=False, seed=0, snapshot_every=0,
+          threads=None)``, see :meth:`_fit_meanfield`.
         """
         if isinstance(self.members[0], NeuralODE):
             return self._fit_nodes(*args, **kwargs)
+        if isinstance(self.members[0], TwoLayerReLU):
+            return self._fit_meanfield(*args, **kwargs)
         return self._fit_networks(*args, **kwargs)
+
+    # --- mean-field members ----------------------------------------------------------
+    def fit_teacher(self, teacher, steps: int, batch: int = 20, lr=0.5,
+                    snapshot_every: int = 10, seed=0, n_test: int = 1000,
+                    threads: int | None = None) -> EnsembleHistory:
+        """Trains every mean-field member as
+        :meth:`~eulerflow.meanfield.TwoLayerReLU.fit_teacher` would, in one native call
+        with the GIL released: member i learns from ``teacher`` (one
+        :class:`~eulerflow.meanfield.TwoLayerReLU`, or a sequence of one per member) with
+        learning rate ``lr[i]`` and sample seed ``seed[i]`` (each one value or one per
+        member) and ends bit-identical to ``members[i].fit_teacher(teacher_i, steps,
+        batch, lr_i, snapshot_every, seed_i, n_test)``, particles, snapshots and test
+        losses alike, whatever the thread count. Members may have different widths m.
+        They run on ``threads`` threads (default: the cores this process may use), each
+        member whole on one thread, the widest first. Members of one teacher and seed see
+        the same samples: those are drawn once for all of them (up to 256 MB of samples
+        per call; beyond, members draw their own), which makes an ensemble of small
+        students several times cheaper per member than separate runs. A member whose
+        loss becomes non-finite stops there as its own run would (its particles as they
+        were then; an :class:`EnsembleDivergenceWarning` names it;
+        :class:`~eulerflow.DivergenceError` when all diverge). Returns an
+        :class:`EnsembleHistory`: ``loss[k, i]`` member i's test loss at snapshot k,
+        ``runs[i]`` its :class:`~eulerflow.meanfield.Run`, ``bad_epoch[i]`` the step it
+        diverged at (or -1)."""
+        self._require(TwoLayerReLU, "fit_teacher")
+        d = self.members[0].d
+        teachers = self._teachers(teacher, d)
+        steps, batch, snapshot_every, n_test = _teacher_schedule(steps, batch, snapshot_every,
+                                                                 n_test, d)
+        lrs = self._rates(lr)
+        seeds = self._per_member(seed, "seed", seed_value).astype(np.uint64)
+        threads = _threads(threads)
+        # the distinct teachers, and the held-out sets (one per distinct teacher and seed,
+        # drawn as each member's own fit_teacher draws it)
+        firsts, teacher_index = _distinct([id(t) for t in teachers])
+        distinct = [teachers[i] for i in firsts]
+        firsts, test_index = _distinct(list(zip(teacher_index.tolist(), seeds.tolist(),
+                                                strict=True)))
+        tests = [_held_out_set(teachers[i], int(seeds[i]), n_test) for i in firsts]
+        with self._claim():
+            results = _core.meanfield_fit_teacher_members(
+                [(m.a, m.w, m.b) for m in self.members], [(t.a, t.w, t.b) for t in distinct],
+                teacher_index, tests, test_index, steps, batch,
+                np.ascontiguousarray(lrs), snapshot_every, np.ascontiguousarray(seeds),
+                threads)
+        return self._meanfield_history(results, lrs, seeds, snapshot_every or steps,
+                                       "test_loss")
+
+    def _fit_meanfield(self, X, Y, lr, batch: int = 20, epochs: int = 1, shuffle: bool = False,
+                       seed=0, snapshot_every: int = 0,
+                       threads: int | None = None) -> EnsembleHistory:
+        """Trains every mean-field member as :meth:`~eulerflow.meanfield.TwoLayerReLU.fit`
+        would on the same ``X``, ``Y``: member i with learning rate ``lr[i]`` and
+        shuffling seed ``seed[i]`` (each one value or one per member), bit-identical to
+        ``members[i].fit(X, Y, lr_i, batch, epochs, shuffle, seed_i, snapshot_every)``
+        whatever the thread count; threads, divergence and the record as
+        :meth:`fit_teacher` (``loss[k, i]`` the training loss at snapshot k)."""
+        first = self.members[0]
+        X, _ = first._inputs(X)
+        Y = first._targets(Y, X.shape[0])
+        lrs = self._rates(lr)
+        batch, epochs, snapshot_every, every = _data_schedule(batch, epochs, snapshot_every,
+                                                              X.shape[0])
+        seeds = self._per_member(seed, "seed", seed_value).astype(np.uint64)
+        threads = _threads(threads)
+        with self._claim():
+            results = _core.meanfield_fit_members(
+                [(m.a, m.w, m.b) for m in self.members], X, Y, np.ascontiguousarray(lrs), batch,
+                epochs, bool(shuffle), np.ascontiguousarray(seeds), snapshot_every, threads)
+        return self._meanfield_history(results, lrs, seeds, every, "train_loss")
+
+    def _require(self, kind: type, method: str) -> None:
+        if not isinstance(self.members[0], kind):
+            raise TypeError(f"Ensemble.{method} trains {kind.__name__} members, got "
+                            f"{type(self.members[0]).__name__}")
+
+    def _teachers(self, teacher, d: int) -> list[TwoLayerReLU]:
+        """One teacher per member: the one given, or the sequence of one per member."""
+        n = len(self)
+        if isinstance(teacher, Sequence):
+            if len(teacher) != n:
+                raise ValueError(f"teacher must be one TwoLayerReLU or one per member ({n}), got "
+                                 f"{len(teacher)}")
+            teachers = list(teacher)
+        else:
+            teachers = [teacher] * n
+        for i, t in enumerate(teachers):
+            _check_teacher(t, d, f"member {i}" if t is not teacher else "every member")
+        return teachers
+
+    @contextlib.contextmanager
+    def _claim(self):
+        """Every mean-field member's claim against a concurrent training of it."""
+        with contextlib.ExitStack() as stack:
+            for m in self.members:
+                stack.enter_context(m._using())
+            yield
+
+    def _meanfield_history(self, results: list, lrs: np.ndarray, seeds: np.ndarray, every: int,
+                           name: str) -> EnsembleHistory:
+        """The record of a mean-field ensemble run: each member's Run, its losses side by
+        side (NaN past the snapshots it wrote), the steps members diverged at."""
+        runs = [_run_of(r, every, name) for r in results]
+        loss = np.full((results[0][1].shape[0], len(self)), np.nan)
+        for i, run in enumerate(runs):
+            loss[:run.loss.shape[0], i] = run.loss
+        bad = np.array([r[4] if r[3] else -1 for r in results], dtype=np.int64)
+        hist = EnsembleHistory(loss, lrs, seeds.astype(np.int64), bad, runs=runs)
+        self._diverged(bad, lrs, hist, "step")
+        return hist
 
     def _fit_networks(self, X, Y, loss: str = "mse", optimizer: Optimizer | None = None,
                       epochs: int = 1, batch_size: int = 32, shuffle: bool = True, seed=0,
@@ -260,15 +443,9 @@ class Ensemble:
         first = self.members[0]
         X, Yc, cfg, optimizer = first._fit_setup(X, Y, loss, optimizer, epochs, batch_size,
                                                  shuffle, l1, l2)
-        lrs = self._per_member(optimizer.lr if lr is None else lr, "lr", float)
-        if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
-            bad = lrs[(lrs < 0) | ~np.isfinite(lrs)]
-            raise ValueError(f"lr must be non-negative and finite, got {bad[:3]}")
+        lrs = self._rates(optimizer.lr if lr is None else lr)
         seeds = self._per_member(seed, "seed", seed_value).astype(np.uint64)
-        if threads is None:
-            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-                os.cpu_count() or 1)
-        threads = positive_int(threads, "threads")
+        threads = _threads(threads)
         nets = [m._native() for m in self.members]
         losses, accs, done, bad = _core.fit_members(
             nets, X, Yc, cfg, optimizer._config(), np.ascontiguousarray(lrs, dtype=np.float64),
@@ -309,10 +486,7 @@ class Ensemble:
                              f"{data.shape}")
         window, epochs, batch_size, optimizer = _training_options(t.size, window, epochs,
                                                                    batch_size, optimizer)
-        lrs = self._per_member(optimizer.lr if lr is None else lr, "lr", float)
-        if not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
-            bad = lrs[(lrs <= 0) | ~np.isfinite(lrs)]
-            raise ValueError(f"lr must be positive and finite, got {bad[:3]}")
+        lrs = self._rates(optimizer.lr if lr is None else lr, positive=True)
         seeds = self._per_member(seed, "seed", seed_value).astype(np.uint64)
         self._check_steps(t, window)
         callbacks = check_callbacks(callbacks)
@@ -352,12 +526,10 @@ class Ensemble:
         diverged; ``bad_epoch`` then holds the fact it diverged at), and warns like
         :meth:`fit` when members diverge."""
         first = self.members[0]
-        if isinstance(first, NeuralODE):
-            raise TypeError("Ensemble.learn trains networks; NeuralODE members train with fit")
-        lrs = self._per_member(lr, "lr", float)
-        if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
-            bad = lrs[(lrs < 0) | ~np.isfinite(lrs)]
-            raise ValueError(f"lr must be non-negative and finite, got {bad[:3]}")
+        if isinstance(first, (NeuralODE, TwoLayerReLU)):
+            raise TypeError(f"Ensemble.learn trains networks; {type(first).__name__} members "
+                            "train with fit")
+        lrs = self._rates(lr)
         X, Y = first._facts(facts)
         P, member_params = self._pack()
         losses, bad = _core.ensemble_learn(self._spec, P, len(self), X, Y,
@@ -385,6 +557,8 @@ class Ensemble:
                              f"{m.max_steps}")
 
     def parameters(self) -> list[list[np.ndarray]]:
-        """Every member's parameters (a NeuralODE member's are its field's)."""
-        return [self._net(m).parameters() for m in self.members]
+        """Every member's parameters (a NeuralODE member's are its field's, a mean-field
+        member's ``[a, w, b]``)."""
+        return [[m.a, m.w, m.b] if isinstance(m, TwoLayerReLU) else self._net(m).parameters()
+                for m in self.members]
 

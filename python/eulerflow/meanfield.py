@@ -168,27 +168,18 @@ class TwoLayerReLU:
         ``snapshot_every`` steps (0: start and end only); ``run.test_loss`` is the
         loss on ``n_test`` held-out Gaussian samples (drawn from ``seed + 1``) at
         each snapshot."""
-        if not isinstance(teacher, TwoLayerReLU):
-            raise TypeError(f"teacher must be a TwoLayerReLU, got {type(teacher).__name__}")
-        if teacher.d != self.d:
-            raise ValueError(f"teacher has dimension d={teacher.d} but the student has d={self.d}")
-        steps = positive_int(steps, "steps")
-        batch = positive_int(batch, "batch")
+        _check_teacher(teacher, self.d)
+        steps, batch, snapshot_every, n_test = _teacher_schedule(steps, batch, snapshot_every,
+                                                                n_test, self.d)
         lr = real_scalar(lr, "lr", min_value=0.0)
-        snapshot_every = nonneg_int(snapshot_every, "snapshot_every")
         seed = seed_value(seed)
-        n_test = positive_int(n_test, "n_test")
-        if n_test * self.d > 2**40:
-            raise ValueError(f"n_test is too large: {n_test} samples of dimension {self.d}")
-        x_test = _core.normal_samples((seed + 1) % 2**64, n_test * self.d).reshape(n_test, self.d)
-        y_test = teacher(x_test)
+        x_test, y_test = _held_out_set(teacher, seed, n_test)
         with self._using():
-            snaps, test_loss, done, diverged, bad = _core.meanfield_fit_teacher(
+            result = _core.meanfield_fit_teacher(
                 self.a, self.w, self.b, teacher.a, teacher.w, teacher.b, steps, batch, lr,
                 int(snapshot_every), seed, x_test, y_test)
-        self._check(diverged, bad, lr)
-        every = snapshot_every if snapshot_every > 0 else steps
-        return Run(snaps, test_loss, np.arange(snaps.shape[0]) * every, "test_loss")
+        self._check(result, lr)
+        return _run_of(result, snapshot_every or steps, "test_loss")
 
     def fit(self, X, Y, lr: float, batch: int = 20, epochs: int = 1, shuffle: bool = False,
             seed: int = 0, snapshot_every: int = 0) -> Run:
@@ -198,26 +189,69 @@ class TwoLayerReLU:
         X, _ = self._inputs(X)
         Y = self._targets(Y, X.shape[0])
         lr = real_scalar(lr, "lr", min_value=0.0)
-        batch = positive_int(batch, "batch")
-        epochs = positive_int(epochs, "epochs")
-        snapshot_every = nonneg_int(snapshot_every, "snapshot_every")
+        batch, epochs, snapshot_every, every = _data_schedule(batch, epochs, snapshot_every,
+                                                              X.shape[0])
         with self._using():
-            snaps, losses, done, diverged, bad = _core.meanfield_fit(
+            result = _core.meanfield_fit(
                 self.a, self.w, self.b, X, Y, lr, batch, epochs, bool(shuffle), seed_value(seed),
                 int(snapshot_every))
-        self._check(diverged, bad, lr)
-        total = epochs * -(-X.shape[0] // min(batch, X.shape[0]))
-        every = snapshot_every if snapshot_every > 0 else total
-        return Run(snaps, losses, np.arange(snaps.shape[0]) * every, "train_loss")
+        self._check(result, lr)
+        return _run_of(result, every, "train_loss")
 
     @staticmethod
-    def _check(diverged: bool, bad: int, lr: float) -> None:
+    def _check(result: tuple, lr: float) -> None:
+        diverged, bad = result[3], result[4]
         if diverged:
             from ._errors import DivergenceError
 
             raise DivergenceError(f"mean-field training diverged at step {bad}: the loss became "
                                   f"non-finite; try a smaller learning rate than lr={lr}",
                                   epoch=0, batch=int(bad))
+
+
+# --- shared by the networks' own runs and ensembles of them (eulerflow.Ensemble) --------
+def _check_teacher(teacher, d: int, who: str = "the student") -> None:
+    """A teacher must be a TwoLayerReLU of the student's dimension."""
+    if not isinstance(teacher, TwoLayerReLU):
+        raise TypeError(f"teacher must be a TwoLayerReLU, got {type(teacher).__name__}")
+    if teacher.d != d:
+        raise ValueError(f"teacher has dimension d={teacher.d} but {who} has d={d}")
+
+
+def _teacher_schedule(steps, batch, snapshot_every, n_test, d: int) -> tuple[int, int, int, int]:
+    """``fit_teacher``'s checked ``steps, batch, snapshot_every, n_test``."""
+    steps = positive_int(steps, "steps")
+    batch = positive_int(batch, "batch")
+    snapshot_every = nonneg_int(snapshot_every, "snapshot_every")
+    n_test = positive_int(n_test, "n_test")
+    if n_test * d > 2**40:
+        raise ValueError(f"n_test is too large: {n_test} samples of dimension {d}")
+    return steps, batch, snapshot_every, n_test
+
+
+def _data_schedule(batch, epochs, snapshot_every, n: int) -> tuple[int, int, int, int]:
+    """``fit``'s checked ``batch, epochs, snapshot_every`` on ``n`` samples, and the steps
+    between its snapshots (all the steps when ``snapshot_every`` is 0)."""
+    batch = positive_int(batch, "batch")
+    epochs = positive_int(epochs, "epochs")
+    snapshot_every = nonneg_int(snapshot_every, "snapshot_every")
+    total = epochs * -(-n // min(batch, n))
+    return batch, epochs, snapshot_every, snapshot_every or total
+
+
+def _held_out_set(teacher: TwoLayerReLU, seed: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """``fit_teacher``'s held-out set: ``n_test`` Gaussian inputs drawn from ``seed + 1``
+    and the teacher's outputs on them."""
+    x_test = _core.normal_samples((seed + 1) % 2**64, n_test * teacher.d).reshape(n_test,
+                                                                                 teacher.d)
+    return x_test, teacher(x_test)
+
+
+def _run_of(result: tuple, every: int, name: str) -> Run:
+    """The :class:`Run` of a native run's result (snapshots, losses, steps done, diverged,
+    bad step, snapshots written): the snapshots it wrote, ``every`` steps apart."""
+    snaps, losses, k = result[0], result[1], int(result[5])
+    return Run(snaps[:k], losses[:k], np.arange(k) * every, name)
 
 
 def teacher_samples(teacher: TwoLayerReLU, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

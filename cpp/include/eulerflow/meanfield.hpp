@@ -49,18 +49,29 @@ void normal_fill(Rng& rng, double* out, std::size_t n);
 
 struct MeanFieldRun {
     std::int64_t steps_done = 0;
+    std::int64_t snapshots_done = 0;  // rows of snapshots / losses written
     bool diverged = false;
     std::int64_t bad_step = -1;
+};
+
+// The samples (steps, batch, d) and teacher labels (steps, batch) that
+// meanfield_fit_teacher draws step by step from `rng`, all drawn at once.
+struct TeacherStream {
+    std::vector<double> x, y;
+    void draw(const MeanField& teacher, std::int64_t steps, std::size_t batch, Rng& rng);
 };
 
 // Trains `student` on fresh Gaussian samples labelled by `teacher`: `steps`
 // SGD steps of `batch` samples. Every `snapshot_every` steps (and at step 0)
 // writes all particles to snapshots (k, m, d + 2) and the test loss on
 // (x_test, y_test) to test_loss. snapshot_every = 0: only the start and end.
+// With `stream` (TeacherStream::draw's samples and labels of every step, from
+// the same teacher and a generator seeded alike) the steps read them instead
+// of drawing: the same numbers, drawn once for several students.
 MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
                                    std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
                                    const double* x_test, const double* y_test, std::size_t n_test,
-                                   double* snapshots, double* test_loss);
+                                   double* snapshots, double* test_loss, const TeacherStream* stream = nullptr);
 
 // Trains on a given data set (x (n, d), y (n)) for `epochs` passes of
 // consecutive batches (in a seeded shuffled order when shuffle is set);
@@ -68,5 +79,35 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
 MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std::size_t n, double lr,
                            std::size_t batch, std::int64_t epochs, bool shuffle, Rng& rng,
                            std::int64_t snapshot_every, double* snapshots, double* loss_out);
+
+// One member of a mean-field ensemble: its particles, teacher (fit_teacher
+// only), rate, seed, held-out set (fit_teacher only) and its own room for
+// snapshots and losses; `run` is filled by the call.
+struct MeanFieldMember {
+    MeanField net;
+    const MeanField* teacher = nullptr;
+    double lr = 0.0;
+    std::uint64_t seed = 0;  // of its sample stream (fit_teacher) or shuffling (fit)
+    const double* x_test = nullptr;
+    const double* y_test = nullptr;
+    std::size_t n_test = 0;
+    double* snapshots = nullptr;
+    double* loss = nullptr;
+    MeanFieldRun run;
+};
+
+// Every member's meanfield_fit_teacher (shared steps, batch and snapshot_every)
+// or meanfield_fit (shared data and schedule), members spread over n_threads
+// threads, each whole on one thread: member i ends bit-identical to its
+// separate run whatever the thread count. Members of more particles start first.
+// Members of one teacher and seed learn from the same samples: fit_teacher
+// draws them once for all of them (a TeacherStream) while the streams of the
+// call fit in stream_bytes.
+void meanfield_fit_teacher_members(std::vector<MeanFieldMember>& members, std::int64_t steps, std::size_t batch,
+                                   std::int64_t snapshot_every, std::size_t n_threads,
+                                   std::size_t stream_bytes = std::size_t(256) << 20);
+void meanfield_fit_members(std::vector<MeanFieldMember>& members, const double* x, const double* y, std::size_t n,
+                           std::size_t batch, std::int64_t epochs, bool shuffle, std::int64_t snapshot_every,
+                           std::size_t n_threads);
 
 }  // namespace eulerflow
