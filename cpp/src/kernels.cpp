@@ -6,6 +6,7 @@
 // compiled for a specific ISA, so no instruction the CPU lacks can leak.
 #include "eulerflow/activations.hpp"
 #include "eulerflow/dense.hpp"
+#include "eulerflow/gemm.hpp"
 #include "eulerflow/loss.hpp"
 #include "eulerflow/optim.hpp"
 
@@ -35,6 +36,15 @@ namespace eulerflow {
     EF_KERNEL void dense_backward(const T* W, std::size_t n_in, std::size_t n_out, const T* X,    \
                                   const T* gY, std::size_t n, T* gW, T* gb, T* gX) {              \
         detail::dense_backward_impl(W, n_in, n_out, X, gY, n, gW, gb, gX);                        \
+    }                                                                                             \
+    EF_KERNEL void matmul_blocked(const T* A, std::size_t a_rs, std::size_t a_cs, const T* init,  \
+                                  std::size_t M, std::size_t K, const T* B, std::size_t ldb, T* C,\
+                                  std::size_t ldc, std::size_t ncols, T* pack) {                  \
+        detail::matmul_blocked_impl(A, a_rs, a_cs, init, M, K, B, ldb, C, ldc, ncols, pack);      \
+    }                                                                                             \
+    EF_KERNEL void grad_weights_blocked(const T* gY, const T* X, std::size_t n_out,               \
+                                        std::size_t n_in, std::size_t n, T* gW, T* gb) {          \
+        detail::grad_weights_blocked_impl(gY, X, n_out, n_in, n, gW, gb);                         \
     }                                                                                             \
     EF_KERNEL double loss_and_grad(LossKind kind, const T* y, const Targets<T>& tg,               \
                                    std::size_t k, std::size_t n, T* g, LossWork& w,               \

@@ -75,7 +75,7 @@ const T* Sequence<T>::forward(const T* x, std::size_t n, bool keep_deriv) {
         const std::size_t count = L.n_out * n;
         switch (L.kind) {
             case LayerKind::Dense:
-                dense_forward(L.W, L.b, L.n_in, L.n_out, x, y, n);
+                dense_layer_forward(L.W, L.b, L.n_in, L.n_out, x, y, n);
                 break;
             case LayerKind::Activation:
                 if (keep_deriv) {
@@ -125,7 +125,7 @@ const T* Sequence<T>::backward(const T* gy, std::size_t n, bool need_gx) {
         const std::size_t count = L.n_in * n;
         switch (L.kind) {
             case LayerKind::Dense:
-                dense_backward(L.W, L.n_in, L.n_out, L.in, gy, n, L.gW, L.gb, gx);
+                dense_layer_backward(L.W, L.n_in, L.n_out, L.in, gy, n, L.gW, L.gb, gx);
                 break;
             case LayerKind::Activation:
                 if (!want) break;
