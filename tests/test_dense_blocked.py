@@ -226,3 +226,22 @@ def test_dense_products_refuse_bad_shapes():
         _core._dense_products64(W, b, X, gY[:, :2], True)
     with pytest.raises(ValueError, match=r"b must have shape \(4,\)"):
         _core._dense_products64(W, b[:3], X, gY, True)
+
+
+def test_wide_ensemble_members_on_threads_equal_separate_fits_on_the_pool(threads):
+    """Members on two threads run their wide layers serially (no threads beyond the
+    two asked for); a separate fit uses the pool; the bits agree."""
+    ef.set_num_threads(2)
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((256, 200))
+    y = rng.integers(0, 10, 256)
+    make = lambda i: _wide_net(np.float64, seed=i)  # noqa: E731
+    ens = ef.Ensemble(make, 3)
+    ens.fit(X, y, loss="cross_entropy", optimizer=ef.optim.SGD(0.05), epochs=2, batch_size=128,
+            seed=[0, 1, 2], threads=2)
+    for i in range(3):
+        net = make(i)
+        net.fit(X, y, loss="cross_entropy", optimizer=ef.optim.SGD(0.05), epochs=2,
+                batch_size=128, seed=i)
+        for p, q in zip(ens.members[i].parameters(), net.parameters(), strict=True):
+            np.testing.assert_array_equal(p, q)

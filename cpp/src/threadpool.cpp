@@ -27,6 +27,8 @@ std::size_t available_cpus() {
 
 namespace {
 
+thread_local bool serial_only = false;
+
 class Pool {
 public:
     Pool() : threads_(available_cpus()) {
@@ -49,7 +51,7 @@ public:
     void run(std::size_t chunks, ChunkTask task, void* ctx) {
         const std::size_t want = std::min(threads_.load(), chunks);
         bool expected = false;
-        if (want <= 1 || forked() || !busy_.compare_exchange_strong(expected, true)) {
+        if (want <= 1 || serial_only || forked() || !busy_.compare_exchange_strong(expected, true)) {
             for (std::size_t c = 0; c < chunks; ++c) task(ctx, c);
             return;
         }
@@ -142,6 +144,10 @@ Pool& pool() {
 }
 
 }  // namespace
+
+SerialScope::SerialScope() : saved_(serial_only) { serial_only = true; }
+
+SerialScope::~SerialScope() { serial_only = saved_; }
 
 void set_num_threads(std::size_t n) { pool().set_threads(std::max<std::size_t>(1, n)); }
 

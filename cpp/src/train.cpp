@@ -7,6 +7,9 @@
 #include <thread>
 #include <limits>
 #include <numeric>
+#include <optional>
+
+#include "eulerflow/threadpool.hpp"
 
 namespace eulerflow {
 
@@ -193,7 +196,11 @@ void fit_members(std::vector<MemberFit>& members, const FitData<double>& data, c
     std::atomic<std::size_t> next{0};
     std::exception_ptr error;
     std::mutex error_lock;
+    const std::size_t n = std::max<std::size_t>(1, std::min(n_threads, members.size()));
     auto work = [&]() {
+        // members already fill the threads asked for: their layers run serially
+        std::optional<SerialScope> serial;
+        if (n > 1) serial.emplace();
         std::vector<double> b1, b2;
         for (std::size_t i = next++; i < members.size(); i = next++) {
             MemberFit& m = members[i];
@@ -211,7 +218,6 @@ void fit_members(std::vector<MemberFit>& members, const FitData<double>& data, c
             }
         }
     };
-    const std::size_t n = std::max<std::size_t>(1, std::min(n_threads, members.size()));
     std::vector<std::thread> pool;
     for (std::size_t k = 1; k < n; ++k) pool.emplace_back(work);
     work();

@@ -27,6 +27,20 @@ std::size_t available_cpus();
 using ChunkTask = void (*)(void* ctx, std::size_t chunk);
 void parallel_for(std::size_t chunks, ChunkTask task, void* ctx);
 
+// While alive, parallel_for calls made on this thread run serially: for
+// code that already runs on several threads of its own (ensemble members),
+// where the pool would add threads beyond the ones asked for.
+class SerialScope {
+public:
+    SerialScope();
+    ~SerialScope();
+    SerialScope(const SerialScope&) = delete;
+    SerialScope& operator=(const SerialScope&) = delete;
+
+private:
+    bool saved_;
+};
+
 // The same for any callable f(chunk); f is used by reference.
 template <class F>
 void parallel_for(std::size_t chunks, F& f) {
