@@ -82,7 +82,7 @@ void dense_blocked_backward(const T* W, std::size_t n_in, std::size_t n_out, con
         dense_backward(W, n_in, n_out, X, gY, n, gW, gb, static_cast<T*>(nullptr));
     } else {  // gW and gb by blocks of output rows
         const std::size_t chunks = chunks_for(n_in * n_out * n);
-        const std::size_t unit = detail::kGradRows;
+        const std::size_t unit = 6;  // whole tiles of 2 or 3 rows
         const std::size_t step = (n_out + chunks * unit - 1) / (chunks * unit) * unit;
         auto task = [&](std::size_t c) {
             const std::size_t lo = std::min(n_out, c * step), hi = std::min(n_out, lo + step);

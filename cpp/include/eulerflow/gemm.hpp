@@ -150,11 +150,6 @@ EF_ALWAYS_INLINE void matmul_blocked_impl(const T* A, std::size_t a_rs, std::siz
     }
 }
 
-// Register tile of the weight gradient: RO rows of gY against CK rows of X,
-// each dot product in two vector accumulators (24 ymm: needs AVX-512's 32
-// registers; GCC spills a few on AVX2).
-constexpr std::size_t kGradRows = 3, kGradCols = 4;
-
 // out[r][c] = gy_r . x_c in dots_impl's order, for n >= 2L.
 template <std::size_t RO, std::size_t CK, class T>
 EF_ALWAYS_INLINE void grad_tile(const T* const* gy, const T* const* x, std::size_t n, T (*out)[CK]) {
@@ -189,16 +184,16 @@ EF_ALWAYS_INLINE void grad_tile(const T* const* gy, const T* const* x, std::size
     }
 }
 
-// gW (n_out, n_in) += gY (n_out, n) X^T (X: n_in, n), gb += gY 1 (gb may be
-// null), for n >= 2L. Both operands run along the batch, so a tile reuses
-// each vector it loads only RO or CK times; the blocks keep the loads close:
-// a block of X rows (about 384 KiB) stays in L2 while every block of gY rows
+// gW (n_out, n_in) += gY (n_out, n) X^T (X: n_in, n) for n >= 2L, in tiles
+// of RO rows of gY against CK rows of X, each dot product in two vector
+// accumulators. Both operands run along the batch, so a tile reuses each
+// vector it loads only RO or CK times; the blocks keep the loads close: a
+// block of X rows (about 384 KiB) stays in L2 while every block of gY rows
 // (about 12 KiB, in L1) passes it, and each X tile, once in L1, serves all
 // the row tiles of the gY block.
-template <class T>
-EF_ALWAYS_INLINE void grad_weights_blocked_impl(const T* gY, const T* X, std::size_t n_out,
-                                                std::size_t n_in, std::size_t n, T* gW, T* gb) {
-    constexpr std::size_t RO = kGradRows, CK = kGradCols;
+template <std::size_t RO, std::size_t CK, class T>
+EF_ALWAYS_INLINE void grad_weights_tiled(const T* gY, const T* X, std::size_t n_out,
+                                         std::size_t n_in, std::size_t n, T* gW) {
     const std::size_t row = n * sizeof(T);
     const std::size_t kb = std::max<std::size_t>(CK, (std::size_t(384) << 10) / row / CK * CK);
     const std::size_t ob = std::max<std::size_t>(RO, (std::size_t(12) << 10) / row / RO * RO);
@@ -220,6 +215,25 @@ EF_ALWAYS_INLINE void grad_weights_blocked_impl(const T* gY, const T* X, std::si
                 }
             }
         }
+    }
+}
+
+// gW += gY X^T and gb += gY 1 (gb may be null), for n >= 2L. The tile is
+// 3 x 4 dot products (24 accumulators) where AVX-512 gives 32 vector
+// registers, 2 x 3 (12) in AVX2's 16: the larger tile spills there. Every
+// entry is summed the same way whatever the tile.
+template <class T>
+EF_ALWAYS_INLINE void grad_weights_blocked_impl(const T* gY, const T* X, std::size_t n_out,
+                                                std::size_t n_in, std::size_t n, T* gW, T* gb) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    const bool wide_registers = __builtin_cpu_supports("avx512f");
+#else
+    const bool wide_registers = false;
+#endif
+    if (wide_registers) {
+        grad_weights_tiled<3, 4>(gY, X, n_out, n_in, n, gW);
+    } else {
+        grad_weights_tiled<2, 3>(gY, X, n_out, n_in, n, gW);
     }
     if (gb) {
         for (std::size_t o = 0; o < n_out; ++o) gb[o] += sum_impl(gY + o * n, n);
