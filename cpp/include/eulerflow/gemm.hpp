@@ -89,13 +89,14 @@ EF_ALWAYS_INLINE void matmul_blocked_impl(const T* A, std::size_t a_rs, std::siz
         for (std::size_t pc = 0; pc < K; pc += G::KC) {
             const std::size_t kc = std::min(G::KC, K - pc);
             const bool first = pc == 0;
-            // B block as panels of NR columns, k-major; columns past ncols are zero
-            for (std::size_t jr = 0; jr < nc; jr += NR) {
-                const std::size_t w = std::min(NR, nc - jr);
-                T* bp = bp_all + jr * kc;
-                for (std::size_t k = 0; k < kc; ++k) {
-                    const T* src = B + (pc + k) * ldb + jc + jr;
-                    T* dst = bp + k * NR;
+            // B block as panels of NR columns, k-major; columns past ncols are zero.
+            // Read along B's rows.
+            for (std::size_t k = 0; k < kc; ++k) {
+                const T* row = B + (pc + k) * ldb + jc;
+                for (std::size_t jr = 0; jr < nc; jr += NR) {
+                    const std::size_t w = std::min(NR, nc - jr);
+                    const T* src = row + jr;
+                    T* dst = bp_all + jr * kc + k * NR;
                     if (w == NR) {
                         for (std::size_t j = 0; j < NR; ++j) dst[j] = src[j];
                     } else {
@@ -105,16 +106,27 @@ EF_ALWAYS_INLINE void matmul_blocked_impl(const T* A, std::size_t a_rs, std::siz
             }
             for (std::size_t ic = 0; ic < M; ic += G::MC) {
                 const std::size_t mc = std::min(G::MC, M - ic);
-                // A block as panels of MR rows, k-major; rows past M are zero
-                for (std::size_t ir = 0; ir < mc; ir += MR) {
-                    T* ap = ap_all + ir * kc;
-                    for (std::size_t r = 0; r < MR; ++r) {
-                        const std::size_t m = ic + ir + r;
-                        if (ir + r < mc) {
-                            const T* src = A + m * a_rs + pc * a_cs;
-                            for (std::size_t k = 0; k < kc; ++k) ap[k * MR + r] = src[k * a_cs];
-                        } else {
-                            for (std::size_t k = 0; k < kc; ++k) ap[k * MR + r] = T(0);
+                // A block as panels of MR rows, k-major; rows past M are zero. Read
+                // along A's contiguous direction: by rows for W, by k for W^T
+                if (a_rs == 1 && a_cs != 1) {
+                    for (std::size_t k = 0; k < kc; ++k) {
+                        const T* src = A + (pc + k) * a_cs + ic;
+                        for (std::size_t ir = 0; ir < mc; ir += MR) {
+                            T* ap = ap_all + ir * kc + k * MR;
+                            for (std::size_t r = 0; r < MR; ++r) ap[r] = ir + r < mc ? src[ir + r] : T(0);
+                        }
+                    }
+                } else {
+                    for (std::size_t ir = 0; ir < mc; ir += MR) {
+                        T* ap = ap_all + ir * kc;
+                        for (std::size_t r = 0; r < MR; ++r) {
+                            const std::size_t m = ic + ir + r;
+                            if (ir + r < mc) {
+                                const T* src = A + m * a_rs + pc * a_cs;
+                                for (std::size_t k = 0; k < kc; ++k) ap[k * MR + r] = src[k * a_cs];
+                            } else {
+                                for (std::size_t k = 0; k < kc; ++k) ap[k * MR + r] = T(0);
+                            }
                         }
                     }
                 }
