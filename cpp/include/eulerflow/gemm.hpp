@@ -25,7 +25,8 @@ namespace detail {
 
 // Register tile of the products: MR rows x NV vectors of outputs, 12
 // accumulators plus two operand vectors and a broadcast fit the 16 ymm
-// registers of AVX2. Cache blocks: a KC x (NV L) panel of B stays in L1 while
+// registers of AVX2 (a 6 x 4 tile for AVX-512's 32 registers measured about 7%
+// faster in float32 on Zen 4, the same in float64). Cache blocks: a KC x (NV L) panel of B stays in L1 while
 // the MC x KC packed block of A (L2) streams past it; the packed B block of
 // KC x NC lives in L2/L3.
 template <class T>
