@@ -67,6 +67,12 @@ SPEED_TARGETS = [
     ("w5_lorenz_rk4", "numba", 1 / 1.1),
     ("w5b_lorenz_rk4_batch", "numba_rows", 4.0),
     ("w5b_lorenz_rk4_batch", "numba_lanes", 4.0),
+    # issue 9: W6 within 1.3x of the fastest of NumPy (OpenBLAS) and JAX per step on one
+    # thread, and at least 1.7x faster on two threads than on one
+    *((f"w6_wide_mlp_{t}", peer, 1 / 1.3) for t in ("f64", "f32")
+      for peer in ("numpy_1thread", "jax_jit")),
+    ("w6_wide_mlp_f64_2threads", "eulerflow_1thread", 1.7),
+    ("w6_wide_mlp_f32_2threads", "eulerflow_1thread", 1.7),
 ]
 # (workload, quality key, "abs" or "rel", tolerance, peers it must agree with)
 W1_PEERS = ("torch_seed_1thread", "torchdiffeq_euler_1thread", "jax_jit", "jax_jit_run",

@@ -9,6 +9,7 @@ void bind_node(py::module_& m);
 void bind_meanfield(py::module_& m);
 void bind_ensemble(py::module_& m);
 void bind_config(py::module_& m);
+void bind_dense(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "eulerflow's native core (private: use the eulerflow package)";
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
     bind_meanfield(m);
     bind_ensemble(m);
     bind_config(m);
+    bind_dense(m);
 }

@@ -6,6 +6,7 @@
 // instruction the CPU lacks can leak.
 #include "eulerflow/activations.hpp"
 #include "eulerflow/dense.hpp"
+#include "eulerflow/gemm.hpp"
 #include "eulerflow/loss.hpp"
 #include "eulerflow/optim.hpp"
 
@@ -34,6 +35,16 @@ namespace eulerflow {
                     (const T* W, std::size_t n_in, std::size_t n_out, const T* X, const T* gY,       \
                      std::size_t n, T* gW, T* gb, T* gX),                                           \
                     (W, n_in, n_out, X, gY, n, gW, gb, gX), detail::dense_backward_impl)            \
+    EF_MULTIVERSION(, void, matmul_blocked,                                                         \
+                    (const T* A, std::size_t a_rs, std::size_t a_cs, const T* init, std::size_t M,   \
+                     std::size_t K, const T* B, std::size_t ldb, T* C, std::size_t ldc,              \
+                     std::size_t ncols, T* pack),                                                   \
+                    (A, a_rs, a_cs, init, M, K, B, ldb, C, ldc, ncols, pack),                        \
+                    detail::matmul_blocked_impl)                                                    \
+    EF_MULTIVERSION(, void, grad_weights_blocked,                                                   \
+                    (const T* gY, const T* X, std::size_t n_out, std::size_t n_in, std::size_t n,    \
+                     T* gW, T* gb),                                                                 \
+                    (gY, X, n_out, n_in, n, gW, gb), detail::grad_weights_blocked_impl)             \
     EF_MULTIVERSION(, double, loss_and_grad,                                                        \
                     (LossKind kind, const T* y, const Targets<T>& tg, std::size_t k, std::size_t n,  \
                      T* g, LossWork& w, std::size_t* correct),                                      \

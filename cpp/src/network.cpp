@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "eulerflow/threadpool.hpp"
+
 namespace eulerflow {
 
 namespace {
@@ -10,6 +12,27 @@ namespace {
 std::string width_error(std::size_t expected, std::size_t got) {
     return "layer expects " + std::to_string(expected) + " input features but receives " +
            std::to_string(got);
+}
+
+// Arrays from which an element-wise kernel (activations) is split across the
+// thread pool: about 100 us of tanh on one core.
+constexpr std::size_t kThreadedElements = std::size_t(1) << 17;
+
+// Runs f(begin, count) over [0, count), in pieces across the pool for large
+// arrays. Each element is computed alone, and the pieces start at multiples
+// of 64, so every element takes the same (vector or tail) path as in one
+// serial call: the bits do not depend on the split.
+template <class F>
+void elementwise(std::size_t count, F f) {
+    const std::size_t threads = get_num_threads();
+    if (threads <= 1 || count < kThreadedElements) return f(std::size_t(0), count);
+    const std::size_t chunks = 2 * threads;
+    const std::size_t step = (count + chunks * 64 - 1) / (chunks * 64) * 64;
+    auto task = [&](std::size_t c) {
+        const std::size_t lo = std::min(count, c * step), hi = std::min(count, lo + step);
+        if (lo < hi) f(lo, hi - lo);
+    };
+    parallel_for(chunks, task);
 }
 
 }  // namespace
@@ -75,13 +98,18 @@ const T* Sequence<T>::forward(const T* x, std::size_t n, bool keep_deriv) {
         const std::size_t count = L.n_out * n;
         switch (L.kind) {
             case LayerKind::Dense:
-                dense_forward(L.W, L.b, L.n_in, L.n_out, x, y, n);
+                dense_layer_forward(L.W, L.b, L.n_in, L.n_out, x, y, n);
                 break;
             case LayerKind::Activation:
                 if (keep_deriv) {
-                    activation_forward_deriv(L.act, x, y, L.deriv.data(), count);
+                    T* d = L.deriv.data();
+                    elementwise(count, [&](std::size_t i, std::size_t m) {
+                        activation_forward_deriv(L.act, x + i, y + i, d + i, m);
+                    });
                 } else {
-                    activation_forward(L.act, x, y, count);
+                    elementwise(count, [&](std::size_t i, std::size_t m) {
+                        activation_forward(L.act, x + i, y + i, m);
+                    });
                 }
                 L.has_deriv = keep_deriv;
                 break;
@@ -125,14 +153,20 @@ const T* Sequence<T>::backward(const T* gy, std::size_t n, bool need_gx) {
         const std::size_t count = L.n_in * n;
         switch (L.kind) {
             case LayerKind::Dense:
-                dense_backward(L.W, L.n_in, L.n_out, L.in, gy, n, L.gW, L.gb, gx);
+                dense_layer_backward(L.W, L.n_in, L.n_out, L.in, gy, n, L.gW, L.gb, gx);
                 break;
             case LayerKind::Activation:
                 if (!want) break;
                 if (L.has_deriv) {
-                    multiply(L.deriv.data(), gy, gx, count);
+                    const T* d = L.deriv.data();
+                    elementwise(count, [&](std::size_t i, std::size_t m) {
+                        multiply(d + i, gy + i, gx + i, m);
+                    });
                 } else {
-                    activation_backward(L.act, L.in, L.out.data(), gy, gx, count);
+                    const T *in = L.in, *out = L.out.data();
+                    elementwise(count, [&](std::size_t i, std::size_t m) {
+                        activation_backward(L.act, in + i, out + i, gy + i, gx + i, m);
+                    });
                 }
                 break;
             case LayerKind::Map:

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
+
+#include "eulerflow/threadpool.hpp"
 
 #include "eulerflow/members.hpp"
 
@@ -188,7 +191,11 @@ std::int64_t learn(Net<T>& net, const T* X, const T* Y, std::size_t count, std::
 
 void fit_members(std::vector<MemberFit>& members, const FitData<double>& data, const FitConfig& cfg,
                  std::size_t n_threads) {
+    const bool threaded = std::min(n_threads, members.size()) > 1;
     for_each_member(members.size(), n_threads, [&](std::size_t i) {
+        // members already fill the threads asked for: their layers run serially
+        std::optional<SerialScope> serial;
+        if (threaded) serial.emplace();
         MemberFit& m = members[i];
         std::size_t size = 0;
         for (const auto& p : m.net->params) size += p.size;

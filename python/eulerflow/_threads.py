@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from . import _core
 from ._validate import positive_int
 
 __all__ = ["set_num_threads", "get_num_threads"]
 
-_num_threads = 1
-
 
 def set_num_threads(n: int) -> None:
-    """Sets how many threads a single native call may use. Results are
-    bit-identical whatever the count. The kernels of this release run each
-    network on one thread (its small-network workloads gain nothing from
-    more); run several trainings concurrently from Python threads instead,
-    the core releases the GIL."""
-    global _num_threads
-    _num_threads = positive_int(n, "n")
+    """Sets how many threads a single native call may use (``n >= 1``).
+
+    The dense layers of wide networks (from about 32 x 32 weights on batches
+    of 8 samples) split their matrix products into blocks of independent
+    outputs across a persistent pool of ``n`` threads; every output is
+    computed the same way whichever thread runs it, so results are
+    bit-identical whatever the count. Small networks run on the calling
+    thread, where the pool would cost more than it saves. A call made while
+    another one uses the pool (e.g. trainings run from several Python
+    threads, or ensemble members) runs on its own thread only."""
+    _core.set_num_threads(positive_int(n, "n"))
 
 
 def get_num_threads() -> int:
-    """The value given to :func:`set_num_threads` (1 by default)."""
-    return _num_threads
+    """How many threads a native call may use: the value given to
+    :func:`set_num_threads`, by default the CPUs available to the process
+    (its affinity mask)."""
+    return _core.get_num_threads()

@@ -435,7 +435,9 @@ class Ensemble:
         optimizer state, and ends bit-identical to ``members[i].fit(X, Y, loss,
         optimizer_with_lr_i, epochs, batch_size, shuffle, seed_i, l1, l2)``. The members
         run on ``threads`` threads (default: the cores this process may use), each
-        member whole on one thread, in one native call with the GIL released. A member
+        member whole on one thread (its wide layers too: with more than one thread the
+        members do not use the pool of :func:`~eulerflow.set_num_threads`), in one native
+        call with the GIL released. A member
         whose loss becomes non-finite stops there as its own fit would (an
         :class:`EnsembleDivergenceWarning` names it; :class:`~eulerflow.DivergenceError`
         when all diverge). Returns an :class:`EnsembleHistory` (``metrics["accuracy"]``

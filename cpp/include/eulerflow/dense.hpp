@@ -387,9 +387,40 @@ void dense_backward(const double* W, std::size_t n_in, std::size_t n_out, const 
                     const double* gY, std::size_t n, double* gW, double* gb, double* gX);
 void dense_backward(const float* W, std::size_t n_in, std::size_t n_out, const float* X,
                     const float* gY, std::size_t n, float* gW, float* gb, float* gX);
+// The blocked products of gemm.hpp (see matmul_blocked_impl and
+// grad_weights_blocked_impl); pack holds GemmBlocks<T>::pack_size elements.
+void matmul_blocked(const double* A, std::size_t a_rs, std::size_t a_cs, const double* init,
+                    std::size_t M, std::size_t K, const double* B, std::size_t ldb, double* C,
+                    std::size_t ldc, std::size_t ncols, double* pack);
+void matmul_blocked(const float* A, std::size_t a_rs, std::size_t a_cs, const float* init,
+                    std::size_t M, std::size_t K, const float* B, std::size_t ldb, float* C,
+                    std::size_t ldc, std::size_t ncols, float* pack);
+void grad_weights_blocked(const double* gY, const double* X, std::size_t n_out, std::size_t n_in,
+                          std::size_t n, double* gW, double* gb);
+void grad_weights_blocked(const float* gY, const float* X, std::size_t n_out, std::size_t n_in,
+                          std::size_t n, float* gW, float* gb);
 void dense_forward_lanes(const double* W, const double* b, std::size_t n_in, std::size_t n_out,
                          const double* X, double* Y, std::size_t N);
 void dense_backward_lanes(const double* W, std::size_t n_in, std::size_t n_out, const double* X,
                           const double* gY, std::size_t N, double* gW, double* gb, double* gX);
+
+// The blocked products of any layer split across the thread pool (the
+// tests run them on small shapes too).
+template <class T>
+void dense_blocked_forward(const T* W, const T* b, std::size_t n_in, std::size_t n_out, const T* X,
+                           T* Y, std::size_t n);
+template <class T>
+void dense_blocked_backward(const T* W, std::size_t n_in, std::size_t n_out, const T* X, const T* gY,
+                            std::size_t n, T* gW, T* gb, T* gX);
+
+// A dense layer as networks run it (dense.cpp): the kernels above for small
+// layers, the blocked products split across the thread pool for wide ones;
+// the same bits either way and whatever the thread count.
+template <class T>
+void dense_layer_forward(const T* W, const T* b, std::size_t n_in, std::size_t n_out, const T* X,
+                         T* Y, std::size_t n);
+template <class T>
+void dense_layer_backward(const T* W, std::size_t n_in, std::size_t n_out, const T* X, const T* gY,
+                          std::size_t n, T* gW, T* gb, T* gX);
 
 }  // namespace eulerflow
