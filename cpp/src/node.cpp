@@ -206,6 +206,26 @@ double NeuralOde::step_penalty(double h, const double* y, const double* K) {
     return p;
 }
 
+namespace {
+
+// The input of stage s's backward in a reverse sweep: kb = h b_s abar + sum_{q>s}
+// h a_qs Yb_q (Yb: the later stages' adjoints, d each). False when every term is
+// zero (the stage does not reach the output; its adjoint is zero).
+bool stage_adjoint_input(const Tableau& tb, std::size_t s, double h, const double* abar, const double* Yb,
+                         std::size_t d, double* kb) {
+    bool any = tb.b[s] != 0.0;
+    for (std::size_t i = 0; i < d; ++i) kb[i] = h * tb.b[s] * abar[i];
+    for (std::size_t q = s + 1; q < tb.stages; ++q) {
+        const double a = h * tb.A(q, s);
+        if (a == 0.0) continue;
+        any = true;
+        for (std::size_t i = 0; i < d; ++i) kb[i] += a * Yb[q * d + i];
+    }
+    return any;
+}
+
+}  // namespace
+
 void NeuralOde::reverse_step(double tc, double h, const double* y) {
     // recompute the stages of the step, then
     // Kbar_s = h b_s ybar + sum_{r>s} h a_rs Ybar_r (+ the kinetic penalty's 2 kinetic |h| b_s K_s),
@@ -228,16 +248,8 @@ void NeuralOde::reverse_step(double tc, double h, const double* y) {
         field_.eval(tc + tb.c[s] * h, Ys, K + s * d, 1);
     }
     for (std::size_t s = S; s-- > 0;) {
-        bool any = tb.b[s] != 0.0;
-        for (std::size_t i = 0; i < d; ++i) kb[i] = h * tb.b[s] * abar_[i];
-        for (std::size_t q = s + 1; q < S; ++q) {
-            const double a = h * tb.A(q, s);
-            if (a == 0.0) continue;
-            any = true;
-            for (std::size_t i = 0; i < d; ++i) kb[i] += a * Yb[q * d + i];
-        }
         double* Ybs = Yb + s * d;
-        if (!any) {
+        if (!stage_adjoint_input(tb, s, h, abar_.data(), Yb, d, kb)) {
             std::fill(Ybs, Ybs + d, 0.0);
             continue;
         }
@@ -367,16 +379,8 @@ bool NeuralOde::window_gradient_small(const double* z0, const double* target, co
         for (std::size_t m = steps; m-- > 0;) {
             const double h = small_h_[m];
             for (std::size_t s = S; s-- > 0;) {
-                bool any = tb.b[s] != 0.0;
-                for (std::size_t i = 0; i < d; ++i) kb[i] = h * tb.b[s] * abar[i];
-                for (std::size_t q = s + 1; q < S; ++q) {
-                    const double a = h * tb.A(q, s);
-                    if (a == 0.0) continue;
-                    any = true;
-                    for (std::size_t i = 0; i < d; ++i) kb[i] += a * Yb[q * d + i];
-                }
                 double* Ybs = Yb + s * d;
-                if (!any) {
+                if (!stage_adjoint_input(tb, s, h, abar, Yb, d, kb)) {
                     std::fill(Ybs, Ybs + d, 0.0);
                     continue;
                 }
