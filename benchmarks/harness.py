@@ -101,6 +101,13 @@ def skip(workload: str, impl: str, reason: str, *, units: str = "") -> dict[str,
                             notes=SKIPPED + reason))
 
 
+def failed(workload: str, impl: str, exc: BaseException, *, units: str = "",
+           n_units: int = 0) -> dict[str, Any]:
+    """Record (and print) an implementation that raised instead of giving a time."""
+    return emit(make_record(workload, impl, seconds=None, units=units, n_units=n_units, repeats=0,
+                            notes=f"failed: {type(exc).__name__}: {exc}"))
+
+
 def time_repeats(
     run: Callable[[], Any],
     *,
@@ -181,8 +188,7 @@ def measure(
         times, result = time_repeats(run, repeats=repeats, warmup=warmup, budget_s=budget_s)
         figures = quality(result) if quality is not None else {}
     except Exception as exc:  # noqa: BLE001 - report, keep benchmarking the others
-        return emit(make_record(workload, impl, seconds=None, units=units, n_units=n_units,
-                                repeats=0, notes=f"failed: {type(exc).__name__}: {exc}"))
+        return failed(workload, impl, exc, units=units, n_units=n_units)
     seconds = statistics.median(times) / n_units
     record = make_record(workload, impl, seconds=seconds, units=units, n_units=n_units,
                          repeats=len(times), quality=figures, notes=notes,

@@ -460,9 +460,7 @@ def run_workload(kind, args, ef, ef_reason):
         try:
             figures = quality_runs(impl, train, can_take_orders)
         except Exception as exc:  # noqa: BLE001 - report, keep benchmarking the others
-            records.append(harness.emit(harness.make_record(
-                workload, impl, seconds=None, units=UNITS, n_units=n, repeats=0,
-                notes=f"failed: {type(exc).__name__}: {exc}")))
+            records.append(harness.failed(workload, impl, exc, units=UNITS, n_units=n))
             return
 
         def quality(result):

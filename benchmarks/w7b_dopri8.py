@@ -164,9 +164,7 @@ def main(argv=None):
             try:
                 solve = make(tol)  # diffrax compiles here, before timing
             except Exception as exc:  # noqa: BLE001
-                records.append(harness.emit(harness.make_record(
-                    workload_name(tol), name, seconds=None, units=UNITS, n_units=0,
-                    repeats=0, notes=f"failed: {type(exc).__name__}: {exc}")))
+                records.append(harness.failed(workload_name(tol), name, exc, units=UNITS))
                 continue
             reps = w7.calibrate(solve)
 

@@ -18,6 +18,7 @@
 #include <cstddef>
 
 #include "eulerflow/dense.hpp"
+#include "eulerflow/multiversion.hpp"
 
 namespace eulerflow {
 
@@ -233,13 +234,17 @@ EF_ALWAYS_INLINE void grad_weights_tiled(const T* gY, const T* X, std::size_t n_
 
 // gW += gY X^T and gb += gY 1 (gb may be null), for n >= 2L. The tile is
 // 3 x 4 dot products (24 accumulators) where AVX-512 gives 32 vector
-// registers, 2 x 3 (12) in AVX2's 16: the larger tile spills there. Every
-// entry is summed the same way whatever the tile.
+// registers, 2 x 3 (12) in AVX2's 16: the larger tile spills there. The tile
+// follows the kernel variant that runs (not the CPU: EULERFLOW_ISA or set_isa
+// may select the AVX2 variant on an AVX-512 CPU). Every entry is summed the
+// same way whatever the tile.
 template <class T>
 EF_ALWAYS_INLINE void grad_weights_blocked_impl(const T* gY, const T* X, std::size_t n_out,
                                                 std::size_t n_in, std::size_t n, T* gW, T* gb) {
-#if defined(__GNUC__) && defined(__x86_64__)
-    const bool wide_registers = __builtin_cpu_supports("avx512f");
+#if EF_MULTIVERSIONED
+    const bool wide_registers = isa::selected() == isa::kX86_64_V4;
+#elif defined(__AVX512F__)
+    const bool wide_registers = true;
 #else
     const bool wide_registers = false;
 #endif
