@@ -54,6 +54,26 @@ def test_small_path_widths_and_step_rules(sizes, stepping):
     assert_same_bits(small, general)
 
 
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+@pytest.mark.parametrize("bias", [False, True])
+def test_fixed_width_kernels_equal_the_general_sweep_on_many_random_windows(d, bias):
+    # Dense layers of widths 1..4 run unrolled kernels; a contraction of their sums into
+    # multiply-adds other than the general kernel's shows only on some inputs (an unrolled
+    # forward once fused 0 of 3000 W1 windows differently in 41), so draw many
+    rng = np.random.default_rng(10 * d + bias)
+    t = np.array([0.0, 0.1])
+    for h in range(1, 5):
+        for trial in range(60):
+            layers = [ef.Dense(d, h, bias=bias), ef.Activation("tanh"), ef.Dense(h, d, bias=bias)]
+            net = ef.Sequential(layers) if trial % 2 else ef.Dense(d, d, bias=bias)
+            for p in net.parameters():
+                p[...] = rng.standard_normal(p.shape)
+            small, general = both_gradients(net, "euler", z0=rng.standard_normal(d),
+                                            target=rng.standard_normal(d), t=t,
+                                            steps_per_interval=5)
+            assert_same_bits(small, general)
+
+
 def test_linear_field_without_bias_and_wider_nets_that_take_the_general_path():
     # W1's field, and a 17-wide hidden layer (beyond the small path: general both ways)
     for net in (ef.Dense(2, 2, bias=False, seed=3), ef.mlp([2, 17, 2], "relu", seed=2)):

@@ -7,6 +7,9 @@
 #include "eulerflow/dense.hpp"
 #include "eulerflow/multiversion.hpp"
 
+#include <cstddef>
+#include <type_traits>
+
 // The loops run over a handful of values: vectorizing them would only add
 // alias checks and remainder loops (the arithmetic per value is the same either way).
 #define EF_NO_VECTORIZE __attribute__((optimize("no-tree-vectorize")))
@@ -38,18 +41,93 @@ std::size_t small_values(const std::vector<SmallLayer>& layers) {
     return n;
 }
 
+// One Dense layer on one sample, written once for run-time widths (n_in, n_out)
+// and instantiated for compile-time ones: the same expressions in the same
+// order either way, so the same bits; with the widths known the loops unroll
+// and the values stay in registers (the per-layer loop overhead was most of a
+// small Neural ODE window's time).
+//
+// dense_forward_impl's one-sample path, summed in a register. A missing bias
+// reads zeros rather than branching: with the branch, the unrolled code computed
+// the products ahead of it and could no longer fuse the first multiply-add.
+constexpr double kZeroBias[kSmallWidth] = {};
+
+template <class In, class Out>
+EF_ALWAYS_INLINE void dense_forward_one(const SmallLayer& L, In n_in, Out n_out, const double* x, double* y) {
+    const double* bias = L.b ? L.b : kZeroBias;
+    for (std::size_t o = 0; o < n_out; ++o) {
+        double acc = bias[o];
+        const double* w = L.W + o * n_in;
+        for (std::size_t k = 0; k < n_in; ++k) acc += w[k] * x[k];
+        y[o] = acc;
+    }
+}
+
+// dense_backward_impl with n = 1: each weight gradient gets 0 + gy x (a dot
+// product of length one), each bias gradient 0 + gy, then gx = W^T gy.
+template <class In, class Out>
+EF_ALWAYS_INLINE void dense_backward_one(const SmallLayer& L, In n_in, Out n_out, const double* in,
+                                         const double* gy, double* g) {
+    for (std::size_t o = 0; o < n_out; ++o) {
+        const double gyo = gy[o];
+        for (std::size_t k = 0; k < n_in; ++k) {
+            double acc = 0.0;
+            acc += gyo * in[k];
+            L.gW[o * n_in + k] += acc;
+        }
+    }
+    if (L.gb) {
+        for (std::size_t o = 0; o < n_out; ++o) {
+            double acc = 0.0;
+            acc += gy[o];
+            L.gb[o] += acc;
+        }
+    }
+    for (std::size_t k = 0; k < n_in; ++k) {
+        double acc = 0.0;
+        for (std::size_t o = 0; o < n_out; ++o) acc += L.W[o * n_in + k] * gy[o];
+        g[k] = acc;
+    }
+}
+
+struct DenseForward {
+    template <std::size_t I, std::size_t O>
+    static EF_ALWAYS_INLINE void run(const SmallLayer& L, const double* x, double* y, double*) {
+        dense_forward_one(L, std::integral_constant<std::size_t, I>{}, std::integral_constant<std::size_t, O>{}, x, y);
+    }
+};
+
+struct DenseBackward {
+    template <std::size_t I, std::size_t O>
+    static EF_ALWAYS_INLINE void run(const SmallLayer& L, const double* in, const double* gy, double* g) {
+        dense_backward_one(L, std::integral_constant<std::size_t, I>{}, std::integral_constant<std::size_t, O>{},
+                           in, gy, g);
+    }
+};
+
+// Op::run<n_in, n_out> for the widths 1..4 (a jump table); false for the others.
+template <class Op, class A, class B, class C>
+EF_ALWAYS_INLINE bool dense_fixed(const SmallLayer& L, A a, B b, C c) {
+    if (L.n_in > 4 || L.n_out > 4) return false;
+    switch ((L.n_in - 1) * 4 + (L.n_out - 1)) {
+#define EF_FIXED_CASE(I, O) \
+    case (I - 1) * 4 + (O - 1): Op::template run<I, O>(L, a, b, c); return true;
+        EF_FIXED_CASE(1, 1) EF_FIXED_CASE(1, 2) EF_FIXED_CASE(1, 3) EF_FIXED_CASE(1, 4)
+        EF_FIXED_CASE(2, 1) EF_FIXED_CASE(2, 2) EF_FIXED_CASE(2, 3) EF_FIXED_CASE(2, 4)
+        EF_FIXED_CASE(3, 1) EF_FIXED_CASE(3, 2) EF_FIXED_CASE(3, 3) EF_FIXED_CASE(3, 4)
+        EF_FIXED_CASE(4, 1) EF_FIXED_CASE(4, 2) EF_FIXED_CASE(4, 3) EF_FIXED_CASE(4, 4)
+#undef EF_FIXED_CASE
+        default: return false;
+    }
+}
+
 EF_ALWAYS_INLINE void small_forward_impl(const SmallLayer* layers, std::size_t n_layers, double* vals) {
     const double* x = vals;
     double* y = vals + layers[0].n_in;
     for (std::size_t l = 0; l < n_layers; ++l) {
         const SmallLayer& L = layers[l];
-        if (L.dense) {  // dense_forward_impl's one-sample path, summed in a register
-            for (std::size_t o = 0; o < L.n_out; ++o) {
-                double acc = L.b ? L.b[o] : 0.0;
-                const double* w = L.W + o * L.n_in;
-                for (std::size_t k = 0; k < L.n_in; ++k) acc += w[k] * x[k];
-                y[o] = acc;
-            }
+        if (L.dense) {
+            if (!dense_fixed<DenseForward>(L, x, y, nullptr)) dense_forward_one(L, L.n_in, L.n_out, x, y);
         } else {
             detail::activation_forward_impl(L.act, x, y, L.n_out);
         }
@@ -69,27 +147,7 @@ EF_ALWAYS_INLINE void small_backward_impl(const SmallLayer* layers, std::size_t 
         const double* in = out - L.n_in;
         double* g = l == 0 ? gx : scratch + std::size_t(which) * kSmallWidth;
         if (L.dense) {
-            // dense_backward_impl with n = 1: each weight gradient gets 0 + gy x (a
-            // dot product of length one), each bias gradient 0 + gy, then gx = W^T gy
-            for (std::size_t o = 0; o < L.n_out; ++o) {
-                for (std::size_t k = 0; k < L.n_in; ++k) {
-                    double acc = 0.0;
-                    acc += gy[o] * in[k];
-                    L.gW[o * L.n_in + k] += acc;
-                }
-            }
-            if (L.gb) {
-                for (std::size_t o = 0; o < L.n_out; ++o) {
-                    double acc = 0.0;
-                    acc += gy[o];
-                    L.gb[o] += acc;
-                }
-            }
-            for (std::size_t k = 0; k < L.n_in; ++k) {
-                double acc = 0.0;
-                for (std::size_t o = 0; o < L.n_out; ++o) acc += L.W[o * L.n_in + k] * gy[o];
-                g[k] = acc;
-            }
+            if (!dense_fixed<DenseBackward>(L, in, gy, g)) dense_backward_one(L, L.n_in, L.n_out, in, gy, g);
         } else {
             detail::activation_backward_impl(L.act, in, out, gy, g, L.n_in);
         }
