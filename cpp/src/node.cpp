@@ -296,7 +296,7 @@ void NeuralOde::reverse_range(std::size_t m0, std::size_t m1, const double* y, s
 double NeuralOde::window_loss(const double* y, const double* target) {
     // MSE over the d components and its gradient
     const std::size_t d = d_;
-    abar_.assign(d, 0.0);
+    if (abar_.size() != d) abar_.resize(d);  // every entry is written below
     double L = 0.0;
     for (std::size_t j = 0; j < d; ++j) {
         const double e = y[j] - target[j];
@@ -337,10 +337,13 @@ bool NeuralOde::window_gradient_small(const double* z0, const double* target, co
     if (ynew_.size() < d_) ynew_.resize(d_);
     ybar_stage_.assign(2 * S * d_ + d_, 0.0);
     // The sweeps, with the state size D known to the compiler for the common small
-    // sizes (every loop over the state unrolled) and d_ otherwise (D = 0).
-    auto sweep = [&](auto size) {
+    // sizes (every loop over the state unrolled) and d_ otherwise (D = 0), and the
+    // number of stages for Euler's one (the stage loops gone; NS = 0: any tableau).
+    auto sweep = [&](auto size, auto stages) {
         constexpr std::size_t D = decltype(size)::value;
+        constexpr std::size_t NS = decltype(stages)::value;
         const std::size_t d = D ? D : d_;
+        const std::size_t S = NS ? NS : tb.stages;
         auto vals = [&](std::size_t m, std::size_t s) { return small_tape_.data() + (m * S + s) * nv; };
         auto K = [&](std::size_t m, std::size_t s) { return vals(m, s) + nv - d; };
         // forward: rk_step's arithmetic for fixed-step tableaus
@@ -391,13 +394,19 @@ bool NeuralOde::window_gradient_small(const double* z0, const double* target, co
         }
         add_param_grads(scale, grad);
     };
-    switch (d_) {
-        case 1: sweep(std::integral_constant<std::size_t, 1>{}); break;
-        case 2: sweep(std::integral_constant<std::size_t, 2>{}); break;
-        case 3: sweep(std::integral_constant<std::size_t, 3>{}); break;
-        case 4: sweep(std::integral_constant<std::size_t, 4>{}); break;
-        default: sweep(std::integral_constant<std::size_t, 0>{}); break;
-    }
+    auto sweep_d = [&](auto stages) {
+        switch (d_) {
+            case 1: sweep(std::integral_constant<std::size_t, 1>{}, stages); break;
+            case 2: sweep(std::integral_constant<std::size_t, 2>{}, stages); break;
+            case 3: sweep(std::integral_constant<std::size_t, 3>{}, stages); break;
+            case 4: sweep(std::integral_constant<std::size_t, 4>{}, stages); break;
+            default: sweep(std::integral_constant<std::size_t, 0>{}, stages); break;
+        }
+    };
+    if (S == 1)
+        sweep_d(std::integral_constant<std::size_t, 1>{});
+    else
+        sweep_d(std::integral_constant<std::size_t, 0>{});
     net_.n_last = 0;  // the network's own buffers hold no forward of the caller's
     penalty_ = 0.0;
     last_penalty_ = 0.0;
