@@ -19,6 +19,12 @@ def test_the_runner_is_found_in_the_checkout(monkeypatch):
     assert runner is not None and runner.name == "run.py" and runner.parent.name == "benchmarks"
 
 
+def _half_unit(printed: str) -> float:
+    """Half a unit in the last printed decimal place of a number."""
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    return 0.5 * 10.0 ** -decimals
+
+
 def test_bench_writes_ratios_and_the_fraction_of_peak(tmp_path):
     md = tmp_path / "bench.md"
     proc = subprocess.run(
@@ -27,7 +33,8 @@ def test_bench_writes_ratios_and_the_fraction_of_peak(tmp_path):
         capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = md.read_text()
-    peak = float(re.search(r"peak ([0-9.]+) GFLOP/s", text).group(1))
+    peak_text = re.search(r"peak ([0-9.]+) GFLOP/s", text).group(1)
+    peak = float(peak_text)
     assert peak > 0
     from eulerflow import _core  # the header names the kernel variant the workloads ran
 
@@ -36,7 +43,11 @@ def test_bench_writes_ratios_and_the_fraction_of_peak(tmp_path):
                if line.startswith("| w4_spiral_classify | eulerflow |"))
     cells = [c.strip() for c in row.split("|")]
     gflops, share = float(cells[4]), float(cells[5].rstrip("%"))
-    assert abs(share - 100 * gflops / peak) < 0.1  # the column is what it says
+    # the column is what it says, to the rounding of the three printed figures (a low
+    # peak on a loaded machine magnifies the rounding of the GFLOP/s and of the peak)
+    dg, dp, ds = (_half_unit(x) for x in (cells[4], peak_text, cells[5].rstrip("%")))
+    bound = 100 * (dg / (peak - dp) + (gflops + dg) * dp / (peak * (peak - dp))) + ds
+    assert abs(share - 100 * gflops / peak) <= bound * (1 + 1e-9)
     assert "w4_spiral_classify: eulerflow >= 10x faster than numpy_seed" in text
 
 
