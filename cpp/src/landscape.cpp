@@ -32,8 +32,77 @@ EF_ALWAYS_INLINE void combine(const double* c, std::size_t terms, const double* 
     }
 }
 
-// One point's scratch: two activation buffers of max_width * n values, one
-// row of n values (a dense row before its activation), the point's weights.
+// Rows [o, o + G) of Y = W X + b (n_in, n) -> (G, n) at Y, G <= 3. Each value is
+// b_o + w_o0 x_0 + w_o1 x_1 + ... in that order, in the chunks of samples of
+// dense_forward_impl (four vectors, the last chunk shifted back to end at n;
+// fewer samples than a chunk one at a time), so it equals that kernel's value
+// bit for bit. The rows of a group share each load of X, and their 4 G
+// accumulators are independent chains: dense_forward_impl's four per row
+// wait on the multiply-add latency when a layer has many inputs (15 -> 3).
+template <std::size_t G>
+EF_ALWAYS_INLINE void dense_rows(const double* W, const double* b, std::size_t n_in, const double* X,
+                                 double* Y, std::size_t n) {
+    using detail::vec_t;
+    using detail::vload;
+    using detail::vstore;
+    constexpr std::size_t L = detail::lanes<double>(), C = 4 * L;
+    std::size_t i0 = 0;
+    for (; n >= C && i0 < n; i0 += C) {
+        const std::size_t i = i0 + C <= n ? i0 : n - C;
+        vec_t<double> a[G][4];
+        for (std::size_t g = 0; g < G; ++g) {
+            const double bo = b ? b[g] : 0.0;
+            for (std::size_t v = 0; v < 4; ++v) a[g][v] = vec_t<double>{} + bo;
+        }
+        for (std::size_t k = 0; k < n_in; ++k) {
+            const double* x = X + k * n + i;
+            const vec_t<double> x0 = vload(x), x1 = vload(x + L), x2 = vload(x + 2 * L), x3 = vload(x + 3 * L);
+            for (std::size_t g = 0; g < G; ++g) {
+                const vec_t<double> wk = vec_t<double>{} + W[g * n_in + k];
+                a[g][0] += wk * x0;
+                a[g][1] += wk * x1;
+                a[g][2] += wk * x2;
+                a[g][3] += wk * x3;
+            }
+        }
+        for (std::size_t g = 0; g < G; ++g) {
+            for (std::size_t v = 0; v < 4; ++v) vstore(Y + g * n + i + v * L, a[g][v]);
+        }
+    }
+    for (std::size_t g = 0; g < G; ++g) {  // fewer samples than a chunk: as dense_forward_impl's rest
+        double* y = Y + g * n;
+        for (std::size_t i = i0; i < n; ++i) y[i] = b ? b[g] : 0.0;
+        for (std::size_t k = 0; k < n_in; ++k) {
+            const double wk = W[g * n_in + k];
+            const double* x = X + k * n;
+            for (std::size_t i = i0; i < n; ++i) y[i] += wk * x[i];
+        }
+    }
+}
+
+// Y = act(W X + b) for a dense layer (n_in -> n_out) followed by an activation,
+// or W X + b when act is null: by groups of three rows, each group's
+// activation applied from `tmp` (3 n values) while the group is in L1.
+EF_ALWAYS_INLINE void dense_layer(const double* W, const double* b, std::size_t n_in, std::size_t n_out,
+                                  const double* X, const ActParams* act, double* tmp, double* Y, std::size_t n) {
+    for (std::size_t o = 0; o < n_out; o += 3) {
+        const std::size_t G = std::min<std::size_t>(3, n_out - o);
+        double* out = act ? tmp : Y + o * n;
+        const double* Wo = W + o * n_in;
+        const double* bo = b ? b + o : nullptr;
+        if (G == 3) {
+            dense_rows<3>(Wo, bo, n_in, X, out, n);
+        } else if (G == 2) {
+            dense_rows<2>(Wo, bo, n_in, X, out, n);
+        } else {
+            dense_rows<1>(Wo, bo, n_in, X, out, n);
+        }
+        if (act) detail::activation_forward_impl(*act, tmp, Y + o * n, G * n);
+    }
+}
+
+// One point's scratch: two activation buffers of max_width * n values, three
+// rows of n values (dense rows before their activation), the point's weights.
 struct Scratch {
     double* h[2];
     double* row;
@@ -42,8 +111,8 @@ struct Scratch {
 };
 
 // The loss at coefficients c. A dense layer (or the combined input) followed
-// by an activation is evaluated one output row at a time, the row's
-// activation applied while it is in L1: the same values as the layer then
+// by an activation is evaluated a few output rows at a time, their
+// activation applied while they are in L1: the same values as the layer then
 // the activation over the whole array, without a pass over a second array.
 EF_ALWAYS_INLINE double point_loss(const LandscapeChain& ch, const double* c, const Scratch& s) {
     const std::size_t n = ch.n, terms = ch.terms;
@@ -75,17 +144,9 @@ EF_ALWAYS_INLINE double point_loss(const LandscapeChain& ch, const double* c, co
             double* b = op.b ? s.weights + nw : nullptr;
             combine(c, terms, op.W, nw, nw, W);
             if (b) combine(c, terms, op.b, op.n_out, op.n_out, b);
-            if (i + 1 < ops.size() && !ops[i + 1].dense) {  // row by row, each row activated
-                const ActParams& act = ops[i + 1].act;
-                for (std::size_t o = 0; o < op.n_out; ++o) {
-                    detail::dense_forward_impl(W + o * op.n_in, b ? b + o : nullptr, op.n_in, std::size_t(1), x,
-                                               s.row, n);
-                    detail::activation_forward_impl(act, s.row, y + o * n, n);
-                }
-                ++i;
-            } else {
-                detail::dense_forward_impl(W, b, op.n_in, op.n_out, x, y, n);
-            }
+            const bool activated = i + 1 < ops.size() && !ops[i + 1].dense;
+            dense_layer(W, b, op.n_in, op.n_out, x, activated ? &ops[i + 1].act : nullptr, s.row, y, n);
+            i += activated ? 1 : 0;
             width = op.n_out;
         } else {
             detail::activation_forward_impl(op.act, x, y, width * n);
@@ -129,7 +190,7 @@ std::size_t landscape_max_weights(const LandscapeChain& chain) {
 void landscape_losses(const LandscapeChain& chain, const double* coeffs, std::size_t points, double* out) {
     if (points == 0) return;
     const std::size_t n = chain.n, width = landscape_max_width(chain);
-    const std::size_t per = 2 * width * n + n + landscape_max_weights(chain);
+    const std::size_t per = 2 * width * n + 3 * n + landscape_max_weights(chain);
     // a few chunks per thread: a thread slowed by other work leaves its later chunks to the others
     const std::size_t threads = get_num_threads();
     const std::size_t chunks = threads > 1 ? std::min(points, 4 * threads) : 1;
@@ -141,7 +202,7 @@ void landscape_losses(const LandscapeChain& chain, const double* coeffs, std::si
     for (std::size_t k = 0; k < chunks; ++k) {
         double* base = buffer.data() + k * per;
         works[k].reserve(n);
-        scratch[k] = Scratch{{base, base + width * n}, base + 2 * width * n, base + 2 * width * n + n, &works[k]};
+        scratch[k] = Scratch{{base, base + width * n}, base + 2 * width * n, base + 2 * width * n + 3 * n, &works[k]};
     }
     auto task = [&](std::size_t k) {
         const std::size_t lo = std::min(points, k * step), hi = std::min(points, lo + step);
