@@ -24,7 +24,7 @@ Implementations:
   numpy_seed           the same loop around seed 004's own ForwardNN and lossF (lossF sums
                        with Python's builtin sum)
   numpy_vectorized     an expert's NumPy: blocks of 32 grid points, one batched matmul per
-                       layer, in-place atan (what eulerflow does, minus the linearity trick)
+                       layer, in-place atan (what eulerflow did before its native evaluator)
   torch_loop           PyTorch, one thread, no_grad, the straightforward per-point loop
 
 The quality figure is the largest |difference| between an implementation's loss grid and
