@@ -175,6 +175,21 @@ def ensemble_learn():
     return [hist.loss] + [p for m in ens.members for p in m.parameters()]
 
 
+def landscape():
+    """A 2-D loss landscape in one native call (landscape.cpp): the first layer applied
+    directly (2 inputs) and by linearity (5 inputs), cross entropy and mse."""
+    rng = _rng(10)
+    out = []
+    for width, loss in ((2, "cross_entropy"), (5, "mse")):
+        net = ef.mlp([width, 7, 3], "atan", seed=width)
+        X = rng.standard_normal((45, width))
+        Y = rng.integers(0, 3, 45) if loss == "cross_entropy" else rng.standard_normal((45, 3))
+        grid = np.linspace(-1.0, 1.0, 5)
+        scan = ef.landscape.scan_2d(net, (X, Y), grid, grid, loss=loss, seed=3)
+        out.append(np.append(scan.loss.ravel(), scan.origin_loss))
+    return out
+
+
 # name -> (workload, the baseline's bits equal the FMA variants'?, relative tolerance)
 WORKLOADS = {
     "dense-float64": (lambda: dense(np.float64), False, 1e-14),
@@ -189,6 +204,7 @@ WORKLOADS = {
     "native-rk4": (native_rk4, True, 0.0),
     "ensemble-nodes": (ensemble_nodes, False, 1e-14),
     "ensemble-learn": (ensemble_learn, False, 1e-14),
+    "landscape": (landscape, False, 1e-13),
 }
 
 

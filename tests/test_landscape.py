@@ -337,6 +337,7 @@ def test_data_of_the_wrong_width_is_refused(spiral):
 # scan_1d and scan_2d (Li et al. 2018)
 
 import conftest  # noqa: E402
+from eulerflow import _core  # noqa: E402
 from reference import nn_reference as ref  # noqa: E402
 
 LOSS_NAMES = ["mse", "half_se", "cross_entropy"]
@@ -746,3 +747,176 @@ def test_landscape_figures(spiral3):
     with pytest.raises(ValueError, match=r"scan.loss must have shape \(len\(betas\), "):
         ef.plot.landscape_2d(type("S", (), {"alphas": grid, "betas": grid[:3],
                                             "loss": plane.loss})())
+
+
+# ----------------------------------------------------------------------------- the native evaluator
+#
+# A float64 chain is scanned by one native call (_core._landscape_losses, landscape.cpp):
+# per point, each Dense layer's weights from the stacks, the network's forward kernels and
+# loss. Its first Dense layer enters as a Dense on the data when it has at most 1 + K
+# inputs, else as its stacked products with the data (linearity): the chains below have
+# 3 inputs, so one direction takes the linearity form and two directions the direct one.
+
+
+def numpy_scan(rnet, X, Y, loss, coeffs, dirs):
+    """The plain reference: per point, move the reference network's parameters and run
+    its NumPy forward and loss."""
+    params = rnet.parameters()
+    theta0 = [p.copy() for p in params]
+    fn = ref.LOSSES[loss]
+    out = []
+    try:
+        for c in coeffs:
+            for k, (p, p0) in enumerate(zip(params, theta0, strict=True)):
+                p[...] = p0 + sum(ck * d[k] for ck, d in zip(c[1:], dirs, strict=True))
+            out.append(fn(rnet.forward(X), Y)[0])
+    finally:
+        for p, p0 in zip(params, theta0, strict=True):
+            p[...] = p0
+    return np.array(out)
+
+
+def loss_targets(kind, rng, n, k):
+    if kind == "labels":
+        return "cross_entropy", rng.integers(0, k, n)
+    if kind == "probabilities":
+        return "cross_entropy", rng.dirichlet(np.ones(k), n)
+    return kind, rng.standard_normal((n, k))
+
+
+TARGET_KINDS = ["labels", "probabilities", "mse", "half_se"]
+
+
+@pytest.mark.parametrize("act", conftest.ACTIVATIONS, ids=conftest.act_id)
+@pytest.mark.parametrize("target", TARGET_KINDS)
+@pytest.mark.parametrize("n_dirs", [1, 2])
+def test_native_scan_equals_a_numpy_per_point_reference(act, target, n_dirs, rng):
+    name, kw = act
+    specs = [("act", "tanh", {}), ("dense", 3, 6), ("act", name, kw), ("dense", 6, 5, False),
+             ("act", name, kw), ("dense", 5, 4), ("act", name, kw)]
+    net, rnet = conftest.build_pair(ef, specs, seed=3)
+    X = rng.standard_normal((37, 3))  # 37 samples: vector chunks and a remainder
+    loss, Y = loss_targets(target, rng, 37, 4)
+    alphas = np.array([-1.3, -0.4, 0.0, 0.8, 2.5])
+    if n_dirs == 1:
+        scan = ef.landscape.scan_1d(net, (X, Y), alphas, loss=loss, seed=5, biases="normalize")
+        dirs = [scan.direction]
+        coeffs = np.column_stack([np.ones(6), np.append(alphas, 0.0)])
+        values = np.append(scan.loss, scan.origin_loss)
+    else:
+        betas = np.array([-0.7, 0.3, 1.9])
+        scan = ef.landscape.scan_2d(net, (X, Y), alphas, betas, loss=loss, seed=5,
+                                    biases="normalize")
+        dirs = list(scan.directions)
+        a, b = np.meshgrid(alphas, betas)
+        coeffs = np.column_stack([np.ones(a.size + 1), np.append(a.ravel(), 0.0),
+                                  np.append(b.ravel(), 0.0)])
+        values = np.append(scan.loss.ravel(), scan.origin_loss)
+    assert scan.evaluation == "batched"
+    expected = numpy_scan(rnet, X, Y, loss, coeffs, dirs)
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(values, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_native_scan_of_the_network_forward(spiral3):
+    """At the origin the scan is the network's own forward and loss: the same kernels,
+    so the same value to the last bits (the loss's summation order aside)."""
+    X, y = spiral3
+    net = w4_net(4)
+    scan = ef.landscape.scan_1d(net, (X, y), [0.0], loss="cross_entropy", seed=0)
+    z = net(X)
+    expected = ref.cross_entropy(z, y)[0]
+    assert scan.origin_loss == pytest.approx(expected, rel=1e-14)
+    assert scan.loss[0] == scan.origin_loss
+
+
+@pytest.mark.parametrize("width", [2, 9])  # direct first layer / linearity
+def test_native_scan_has_the_same_bits_for_every_thread_count(width, rng):
+    net = ef.mlp([width, 15, 3], "atan", seed=1)
+    X = rng.standard_normal((301, width))
+    y = rng.integers(0, 3, 301)
+    grid = np.linspace(-1.0, 1.0, 23)
+    saved = ef.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3, 1):
+            ef.set_num_threads(threads)
+            scan = ef.landscape.scan_2d(net, (X, y), grid, grid, loss="cross_entropy", seed=2)
+            results.append(scan.loss.tobytes() + np.float64(scan.origin_loss).tobytes())
+    finally:
+        ef.set_num_threads(saved)
+    assert all(r == results[0] for r in results)
+
+
+def native_w4(rng, n=20, terms=3):
+    """A W4 chain as _Batched hands it to the core: data (1, 2 n), Dense 2->15, atan,
+    Dense 15->3, atan; stacks of random weights."""
+    X = rng.standard_normal((2, n))
+    W1, b1 = rng.standard_normal((terms, 30)), rng.standard_normal((terms, 15))
+    W2, b2 = rng.standard_normal((terms, 45)), rng.standard_normal((terms, 3))
+    atan = (1, ef.nn.ACTIVATIONS["atan"][0], 0.0, 0.0)
+    ops = [(0, W1, b1, 15, 2), atan, (0, W2, b2, 3, 15), atan]
+    return X.reshape(1, -1), ops, rng.integers(0, 3, n)
+
+
+def test_native_non_finite_losses_are_inf(rng):
+    Q, ops, y = native_w4(rng)
+    coeffs = np.array([[1.0, 0.0, 0.0], [1.0, 0.5, -0.5], [1.0, 1e300, 1e300]])
+    ce = ef.nn.LOSSES["cross_entropy"]
+    good = _core._landscape_losses(Q, 2, ops, ce, y, coeffs)
+    assert np.isfinite(good[:2]).all()
+    # a NaN in a direction: 0 * NaN is NaN, so every point that uses the stack is inf
+    bad = [list(op) for op in ops]
+    bad[2][1] = ops[2][1].copy()
+    bad[2][1][1, 7] = np.nan
+    out = _core._landscape_losses(Q, 2, [tuple(op) for op in bad], ce, y, coeffs)
+    assert out.tolist() == [np.inf, np.inf, np.inf]
+    # overflow of a linear chain: the squared error is inf
+    lin = [(0, np.ones((3, 6)), None, 3, 2)]
+    t = np.zeros((3, 20))
+    out = _core._landscape_losses(Q, 2, lin, ef.nn.LOSSES["mse"], t,
+                                  np.array([[1.0, 0.0, 0.0], [1.0, 1e200, 1e200]]))
+    assert np.isfinite(out[0]) and out[1] == np.inf
+
+
+def test_native_scan_refuses_bad_shapes(rng):
+    Q, ops, y = native_w4(rng)
+    coeffs = np.ones((4, 3))
+    ce = ef.nn.LOSSES["cross_entropy"]
+    call = _core._landscape_losses
+    with pytest.raises(ValueError, match=r"coeffs must have shape \(points, 1 \+ K\), got \(3,\)"):
+        call(Q, 2, ops, ce, y, np.ones(3))
+    with pytest.raises(ValueError, match=r"Q must have shape \(3 or 1, 2 \* n\) for coeffs of "
+                       r"shape \(4, 3\), got \(2, 40\)"):
+        call(np.ones((2, 40)), 2, ops, ce, y, coeffs)
+    with pytest.raises(ValueError, match=r"Q must have shape .* got \(1, 39\)"):
+        call(np.ones((1, 39)), 2, ops, ce, y, coeffs)
+    with pytest.raises(ValueError, match="width must be positive, got 0"):
+        call(Q, 0, ops, ce, y, coeffs)
+    wide = [(0, ops[0][1], ops[0][2], 15, 3)] + ops[1:]
+    with pytest.raises(ValueError, match=r"ops\[0\] is a dense layer 3 -> 15 but its input "
+                       "has 2 features"):
+        call(Q, 2, wide, ce, y, coeffs)
+    short = ops[:2] + [(0, ops[2][1][:, :44], ops[2][2], 3, 15)] + ops[3:]
+    with pytest.raises(ValueError, match=r"ops\[2\] W must have shape \(3, 45\), got \(3, 44\)"):
+        call(Q, 2, short, ce, y, coeffs)
+    with pytest.raises(ValueError, match=r"ops\[0\] b must have shape \(3, 15\), got \(2, 15\)"):
+        call(Q, 2, [(0, ops[0][1], ops[0][2][:2], 15, 2)] + ops[1:], ce, y, coeffs)
+    with pytest.raises(ValueError, match=r"ops\[1\] must be \(1, code, p1, p2\)"):
+        call(Q, 2, [ops[0], (1, 5)] + ops[2:], ce, y, coeffs)
+    with pytest.raises(ValueError, match="unknown activation code 9"):
+        call(Q, 2, [ops[0], (1, 9, 0.0, 0.0)] + ops[2:], ce, y, coeffs)
+    with pytest.raises(ValueError, match="unknown loss code 3"):
+        call(Q, 2, ops, 3, y, coeffs)
+    with pytest.raises(ValueError, match=r"labels must have shape \(20,\), got \(19,\)"):
+        call(Q, 2, ops, ce, y[:-1], coeffs)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got 3 at 4"):
+        call(Q, 2, ops, ce, np.where(np.arange(20) == 4, 3, y), coeffs)
+    with pytest.raises(ValueError, match="class labels need the cross-entropy loss"):
+        call(Q, 2, ops, ef.nn.LOSSES["mse"], y, coeffs)
+    with pytest.raises(ValueError, match=r"targets must have shape \(3, 20\), got \(20, 3\)"):
+        call(Q, 2, ops, ef.nn.LOSSES["mse"], np.zeros((20, 3)), coeffs)
+    with pytest.raises(TypeError, match="coeffs must hold real numbers, got dtype complex128"):
+        call(Q, 2, ops, ce, y, coeffs.astype(complex))
+    with pytest.raises(TypeError, match=r"ops\[2\] W must hold real numbers, got dtype bool"):
+        call(Q, 2, ops[:2] + [(0, ops[2][1] > 0, ops[2][2], 3, 15)] + ops[3:], ce, y, coeffs)

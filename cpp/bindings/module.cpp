@@ -10,6 +10,7 @@ void bind_meanfield(py::module_& m);
 void bind_ensemble(py::module_& m);
 void bind_config(py::module_& m);
 void bind_dense(py::module_& m);
+void bind_landscape(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "eulerflow's native core (private: use the eulerflow package)";
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
     bind_ensemble(m);
     bind_config(m);
     bind_dense(m);
+    bind_landscape(m);
 }

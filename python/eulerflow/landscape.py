@@ -43,12 +43,14 @@ networks whose weights have different scales can be compared. Here a *model* is
   :meth:`eulerflow.Module.fit`, without its ``l1``/``l2`` penalties), evaluated
   natively. A float64 chain of :class:`eulerflow.Dense` and
   :class:`eulerflow.Activation` layers (a :func:`eulerflow.mlp`) is evaluated without
-  touching its parameters and without a Python step per point: every Dense layer is
-  linear in its weights, :math:`(W_0 + \alpha D_1 + \beta D_2) h = W_0 h + \alpha D_1 h
-  + \beta D_2 h`, so the first layer's three products with the data are computed
-  once and every later layer's weights for a block of grid points come out of one
-  matrix product. Other networks are evaluated point by point, one native forward
-  each.
+  touching its parameters, the whole grid in one native call split over the thread
+  pool (:func:`eulerflow.set_num_threads`; the losses do not depend on the thread
+  count): per point, each Dense layer's weights :math:`W_0 + \alpha D_1 + \beta D_2`,
+  then the network's own forward kernels and loss. When the first layer has more
+  inputs than there are stacks :math:`(W_0, D_1, D_2)`, its products with the data are
+  computed once instead, by linearity: :math:`(W_0 + \alpha D_1 + \beta D_2) X = W_0 X
+  + \alpha D_1 X + \beta D_2 X`. Other networks are evaluated point by point, one
+  native forward each.
 """
 
 from __future__ import annotations
@@ -56,12 +58,13 @@ from __future__ import annotations
 import copy
 import numbers
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import _core
 from ._errors import DivergenceError
 from ._validate import nonneg_int, positive_int, real_array, seed_value
 from .ode import IntegrationError
@@ -698,11 +701,6 @@ class Scan2D:
 #              forward per point, the same vectorized loss;
 #   _Callable  any model with parameters() and a callable loss(model).
 
-# grid points per block of the batched evaluation: the widest layer's activations of one
-# block (m * width * n values) take about 1 MB, an L2 cache; fewer points per block cost
-# more Python per point, more points spill the cache (measured on the W4 scan)
-_BLOCK_VALUES = 1 << 17
-
 
 def _data_loss(z: np.ndarray, target: np.ndarray, loss: str) -> np.ndarray:
     """Losses of a block of outputs ``z`` (m, k, n), feature-major (one output per row of
@@ -754,98 +752,72 @@ def _chain_layers(module: Any) -> list[Any] | None:
     return None
 
 
-def _activation(layer: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """The layer's activation as a function of a float64 array, which it may overwrite.
-
-    ``atan``, ``tanh``, ``relu`` and ``identity`` are NumPy ufuncs of the same definition,
-    applied in place: NumPy's SIMD loops are at least as fast as the core's and save the
-    copies in and out of it. The others (``elu``, ``leaky_relu``, ``sigmoid``,
-    ``softplus``, with their parameters) run in the native core, the same code as the
-    network's forward."""
+def _pre_activation(layer: Any, h: np.ndarray) -> np.ndarray:
+    """An activation before the first Dense layer, applied to the data ``h``
+    (features, n) once for all points, by the core's kernel (the network's forward).
+    A private copy of the layer runs it: its native cache is ours."""
     from .nn import Activation
 
-    name = layer.name
-    if name == "identity":
-        return lambda u: u
-    if name == "atan":
-        return lambda u: np.arctan(u, out=u)
-    if name == "tanh":
-        return lambda u: np.tanh(u, out=u)
-    if name == "relu":
-        return lambda u: np.maximum(u, 0.0, out=u)
-    twin = Activation(name, **layer.params)  # a private copy: its native cache is ours
-
-    def native(u: np.ndarray) -> np.ndarray:
-        return twin(u.reshape(-1, 1)).reshape(u.shape)
-
-    return native
+    twin = Activation(layer.name, **layer.params)
+    return np.asarray(twin(h.reshape(-1, 1))).reshape(h.shape)
 
 
 class _Batched:
-    """An eulerflow float64 chain of Dense and Activation layers on data (X, Y).
+    r"""An eulerflow float64 chain of Dense and Activation layers on data (X, Y).
 
-    The parameters are never written: the chain is evaluated from stacks
-    ``[theta_0, d_1, ..., d_K]`` of every Dense layer's weights. Feature-major layout,
-    ``(points, features, samples)``, so that reductions over the outputs run along
-    contiguous rows of samples.
+    The parameters are never written: every Dense layer enters as the stack
+    ``[theta_0, d_1, ..., d_K]`` of its weights (and biases), and the core
+    (``_core._landscape_losses``, cpp/src/landscape.cpp) evaluates every grid point
+    in one call, split over the thread pool: per point, each layer's weights
+    :math:`W(c) = \sum_k c_k W_k` (left to right), the chain's forward with the
+    network's own kernels, the loss of :meth:`eulerflow.Module.fit`. The first Dense
+    layer comes either as its products with the data, :math:`Q_k = W_k X + b_k`,
+    combined per point as :math:`\sum_k c_k Q_k` (linearity: cheaper when the layer
+    has more inputs than there are stacks), or as a Dense layer on the data, like the
+    others (when it has at most ``1 + K`` inputs, e.g. the 2 inputs of W4 with 2
+    directions). Feature-major layout, ``(features, samples)``.
     """
 
     evaluation = "batched"
 
     def __init__(self, layers, params, dirs, X, target, loss):
+        from .nn import LOSSES
+
         index = {id(p): k for k, p in enumerate(params)}
 
         def stack(arr):
             k = index[id(arr)]
             return np.stack([params[k].astype(np.float64)] + [d[k] for d in dirs])
 
+        terms = 1 + len(dirs)
         h = np.ascontiguousarray(X.T)  # (features, n), shared by every point
-        self.first = None
+        first = next(i for i, layer in enumerate(layers) if hasattr(layer, "W"))
+        for layer in layers[:first]:  # activations before the first Dense act on X, once
+            h = _pre_activation(layer, h)
         self.ops: list[tuple] = []
-        width = X.shape[1]
-        for layer in layers:
-            if hasattr(layer, "W"):
-                n_out, n_in = layer.W.shape
-                W = stack(layer.W)
-                b = None if layer.b is None else stack(layer.b)
-                if self.first is None:
-                    # linearity: the products with the data, once for all points
-                    Q = np.matmul(W, h)  # (1+K, out, n)
-                    if b is not None:
-                        Q += b[:, :, None]
-                    self.first = (Q.reshape(Q.shape[0], -1), n_out)
-                else:
-                    self.ops.append(("dense", W.reshape(W.shape[0], -1), b, n_out, n_in))
-                width = max(width, n_out)
-            elif self.first is None:  # an activation before the first Dense acts on X
-                h = _activation(layer)(h.copy())
+        for i, layer in enumerate(layers[first:]):
+            if not hasattr(layer, "W"):
+                self.ops.append(layer._items()[0])  # (1, code, p1, p2), as the network's
+                continue
+            n_out, n_in = layer.W.shape
+            W = stack(layer.W)
+            b = None if layer.b is None else stack(layer.b)
+            if i == 0 and n_in > terms:
+                # linearity: the products with the data, once for all points
+                Q = np.matmul(W, h)  # (1+K, out, n)
+                if b is not None:
+                    Q += b[:, :, None]
+                self.Q, self.width = Q.reshape(terms, -1), n_out
             else:
-                self.ops.append(("act", _activation(layer)))
-        self.n = X.shape[0]
+                if i == 0:  # the data itself is the input of the first op
+                    self.Q, self.width = h.reshape(1, -1), n_in
+                self.ops.append((0, W.reshape(terms, -1), b, n_out, n_in))
         self.target = target
-        self.loss = loss
-        self.block = max(1, _BLOCK_VALUES // (width * self.n))
+        self.loss = LOSSES[loss]
 
     def __call__(self, coeffs: np.ndarray) -> np.ndarray:
-        out = np.empty(coeffs.shape[0])
-        Qflat, width = self.first
-        n = self.n
-        with np.errstate(all="ignore"):
-            for s in range(0, coeffs.shape[0], self.block):
-                c = coeffs[s:s + self.block]
-                m = c.shape[0]
-                u = (c @ Qflat).reshape(m, width, n)
-                for op in self.ops:
-                    if op[0] == "act":
-                        u = op[1](u)
-                    else:
-                        _, Wflat, b, n_out, n_in = op
-                        Wp = (c @ Wflat).reshape(m, n_out, n_in)
-                        u = np.matmul(Wp, u)
-                        if b is not None:
-                            u += (c @ b)[:, :, None]
-                out[s:s + m] = _data_loss(u, self.target, self.loss)
-        return _finite_or_inf(out)
+        return _core._landscape_losses(self.Q, self.width, self.ops, self.loss, self.target,
+                                       coeffs)
 
 
 class _InPlace:
@@ -1068,12 +1040,13 @@ def scan_2d(
     Draw a contour plot with :func:`eulerflow.plot.landscape_2d`.
 
     For an eulerflow float64 chain of Dense and Activation layers with data (e.g. an
-    :func:`eulerflow.mlp`), the grid is evaluated in blocks of points with no Python
-    step per point: by linearity of each Dense layer in its weights, the first layer's
-    products :math:`W_0 X, D_1 X, D_2 X` are computed once, and each later layer's
-    weights for a block come out of one matrix product. The activations are
-    evaluated by NumPy's SIMD ufuncs (atan, tanh, relu) or by the native core (the
-    others). Other models are evaluated point by point (parameters moved in place, one
+    :func:`eulerflow.mlp`), the whole grid is one native call with no Python step per
+    point, split over the thread pool (:func:`eulerflow.set_num_threads`; every thread
+    count gives the same bits): per point, each Dense layer's weights
+    :math:`W_0 + \alpha D_1 + \beta D_2`, then the network's own forward (activations
+    included) and loss. A first layer with more inputs than the three stacks is applied
+    to the data once instead, by linearity (:math:`W_0 X, D_1 X, D_2 X`). Other models
+    are evaluated point by point (parameters moved in place, one
     native forward, or one call of the loss callable per point).
 
     Parameters

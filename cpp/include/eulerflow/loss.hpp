@@ -110,7 +110,9 @@ EF_ALWAYS_INLINE double cross_entropy(const T* z, const Targets<T>& tg, std::siz
             total += zmax[i] - double(z[c * n + i]);
             hits += std::size_t(best[i] == std::int64_t(c));
         }
-        for (std::size_t i = 0; i < n; ++i) zsum[i] = inv_n / zsum[i];
+        if (g) {  // the gradient's scale only: a loss alone (landscapes) skips the divisions
+            for (std::size_t i = 0; i < n; ++i) zsum[i] = inv_n / zsum[i];
+        }
     } else {
         double* tsum = bval;
         double* tz = w.best_t.data();
@@ -133,7 +135,9 @@ EF_ALWAYS_INLINE double cross_entropy(const T* z, const Targets<T>& tg, std::siz
             total += zmax[i] * tsum[i] - tz[i];
             hits += std::size_t(best[i] == tbest[i]);
         }
-        for (std::size_t i = 0; i < n; ++i) zsum[i] = tsum[i] * inv_n / zsum[i];
+        if (g) {
+            for (std::size_t i = 0; i < n; ++i) zsum[i] = tsum[i] * inv_n / zsum[i];
+        }
     }
     if (correct) *correct = hits;
     if (g) {
