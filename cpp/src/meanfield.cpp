@@ -225,19 +225,24 @@ EF_ALWAYS_INLINE void step_forward_small(double* a, double* b, double* w, std::s
     constexpr std::size_t L = detail::lanes<double>();
     V* acc = reinterpret_cast<V*>(part);  // n_next vectors, 32-byte aligned by the caller
     for (std::size_t i = 0; i < n_next; ++i) acc[i] = V{};
+    // A group's forward pass waits for its update, which waits for the end of
+    // its gradient sums: it runs one group later, beside the next group's
+    // gradient, so the two overlap. The groups still add into acc in order.
+    V ap{}, bp{}, wp[D] = {};
     std::size_t j = 0;
     for (; j + L <= m; j += L) {
         V aj = detail::vload(a + j), bj = detail::vload(b + j), wj[D], gaj, gbj, gwj[D];
         for (std::size_t k = 0; k < D; ++k) wj[k] = detail::vload(w + k * m + j);
         grad_group<D>(aj, bj, wj, x, c, n, gaj, gbj, gwj);
-        aj -= lr * gaj;
-        bj -= lr * gbj;
-        for (std::size_t k = 0; k < D; ++k) wj[k] -= lr * gwj[k];
-        detail::vstore(a + j, aj);
-        detail::vstore(b + j, bj);
-        for (std::size_t k = 0; k < D; ++k) detail::vstore(w + k * m + j, wj[k]);
-        forward_group<D>(aj, bj, wj, x_next, n_next, acc);
+        if (j > 0) forward_group<D>(ap, bp, wp, x_next, n_next, acc);
+        ap = aj - lr * gaj;
+        bp = bj - lr * gbj;
+        for (std::size_t k = 0; k < D; ++k) wp[k] = wj[k] - lr * gwj[k];
+        detail::vstore(a + j, ap);
+        detail::vstore(b + j, bp);
+        for (std::size_t k = 0; k < D; ++k) detail::vstore(w + k * m + j, wp[k]);
     }
+    if (j > 0) forward_group<D>(ap, bp, wp, x_next, n_next, acc);
     for (std::size_t jj = j; jj < m; ++jj) {
         double wj[D], gaj, gbj, gwj[D];
         for (std::size_t k = 0; k < D; ++k) wj[k] = w[k * m + jj];
