@@ -33,16 +33,27 @@ EF_ALWAYS_INLINE void preactivation(const double* b, const double* w, std::size_
 // For small d the particles are visited four at a time (one vector) with their
 // parameters in registers while every sample passes; each sample keeps a
 // vector of partial sums, reduced once at the end (a fixed order).
-template <std::size_t D>
-EF_ALWAYS_INLINE void forward_group(detail::vec_t<double> aj, detail::vec_t<double> bj,
-                                    const detail::vec_t<double>* wj, const double* x, std::size_t n,
-                                    detail::vec_t<double>* acc) {
-    using V = detail::vec_t<double>;
+// G consecutive groups of particles at once (each sample's inputs read once),
+// added into acc in their order: the sums of G calls for one group each.
+template <std::size_t D, std::size_t G, class V>
+EF_ALWAYS_INLINE void forward_groups(const V* aj, const V* bj, const V (*wj)[D], const double* x, std::size_t n,
+                                     V* acc) {
     for (std::size_t i = 0; i < n; ++i) {
-        V z = bj;
-        for (std::size_t k = 0; k < D; ++k) z += wj[k] * x[i * D + k];
-        acc[i] += aj * (z >= 0.0 ? z : V{});
+        V s = acc[i];
+        for (std::size_t g = 0; g < G; ++g) {
+            V z = bj[g];
+            for (std::size_t k = 0; k < D; ++k) z += wj[g][k] * x[i * D + k];
+            s += aj[g] * (z >= 0.0 ? z : V{});
+        }
+        acc[i] = s;
     }
+}
+
+template <std::size_t D, class V>
+EF_ALWAYS_INLINE void forward_group(V aj, V bj, const V* wj, const double* x, std::size_t n, V* acc) {
+    V w1[1][D];
+    for (std::size_t k = 0; k < D; ++k) w1[0][k] = wj[k];
+    forward_groups<D, 1>(&aj, &bj, w1, x, n, acc);
 }
 
 // The sums from the vector partial sums, then the particles j0.. m - 1 that
@@ -107,23 +118,42 @@ EF_ALWAYS_INLINE void output_sums_impl(const double* a, const double* b, const d
 // ga_j = sum_i c_i relu(z_ij), gb_j = sum_i c_i a_j [z_ij >= 0],
 // gw_j = sum_i c_i a_j [z_ij >= 0] x_i. Small d: four particles at a time with
 // their parameters and gradients in registers over the whole batch.
+// G groups at once: independent sums (more work in flight), each sample's
+// inputs read once; each group's numbers are those of one group alone.
+template <std::size_t D, std::size_t G, class V>
+EF_ALWAYS_INLINE void grad_groups(const V* aj, const V* bj, const V (*wj)[D], const double* x, const double* c,
+                                  std::size_t n, V* ga, V* gb, V (*gw)[D]) {
+    V gaj[G], gbj[G], gwj[G][D];
+    for (std::size_t g = 0; g < G; ++g) {
+        gaj[g] = V{};
+        gbj[g] = V{};
+        for (std::size_t k = 0; k < D; ++k) gwj[g][k] = V{};
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t g = 0; g < G; ++g) {
+            V z = bj[g];
+            for (std::size_t k = 0; k < D; ++k) z += wj[g][k] * x[i * D + k];
+            const auto on = z >= 0.0;
+            gaj[g] += on ? c[i] * z : V{};
+            const V t = on ? c[i] * aj[g] : V{};
+            gbj[g] += t;
+            for (std::size_t k = 0; k < D; ++k) gwj[g][k] += t * x[i * D + k];
+        }
+    }
+    for (std::size_t g = 0; g < G; ++g) {
+        ga[g] = gaj[g];
+        gb[g] = gbj[g];
+        for (std::size_t k = 0; k < D; ++k) gw[g][k] = gwj[g][k];
+    }
+}
+
 template <std::size_t D, class V>
 EF_ALWAYS_INLINE void grad_group(V aj, V bj, const V* wj, const double* x, const double* c, std::size_t n,
                                  V& ga, V& gb, V* gw) {
-    V gaj{}, gbj{}, gwj[D];
-    for (std::size_t k = 0; k < D; ++k) gwj[k] = V{};
-    for (std::size_t i = 0; i < n; ++i) {
-        V z = bj;
-        for (std::size_t k = 0; k < D; ++k) z += wj[k] * x[i * D + k];
-        const auto on = z >= 0.0;
-        gaj += on ? c[i] * z : V{};
-        const V t = on ? c[i] * aj : V{};
-        gbj += t;
-        for (std::size_t k = 0; k < D; ++k) gwj[k] += t * x[i * D + k];
-    }
-    ga = gaj;
-    gb = gbj;
-    for (std::size_t k = 0; k < D; ++k) gw[k] = gwj[k];
+    V w1[1][D], gw1[1][D];
+    for (std::size_t k = 0; k < D; ++k) w1[0][k] = wj[k];
+    grad_groups<D, 1>(&aj, &bj, w1, x, c, n, &ga, &gb, gw1);
+    for (std::size_t k = 0; k < D; ++k) gw[k] = gw1[0][k];
 }
 
 // The same for one particle (the ones that fill no vector).
@@ -211,6 +241,35 @@ EF_ALWAYS_INLINE void sgd_update_impl(double* p, const double* g, std::size_t n,
     for (std::size_t i = 0; i < n; ++i) p[i] -= lr * g[i];
 }
 
+// One round of step_forward_small: the gradient and update of R groups from
+// particle j on, and the forward pass of the G groups of the round before
+// (pending == G), whose updated particles ap, bp, wp it then replaces.
+template <std::size_t D, std::size_t R, class V, std::size_t G>
+EF_ALWAYS_INLINE void step_round(double* a, double* b, double* w, std::size_t m, std::size_t& j, const double* x,
+                                 const double* c, std::size_t n, double lr, const double* x_next,
+                                 std::size_t n_next, V* acc, V (&ap)[G], V (&bp)[G], V (&wp)[G][D],
+                                 std::size_t& pending) {
+    constexpr std::size_t L = detail::lanes<double>();
+    V aj[R], bj[R], wj[R][D], gaj[R], gbj[R], gwj[R][D];
+    for (std::size_t g = 0; g < R; ++g) {
+        aj[g] = detail::vload(a + j + g * L);
+        bj[g] = detail::vload(b + j + g * L);
+        for (std::size_t k = 0; k < D; ++k) wj[g][k] = detail::vload(w + k * m + j + g * L);
+    }
+    grad_groups<D, R>(aj, bj, wj, x, c, n, gaj, gbj, gwj);
+    if (pending == G) forward_groups<D, G>(ap, bp, wp, x_next, n_next, acc);
+    for (std::size_t g = 0; g < R; ++g) {
+        ap[g] = aj[g] - lr * gaj[g];
+        bp[g] = bj[g] - lr * gbj[g];
+        for (std::size_t k = 0; k < D; ++k) wp[g][k] = wj[g][k] - lr * gwj[g][k];
+        detail::vstore(a + j + g * L, ap[g]);
+        detail::vstore(b + j + g * L, bp[g]);
+        for (std::size_t k = 0; k < D; ++k) detail::vstore(w + k * m + j + g * L, wp[g][k]);
+    }
+    pending = R;
+    j += R * L;
+}
+
 // One SGD step (gradient of the batch (x, c), c_i = r_i / (m n), then
 // p -= lr g) fused with the forward pass of the next batch x_next (n_next
 // samples, 0 for none) on the updated particles: each group of particles is
@@ -226,23 +285,24 @@ EF_ALWAYS_INLINE void step_forward_small(double* a, double* b, double* w, std::s
     V* acc = reinterpret_cast<V*>(part);  // n_next vectors, 32-byte aligned by the caller
     for (std::size_t i = 0; i < n_next; ++i) acc[i] = V{};
     // A group's forward pass waits for its update, which waits for the end of
-    // its gradient sums: it runs one group later, beside the next group's
-    // gradient, so the two overlap. The groups still add into acc in order.
-    V ap{}, bp{}, wp[D] = {};
+    // its gradient sums: it runs one round later, beside the next groups'
+    // gradients, so the two overlap. Two groups per round (G), one for the last
+    // if their count is odd; the groups still add into acc in order.
+    constexpr std::size_t G = 2;
+    V ap[G], bp[G], wp[G][D];
+    std::size_t pending = 0;  // groups whose forward pass is due
     std::size_t j = 0;
-    for (; j + L <= m; j += L) {
-        V aj = detail::vload(a + j), bj = detail::vload(b + j), wj[D], gaj, gbj, gwj[D];
-        for (std::size_t k = 0; k < D; ++k) wj[k] = detail::vload(w + k * m + j);
-        grad_group<D>(aj, bj, wj, x, c, n, gaj, gbj, gwj);
-        if (j > 0) forward_group<D>(ap, bp, wp, x_next, n_next, acc);
-        ap = aj - lr * gaj;
-        bp = bj - lr * gbj;
-        for (std::size_t k = 0; k < D; ++k) wp[k] = wj[k] - lr * gwj[k];
-        detail::vstore(a + j, ap);
-        detail::vstore(b + j, bp);
-        for (std::size_t k = 0; k < D; ++k) detail::vstore(w + k * m + j, wp[k]);
+    while (j + G * L <= m)
+        step_round<D, G>(a, b, w, m, j, x, c, n, lr, x_next, n_next, acc, ap, bp, wp, pending);
+    if (j + L <= m) {
+        if (pending == G) {  // the single group's forward pass follows the pair's
+            forward_groups<D, G>(ap, bp, wp, x_next, n_next, acc);
+            pending = 0;
+        }
+        step_round<D, 1>(a, b, w, m, j, x, c, n, lr, x_next, n_next, acc, ap, bp, wp, pending);
     }
-    if (j > 0) forward_group<D>(ap, bp, wp, x_next, n_next, acc);
+    if (pending == G) forward_groups<D, G>(ap, bp, wp, x_next, n_next, acc);
+    if (pending == 1) forward_groups<D, 1>(ap, bp, wp, x_next, n_next, acc);
     for (std::size_t jj = j; jj < m; ++jj) {
         double wj[D], gaj, gbj, gwj[D];
         for (std::size_t k = 0; k < D; ++k) wj[k] = w[k * m + jj];
