@@ -262,6 +262,64 @@ def test_fit_shuffle_is_seeded():
     assert not np.array_equal(nets[0].w, nets[3].w)
 
 
+# ------------------------------------------------- whole runs against the step, bit for bit
+
+
+@pytest.fixture
+def each_isa_variant():
+    """Runs the test body under every kernel variant this build and CPU have (a generator
+    of variant names), restoring the selection afterwards."""
+    from eulerflow import _core
+
+    before = _core.isa_selected()
+
+    def variants():
+        for v in _core.isa_available():
+            _core.set_isa(v)
+            yield v
+
+    yield variants
+    _core.set_isa(before)
+
+
+@pytest.mark.parametrize("d", (1, 2, 4, 5))
+@pytest.mark.parametrize("m", (1, 4, 7, 64, 1030))
+def test_whole_runs_take_the_bits_of_consecutive_steps(m, d, each_isa_variant):
+    """fit and fit_teacher fuse each update with the next batch's forward pass (one pass over
+    the particles per step); ``step`` runs the three passes apart. Their particles and losses
+    must agree to the bit, under every kernel variant, at widths that fill no vector (1, 7),
+    whole vectors (4, 64) and more than one block of particles (1030), and for the generic
+    particle loop (d = 5)."""
+    teacher = TwoLayerReLU.random(3, d, seed=0)
+    start = TwoLayerReLU.small_sphere(m, d, 0.5, seed=1)
+    steps, bs, lr = 9, 6, 1.0
+    X, _ = teacher_samples(teacher, steps * bs, seed=4)  # bs * d even: fit_teacher's batches
+    Xd, Yd = batch(23, d, seed=m)  # 23 samples in batches of 6: the last batch has 5
+    for variant in each_isa_variant():
+        Y = teacher(X)  # labelled by this variant's kernels, as fit_teacher labels them
+        looped = start.copy()
+        losses = [looped.step(X[s * bs:(s + 1) * bs], Y[s * bs:(s + 1) * bs], lr)
+                  for s in range(steps)]
+        whole = start.copy()
+        run = whole.fit_teacher(teacher, steps=steps, batch=bs, lr=lr, snapshot_every=0, seed=4,
+                                n_test=1)
+        for p, q in zip((whole.a, whole.w, whole.b), (looped.a, looped.w, looped.b),
+                        strict=True):
+            np.testing.assert_array_equal(p, q, err_msg=f"fit_teacher, {variant}")
+        assert run.steps[-1] == steps and np.all(np.isfinite(losses))
+
+        looped = start.copy()
+        for _ in range(2):  # two epochs: the first batch of the second follows the ragged last
+            for s in range(0, 23, 6):
+                looped.step(Xd[s:s + 6], Yd[s:s + 6], lr)
+        whole = start.copy()
+        run = whole.fit(Xd, Yd, lr=lr, batch=6, epochs=2, shuffle=False, snapshot_every=0)
+        for p, q in zip((whole.a, whole.w, whole.b), (looped.a, looped.w, looped.b),
+                        strict=True):
+            np.testing.assert_array_equal(p, q, err_msg=f"fit, {variant}")
+        assert_close(run.train_loss[-1], looped.loss(Xd, Yd))
+
+
 # ----------------------------------------------------------------------------- fit_teacher
 
 

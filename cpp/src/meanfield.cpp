@@ -33,6 +33,46 @@ EF_ALWAYS_INLINE void preactivation(const double* b, const double* w, std::size_
 // For small d the particles are visited four at a time (one vector) with their
 // parameters in registers while every sample passes; each sample keeps a
 // vector of partial sums, reduced once at the end (a fixed order).
+// G consecutive groups of particles at once (each sample's inputs read once),
+// added into acc in their order: the sums of G calls for one group each.
+template <std::size_t D, std::size_t G, class V>
+EF_ALWAYS_INLINE void forward_groups(const V* aj, const V* bj, const V (*wj)[D], const double* x, std::size_t n,
+                                     V* acc) {
+    for (std::size_t i = 0; i < n; ++i) {
+        V s = acc[i];
+        for (std::size_t g = 0; g < G; ++g) {
+            V z = bj[g];
+            for (std::size_t k = 0; k < D; ++k) z += wj[g][k] * x[i * D + k];
+            s += aj[g] * (z >= 0.0 ? z : V{});
+        }
+        acc[i] = s;
+    }
+}
+
+template <std::size_t D, class V>
+EF_ALWAYS_INLINE void forward_group(V aj, V bj, const V* wj, const double* x, std::size_t n, V* acc) {
+    V w1[1][D];
+    for (std::size_t k = 0; k < D; ++k) w1[0][k] = wj[k];
+    forward_groups<D, 1>(&aj, &bj, w1, x, n, acc);
+}
+
+// The sums from the vector partial sums, then the particles j0.. m - 1 that
+// fill no vector, one by one.
+template <std::size_t D>
+EF_ALWAYS_INLINE void forward_finish(const double* a, const double* b, const double* w, std::size_t m,
+                                     std::size_t j0, const double* x, std::size_t n,
+                                     const detail::vec_t<double>* acc, double* sums) {
+    for (std::size_t i = 0; i < n; ++i) {
+        double t = detail::hsum<double>(acc[i]);
+        for (std::size_t jj = j0; jj < m; ++jj) {
+            double z = b[jj];
+            for (std::size_t k = 0; k < D; ++k) z += w[k * m + jj] * x[i * D + k];
+            t += z >= 0.0 ? a[jj] * z : 0.0;
+        }
+        sums[i] = t;
+    }
+}
+
 template <std::size_t D>
 EF_ALWAYS_INLINE void output_sums_small(const double* a, const double* b, const double* w, std::size_t m,
                                         const double* x, std::size_t n, double* sums, double* part) {
@@ -42,24 +82,11 @@ EF_ALWAYS_INLINE void output_sums_small(const double* a, const double* b, const 
     for (std::size_t i = 0; i < n; ++i) acc[i] = V{};
     std::size_t j = 0;
     for (; j + L <= m; j += L) {
-        const V aj = detail::vload(a + j), bj = detail::vload(b + j);
         V wj[D];
         for (std::size_t k = 0; k < D; ++k) wj[k] = detail::vload(w + k * m + j);
-        for (std::size_t i = 0; i < n; ++i) {
-            V z = bj;
-            for (std::size_t k = 0; k < D; ++k) z += wj[k] * x[i * D + k];
-            acc[i] += aj * (z >= 0.0 ? z : V{});
-        }
+        forward_group<D>(detail::vload(a + j), detail::vload(b + j), wj, x, n, acc);
     }
-    for (std::size_t i = 0; i < n; ++i) {
-        double t = detail::hsum<double>(acc[i]);
-        for (std::size_t jj = j; jj < m; ++jj) {
-            double z = b[jj];
-            for (std::size_t k = 0; k < D; ++k) z += w[k * m + jj] * x[i * D + k];
-            t += z >= 0.0 ? a[jj] * z : 0.0;
-        }
-        sums[i] = t;
-    }
+    forward_finish<D>(a, b, w, m, j, x, n, acc, sums);
 }
 
 void output_sums_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
@@ -91,6 +118,63 @@ EF_ALWAYS_INLINE void output_sums_impl(const double* a, const double* b, const d
 // ga_j = sum_i c_i relu(z_ij), gb_j = sum_i c_i a_j [z_ij >= 0],
 // gw_j = sum_i c_i a_j [z_ij >= 0] x_i. Small d: four particles at a time with
 // their parameters and gradients in registers over the whole batch.
+// G groups at once: independent sums (more work in flight), each sample's
+// inputs read once; each group's numbers are those of one group alone.
+template <std::size_t D, std::size_t G, class V>
+EF_ALWAYS_INLINE void grad_groups(const V* aj, const V* bj, const V (*wj)[D], const double* x, const double* c,
+                                  std::size_t n, V* ga, V* gb, V (*gw)[D]) {
+    V gaj[G], gbj[G], gwj[G][D];
+    for (std::size_t g = 0; g < G; ++g) {
+        gaj[g] = V{};
+        gbj[g] = V{};
+        for (std::size_t k = 0; k < D; ++k) gwj[g][k] = V{};
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t g = 0; g < G; ++g) {
+            V z = bj[g];
+            for (std::size_t k = 0; k < D; ++k) z += wj[g][k] * x[i * D + k];
+            const auto on = z >= 0.0;
+            gaj[g] += on ? c[i] * z : V{};
+            const V t = on ? c[i] * aj[g] : V{};
+            gbj[g] += t;
+            for (std::size_t k = 0; k < D; ++k) gwj[g][k] += t * x[i * D + k];
+        }
+    }
+    for (std::size_t g = 0; g < G; ++g) {
+        ga[g] = gaj[g];
+        gb[g] = gbj[g];
+        for (std::size_t k = 0; k < D; ++k) gw[g][k] = gwj[g][k];
+    }
+}
+
+template <std::size_t D, class V>
+EF_ALWAYS_INLINE void grad_group(V aj, V bj, const V* wj, const double* x, const double* c, std::size_t n,
+                                 V& ga, V& gb, V* gw) {
+    V w1[1][D], gw1[1][D];
+    for (std::size_t k = 0; k < D; ++k) w1[0][k] = wj[k];
+    grad_groups<D, 1>(&aj, &bj, w1, x, c, n, &ga, &gb, gw1);
+    for (std::size_t k = 0; k < D; ++k) gw[k] = gw1[0][k];
+}
+
+// The same for one particle (the ones that fill no vector).
+template <std::size_t D>
+EF_ALWAYS_INLINE void grad_one(double aj, double bj, const double* wj, const double* x, const double* c,
+                               std::size_t n, double& ga, double& gb, double* gw) {
+    double gaj = 0.0, gbj = 0.0, gwj[D] = {};
+    for (std::size_t i = 0; i < n; ++i) {
+        double z = bj;
+        for (std::size_t k = 0; k < D; ++k) z += wj[k] * x[i * D + k];
+        const bool on = z >= 0.0;
+        gaj += on ? c[i] * z : 0.0;
+        const double t = on ? c[i] * aj : 0.0;
+        gbj += t;
+        for (std::size_t k = 0; k < D; ++k) gwj[k] += t * x[i * D + k];
+    }
+    ga = gaj;
+    gb = gbj;
+    for (std::size_t k = 0; k < D; ++k) gw[k] = gwj[k];
+}
+
 template <std::size_t D>
 EF_ALWAYS_INLINE void accumulate_grads_small(const double* a, const double* b, const double* w, std::size_t m,
                                              const double* x, const double* c, std::size_t n, double* ga,
@@ -99,39 +183,17 @@ EF_ALWAYS_INLINE void accumulate_grads_small(const double* a, const double* b, c
     constexpr std::size_t L = detail::lanes<double>();
     std::size_t j = 0;
     for (; j + L <= m; j += L) {
-        const V aj = detail::vload(a + j), bj = detail::vload(b + j);
-        V wj[D], gwj[D];
-        for (std::size_t k = 0; k < D; ++k) {
-            wj[k] = detail::vload(w + k * m + j);
-            gwj[k] = V{};
-        }
-        V gaj{}, gbj{};
-        for (std::size_t i = 0; i < n; ++i) {
-            V z = bj;
-            for (std::size_t k = 0; k < D; ++k) z += wj[k] * x[i * D + k];
-            const auto on = z >= 0.0;
-            gaj += on ? c[i] * z : V{};
-            const V t = on ? c[i] * aj : V{};
-            gbj += t;
-            for (std::size_t k = 0; k < D; ++k) gwj[k] += t * x[i * D + k];
-        }
+        V wj[D], gaj, gbj, gwj[D];
+        for (std::size_t k = 0; k < D; ++k) wj[k] = detail::vload(w + k * m + j);
+        grad_group<D>(detail::vload(a + j), detail::vload(b + j), wj, x, c, n, gaj, gbj, gwj);
         detail::vstore(ga + j, gaj);
         detail::vstore(gb + j, gbj);
         for (std::size_t k = 0; k < D; ++k) detail::vstore(gw + k * m + j, gwj[k]);
     }
     for (; j < m; ++j) {
-        double gaj = 0.0, gbj = 0.0, gwj[D] = {};
-        for (std::size_t i = 0; i < n; ++i) {
-            double z = b[j];
-            for (std::size_t k = 0; k < D; ++k) z += w[k * m + j] * x[i * D + k];
-            const bool on = z >= 0.0;
-            gaj += on ? c[i] * z : 0.0;
-            const double t = on ? c[i] * a[j] : 0.0;
-            gbj += t;
-            for (std::size_t k = 0; k < D; ++k) gwj[k] += t * x[i * D + k];
-        }
-        ga[j] = gaj;
-        gb[j] = gbj;
+        double wj[D], gwj[D];
+        for (std::size_t k = 0; k < D; ++k) wj[k] = w[k * m + j];
+        grad_one<D>(a[j], b[j], wj, x, c, n, ga[j], gb[j], gwj);
         for (std::size_t k = 0; k < D; ++k) gw[k * m + j] = gwj[k];
     }
 }
@@ -179,6 +241,97 @@ EF_ALWAYS_INLINE void sgd_update_impl(double* p, const double* g, std::size_t n,
     for (std::size_t i = 0; i < n; ++i) p[i] -= lr * g[i];
 }
 
+// One round of step_forward_small: the gradient and update of R groups from
+// particle j on, and the forward pass of the G groups of the round before
+// (pending == G), whose updated particles ap, bp, wp it then replaces.
+template <std::size_t D, std::size_t R, class V, std::size_t G>
+EF_ALWAYS_INLINE void step_round(double* a, double* b, double* w, std::size_t m, std::size_t& j, const double* x,
+                                 const double* c, std::size_t n, double lr, const double* x_next,
+                                 std::size_t n_next, V* acc, V (&ap)[G], V (&bp)[G], V (&wp)[G][D],
+                                 std::size_t& pending) {
+    constexpr std::size_t L = detail::lanes<double>();
+    V aj[R], bj[R], wj[R][D], gaj[R], gbj[R], gwj[R][D];
+    for (std::size_t g = 0; g < R; ++g) {
+        aj[g] = detail::vload(a + j + g * L);
+        bj[g] = detail::vload(b + j + g * L);
+        for (std::size_t k = 0; k < D; ++k) wj[g][k] = detail::vload(w + k * m + j + g * L);
+    }
+    grad_groups<D, R>(aj, bj, wj, x, c, n, gaj, gbj, gwj);
+    if (pending == G) forward_groups<D, G>(ap, bp, wp, x_next, n_next, acc);
+    for (std::size_t g = 0; g < R; ++g) {
+        ap[g] = aj[g] - lr * gaj[g];
+        bp[g] = bj[g] - lr * gbj[g];
+        for (std::size_t k = 0; k < D; ++k) wp[g][k] = wj[g][k] - lr * gwj[g][k];
+        detail::vstore(a + j + g * L, ap[g]);
+        detail::vstore(b + j + g * L, bp[g]);
+        for (std::size_t k = 0; k < D; ++k) detail::vstore(w + k * m + j + g * L, wp[g][k]);
+    }
+    pending = R;
+    j += R * L;
+}
+
+// One SGD step (gradient of the batch (x, c), c_i = r_i / (m n), then
+// p -= lr g) fused with the forward pass of the next batch x_next (n_next
+// samples, 0 for none) on the updated particles: each group of particles is
+// read and written once per step instead of three times, its gradient never
+// leaves the registers. The same expressions in the same order as
+// accumulate_grads + sgd_update + output_sums, so the same bits.
+template <std::size_t D>
+EF_ALWAYS_INLINE void step_forward_small(double* a, double* b, double* w, std::size_t m, const double* x,
+                                         const double* c, std::size_t n, double lr, const double* x_next,
+                                         std::size_t n_next, double* sums_next, double* part) {
+    using V = detail::vec_t<double>;
+    constexpr std::size_t L = detail::lanes<double>();
+    V* acc = reinterpret_cast<V*>(part);  // n_next vectors, 32-byte aligned by the caller
+    for (std::size_t i = 0; i < n_next; ++i) acc[i] = V{};
+    // A group's forward pass waits for its update, which waits for the end of
+    // its gradient sums: it runs one round later, beside the next groups'
+    // gradients, so the two overlap. Two groups per round (G), one for the last
+    // if their count is odd; the groups still add into acc in order.
+    constexpr std::size_t G = 2;
+    V ap[G], bp[G], wp[G][D];
+    std::size_t pending = 0;  // groups whose forward pass is due
+    std::size_t j = 0;
+    while (j + G * L <= m)
+        step_round<D, G>(a, b, w, m, j, x, c, n, lr, x_next, n_next, acc, ap, bp, wp, pending);
+    if (j + L <= m) {
+        if (pending == G) {  // the single group's forward pass follows the pair's
+            forward_groups<D, G>(ap, bp, wp, x_next, n_next, acc);
+            pending = 0;
+        }
+        step_round<D, 1>(a, b, w, m, j, x, c, n, lr, x_next, n_next, acc, ap, bp, wp, pending);
+    }
+    if (pending == G) forward_groups<D, G>(ap, bp, wp, x_next, n_next, acc);
+    if (pending == 1) forward_groups<D, 1>(ap, bp, wp, x_next, n_next, acc);
+    for (std::size_t jj = j; jj < m; ++jj) {
+        double wj[D], gaj, gbj, gwj[D];
+        for (std::size_t k = 0; k < D; ++k) wj[k] = w[k * m + jj];
+        grad_one<D>(a[jj], b[jj], wj, x, c, n, gaj, gbj, gwj);
+        a[jj] -= lr * gaj;
+        b[jj] -= lr * gbj;
+        for (std::size_t k = 0; k < D; ++k) w[k * m + jj] -= lr * gwj[k];
+    }
+    forward_finish<D>(a, b, w, m, j, x_next, n_next, acc, sums_next);
+}
+
+EF_ALWAYS_INLINE void step_forward_impl(double* a, double* b, double* w, std::size_t m, std::size_t d,
+                                        const double* x, const double* c, std::size_t n, double lr,
+                                        const double* x_next, std::size_t n_next, double* sums_next,
+                                        double* ga, double* gb, double* gw, double* z, double* t) {
+    switch (d) {
+        case 1: return step_forward_small<1>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, z);
+        case 2: return step_forward_small<2>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, z);
+        case 3: return step_forward_small<3>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, z);
+        case 4: return step_forward_small<4>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, z);
+        default:
+            accumulate_grads_any(a, b, w, m, d, x, c, n, ga, gb, gw, z, t);
+            sgd_update_impl(a, ga, m, lr);
+            sgd_update_impl(b, gb, m, lr);
+            sgd_update_impl(w, gw, m * d, lr);
+            if (n_next) output_sums_any(a, b, w, m, d, x_next, n_next, sums_next, z);
+    }
+}
+
 // the kernels (multiversion.hpp)
 EF_MULTIVERSION(, void, output_sums,
                 (const double* a, const double* b, const double* w, std::size_t m, std::size_t d, const double* x,
@@ -190,6 +343,11 @@ EF_MULTIVERSION(, void, accumulate_grads,
                 (a, b, w, m, d, x, c, n, ga, gb, gw, z, t), accumulate_grads_impl)
 EF_MULTIVERSION(, void, sgd_update, (double* p, const double* g, std::size_t n, double lr), (p, g, n, lr),
                 sgd_update_impl)
+EF_MULTIVERSION(, void, step_forward,
+                (double* a, double* b, double* w, std::size_t m, std::size_t d, const double* x, const double* c,
+                 std::size_t n, double lr, const double* x_next, std::size_t n_next, double* sums_next, double* ga,
+                 double* gb, double* gw, double* z, double* t),
+                (a, b, w, m, d, x, c, n, lr, x_next, n_next, sums_next, ga, gb, gw, z, t), step_forward_impl)
 
 bool finite_params(const MeanField& net) {
     for (double v : net.a) if (!std::isfinite(v)) return false;
@@ -198,15 +356,60 @@ bool finite_params(const MeanField& net) {
     return true;
 }
 
-double batch_loss(const MeanField& net, const double* x, const double* y, std::size_t n, MeanFieldWork& w,
-                  double* residual) {
-    w.reserve_samples(n);
-    output_sums(net.a.data(), net.b.data(), net.w.data(), net.m, net.d, x, n, residual, w.scratch());
-    for (std::size_t i = 0; i < n; ++i) residual[i] = residual[i] / double(net.m) - y[i];
+// residual_i = sums_i / m - y_i (in place when residual is sums) and the loss
+// mean_i residual_i^2 / 2.
+double residual_loss(const double* sums, const double* y, std::size_t n, std::size_t m, double* residual) {
+    for (std::size_t i = 0; i < n; ++i) residual[i] = sums[i] / double(m) - y[i];
     double loss = 0.0;  // summed apart from the store: see squared_error in loss.hpp
     for (std::size_t i = 0; i < n; ++i) loss += 0.5 * residual[i] * residual[i];
     return loss / double(n);
 }
+
+double batch_loss(const MeanField& net, const double* x, const double* y, std::size_t n, MeanFieldWork& w,
+                  double* residual) {
+    w.reserve_samples(n);
+    output_sums(net.a.data(), net.b.data(), net.w.data(), net.m, net.d, x, n, residual, w.scratch());
+    return residual_loss(residual, y, n, net.m, residual);
+}
+
+// SGD on consecutive batches with one pass over the particles per step: each
+// step's update is fused with the next batch's forward pass (step_forward),
+// whose output sums the chain keeps for that batch's step. The same numbers as
+// meanfield_step on each batch in turn. The particles must not change between
+// start and the steps but through the chain.
+class StepChain {
+public:
+    StepChain(MeanField& net, MeanFieldWork& w, std::size_t batch) : net_(net), w_(w) {
+        w_.reserve_samples(batch);
+        sums_.assign(batch, 0.0);
+    }
+
+    // The forward pass of the first batch.
+    void start(const double* x, std::size_t n) {
+        output_sums(net_.a.data(), net_.b.data(), net_.w.data(), net_.m, net_.d, x, n, sums_.data(),
+                    w_.scratch());
+    }
+
+    // The step on (x, y) (the batch given to start or as the previous step's
+    // next); x_next the batch after it (n_next = 0: none). Returns the batch
+    // loss before the step, as meanfield_step.
+    double step(const double* x, const double* y, std::size_t n, double lr, const double* x_next,
+                std::size_t n_next) {
+        double* residual = w_.resid.data();
+        const double loss = residual_loss(sums_.data(), y, n, net_.m, residual);
+        const double scale = 1.0 / (double(net_.m) * double(n));
+        for (std::size_t i = 0; i < n; ++i) residual[i] *= scale;
+        step_forward(net_.a.data(), net_.b.data(), net_.w.data(), net_.m, net_.d, x, residual, n, lr, x_next,
+                     n_next, sums_.data(), w_.ga.data(), w_.gb.data(), w_.gw.data(), w_.scratch(),
+                     w_.coef.data());
+        return loss;
+    }
+
+private:
+    MeanField& net_;
+    MeanFieldWork& w_;
+    std::vector<double> sums_;
+};
 
 }  // namespace
 
@@ -314,24 +517,41 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
     wt.reserve(teacher.m, d);
     wtest.reserve(m, d);
     w.reserve_samples(batch);
-    std::vector<double> x(batch * d), y(batch), resid(std::max(n_test, batch));
+    // two batches: the step's and the next, drawn before the step (the fused pass needs it)
+    std::vector<double> x(2 * batch * d), y(2 * batch), resid(std::max(n_test, batch));
     std::int64_t k = 0;
     auto record = [&]() {
         student.snapshot(snapshots + std::size_t(k) * m * r);
         test_loss[k] = n_test ? batch_loss(student, x_test, y_test, n_test, wtest, resid.data()) : 0.0;
         run.snapshots_done = ++k;
     };
-    record();
-    for (std::int64_t s = 0; s < steps; ++s) {
-        const double *xs = x.data(), *ys = y.data();
+    // the samples and labels of step s
+    auto draw = [&](std::int64_t s, const double*& xs, const double*& ys) {
         if (stream) {
             xs = stream->x.data() + std::size_t(s) * batch * d;
             ys = stream->y.data() + std::size_t(s) * batch;
-        } else {
-            normal_fill(rng, x.data(), batch * d);
-            meanfield_forward(teacher, x.data(), batch, y.data(), wt);
+            return;
         }
-        const double L = meanfield_step(student, xs, ys, batch, lr, w);
+        double* xb = x.data() + std::size_t(s % 2) * batch * d;
+        double* yb = y.data() + std::size_t(s % 2) * batch;
+        normal_fill(rng, xb, batch * d);
+        meanfield_forward(teacher, xb, batch, yb, wt);
+        xs = xb;
+        ys = yb;
+    };
+    record();
+    StepChain chain(student, w, batch);
+    const double *xs = nullptr, *ys = nullptr, *xn = nullptr, *yn = nullptr;
+    if (steps > 0) {
+        draw(0, xs, ys);
+        chain.start(xs, batch);
+    }
+    for (std::int64_t s = 0; s < steps; ++s) {
+        const bool more = s + 1 < steps;
+        if (more) draw(s + 1, xn, yn);
+        const double L = chain.step(xs, ys, batch, lr, xn, more ? batch : 0);
+        xs = xn;
+        ys = yn;
         run.steps_done = s + 1;
         // the loss is taken before the step: the last step's blow-up shows in the parameters
         if (!std::isfinite(L) || (s + 1 == steps && !finite_params(student))) {
@@ -367,7 +587,8 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
     wl.reserve(m, d);
     const std::size_t nb = std::min(batch, n);
     w.reserve_samples(nb);
-    std::vector<double> xb(nb * d), yb(nb), resid(n);
+    // two batches: the step's and the next, gathered before the step (the fused pass needs it)
+    std::vector<double> xb(2 * nb * d), yb(2 * nb), resid(n);
     std::vector<std::size_t> idx(n);
     std::int64_t k = 0, step = 0;
     auto record = [&]() {
@@ -376,37 +597,55 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
         run.snapshots_done = ++k;
     };
     record();
-    const std::int64_t total = epochs * std::int64_t((n + nb - 1) / nb);
-    for (std::int64_t e = 0; e < epochs; ++e) {
-        std::iota(idx.begin(), idx.end(), std::size_t(0));
-        if (shuffle) rng.shuffle(idx.data(), n);
-        for (std::size_t start = 0; start < n; start += nb) {
-            const std::size_t cnt = std::min(nb, n - start);
-            for (std::size_t i = 0; i < cnt; ++i) {
-                const std::size_t row = idx[start + i];
-                std::copy(x + row * d, x + row * d + d, xb.data() + i * d);
-                yb[i] = y[row];
-            }
-            const double L = meanfield_step(net, xb.data(), yb.data(), cnt, lr, w);
-            ++step;
-            run.steps_done = step;
-            if (!std::isfinite(L) || (step == total && !finite_params(net))) {
+    const std::size_t per_epoch = (n + nb - 1) / nb;
+    const std::int64_t total = epochs * std::int64_t(per_epoch);
+    // batch q of the run into buffer q % 2; the epoch's order is drawn at its first batch
+    auto gather = [&](std::int64_t q, std::size_t& cnt) {
+        const std::size_t start = std::size_t(q % std::int64_t(per_epoch)) * nb;
+        if (start == 0) {
+            std::iota(idx.begin(), idx.end(), std::size_t(0));
+            if (shuffle) rng.shuffle(idx.data(), n);
+        }
+        cnt = std::min(nb, n - start);
+        double* xq = xb.data() + std::size_t(q % 2) * nb * d;
+        double* yq = yb.data() + std::size_t(q % 2) * nb;
+        for (std::size_t i = 0; i < cnt; ++i) {
+            const std::size_t row = idx[start + i];
+            std::copy(x + row * d, x + row * d + d, xq + i * d);
+            yq[i] = y[row];
+        }
+    };
+    StepChain chain(net, w, nb);
+    std::size_t cnt = 0, cnt_next = 0;
+    if (total > 0) {
+        gather(0, cnt);
+        chain.start(xb.data(), cnt);
+    }
+    for (; step < total;) {
+        const std::size_t cur = std::size_t(step % 2), nxt = 1 - cur;
+        const bool more = step + 1 < total;
+        if (more) gather(step + 1, cnt_next);
+        const double L = chain.step(xb.data() + cur * nb * d, yb.data() + cur * nb, cnt, lr,
+                                    xb.data() + nxt * nb * d, more ? cnt_next : 0);
+        cnt = cnt_next;
+        ++step;
+        run.steps_done = step;
+        if (!std::isfinite(L) || (step == total && !finite_params(net))) {
+            run.diverged = true;
+            run.bad_step = step - 1;
+            return run;
+        }
+        if ((snapshot_every > 0 && step % snapshot_every == 0) || (snapshot_every == 0 && step == total)) {
+            record();
+            if (!std::isfinite(loss_out[k - 1])) {
                 run.diverged = true;
                 run.bad_step = step - 1;
                 return run;
             }
-            if ((snapshot_every > 0 && step % snapshot_every == 0) || (snapshot_every == 0 && step == total)) {
-                record();
-                if (!std::isfinite(loss_out[k - 1])) {
-                    run.diverged = true;
-                    run.bad_step = step - 1;
-                    return run;
-                }
-            } else if (step == total && !std::isfinite(batch_loss(net, x, y, n, wl, resid.data()))) {
-                run.diverged = true;
-                run.bad_step = step - 1;
-                return run;
-            }
+        } else if (step == total && !std::isfinite(batch_loss(net, x, y, n, wl, resid.data()))) {
+            run.diverged = true;
+            run.bad_step = step - 1;
+            return run;
         }
     }
     return run;

@@ -67,7 +67,9 @@ struct TeacherStream {
 // (x_test, y_test) to test_loss. snapshot_every = 0: only the start and end.
 // With `stream` (TeacherStream::draw's samples and labels of every step, from
 // the same teacher and a generator seeded alike) the steps read them instead
-// of drawing: the same numbers, drawn once for several students.
+// of drawing: the same numbers, drawn once for several students. Each step
+// makes one pass over the particles (its update fused with the next batch's
+// forward pass) and gives the bits of meanfield_step; so does meanfield_fit's.
 MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
                                    std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
                                    const double* x_test, const double* y_test, std::size_t n_test,
