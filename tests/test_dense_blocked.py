@@ -88,6 +88,42 @@ def test_blocked_products_are_bit_identical_for_1_to_4_threads(dtype, threads):
             np.testing.assert_array_equal(_bits(g), _bits(r))
 
 
+# The FMA variants: x86-64-v3 (AVX2) tiles the products in 6 rows x 2 vectors and the
+# weight gradient in 2 x 3 dot products; x86-64-v4 (AVX-512) in 6 x 4 (float32) and 3 x 4.
+FMA_VARIANTS = [v for v in _core.isa_available() if v in ("x86-64-v3", "x86-64-v4")]
+
+
+@pytest.fixture
+def restore_isa():
+    before = _core.isa_selected()
+    yield
+    _core.set_isa(before)
+
+
+@pytest.mark.skipif(not FMA_VARIANTS, reason="no FMA kernel variant on this CPU or build")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_products_give_the_same_bits_under_every_fma_variant(dtype, restore_isa):
+    """Each variant's register tiles (different sizes, so different edge tiles) against its
+    small-layer kernels and against the other variant: one summation order, one result."""
+    shapes = [(300, 511, 77), (1030, 97, 300), (515, 300, 19), (64, 64, 64)]
+    first = None
+    for variant in FMA_VARIANTS:
+        _core.set_isa(variant)
+        runs = []
+        for shape in shapes:
+            W, b, X, gY = _layer(*shape, dtype, seed=4)
+            new = PRODUCTS[dtype](W, b, X, gY, True)
+            ref = PRODUCTS[dtype](W, b, X, gY, False)
+            for name, r, g in zip(("Y", "gW", "gb", "gX"), ref, new, strict=True):
+                np.testing.assert_array_equal(_bits(g), _bits(r), err_msg=f"{variant} {name}")
+            runs.append(new)
+        if first is None:
+            first = runs
+        for a, b in zip(first, runs, strict=True):
+            for r, g in zip(a, b, strict=True):
+                np.testing.assert_array_equal(_bits(g), _bits(r), err_msg=variant)
+
+
 def _wide_net(dtype, seed=0):
     return ef.mlp([200, 96, 80, 10], activation="tanh", seed=seed, dtype=dtype)
 
