@@ -148,6 +148,33 @@ def test_wide_network_forward_gradients_and_training_do_not_depend_on_threads(dt
             np.testing.assert_array_equal(_bits(g), _bits(r))
 
 
+OPTIMIZERS = [ef.optim.SGD(0.05, momentum=0.9, nesterov=True),
+              ef.optim.Adam(1e-3, weight_decay=1e-4), ef.optim.Nadam(2e-3)]
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=["sgd", "adam", "nadam"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_optimizer_step_and_zeroed_gradients_split_over_threads_give_the_same_bits(
+        dtype, optimizer, threads):
+    """Above 2^17 parameters the optimizer's update and the zeroing of the gradients are
+    split across the pool (pieces starting at multiples of 64 values, odd sizes here):
+    every thread count gives the bits of one thread."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((96, 301))
+    y = rng.integers(0, 7, 96)
+    runs = []
+    for n in (1, 2, 3):
+        ef.set_num_threads(n)
+        net = ef.mlp([301, 299, 203, 7], activation="tanh", seed=2, dtype=dtype)
+        assert sum(p.size for p in net.parameters()) > 2**17
+        hist = net.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=3, batch_size=32,
+                       seed=0)
+        runs.append([hist.loss, *net.parameters()])
+    for run in runs[1:]:
+        for r, g in zip(runs[0], run, strict=True):
+            np.testing.assert_array_equal(_bits(np.asarray(g)), _bits(np.asarray(r)))
+
+
 def _numpy_grads(params, X, y):
     """float64 NumPy forward/backward of the tanh MLP with mean softmax cross-entropy."""
     hs, h = [X], X
