@@ -281,6 +281,33 @@ def test_default_thread_count_is_the_available_cpus():
     assert int(out.stdout) == cpus
 
 
+@pytest.mark.parametrize("peer", ["torch", "jax"])
+def test_default_thread_count_and_cpu_mask_survive_importing_and_running_a_peer(peer):
+    """W6 measures eulerflow beside PyTorch and JAX: importing and running them (their
+    OpenMP, Eigen and XLA thread pools start) leaves the process's CPU mask, and so
+    eulerflow's default thread count, at the CPUs the process may use."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(peer) is None:
+        pytest.skip(f"{peer} not installed")
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity masks on this platform")
+    run = {"torch": "import torch; torch.set_num_threads(2); (torch.ones(256, 256) @ "
+                    "torch.ones(256, 256)).sum().item()",
+           "jax": "import jax, jax.numpy as jnp; jax.jit(lambda a: a @ a)(jnp.ones((256, 256)))"
+                  ".block_until_ready()"}[peer]
+    code = (f"import os; {run}; import eulerflow as ef; "
+            "print(len(os.sched_getaffinity(0)), ef.get_num_threads())")
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    cpus = len(os.sched_getaffinity(0))
+    assert [int(v) for v in out.stdout.split()[-2:]] == [cpus, cpus]
+
+
 def test_dense_products_refuse_bad_shapes():
     W, b, X, gY = _layer(5, 4, 3, np.float64)
     with pytest.raises(ValueError, match=r"X must have shape \(5, 3\)|X must"):
