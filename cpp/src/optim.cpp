@@ -15,7 +15,7 @@ constexpr std::size_t kThreadedValues = std::size_t(1) << 17;
 template <class T>
 void step_all(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<T>>& params, T* buf1,
               T* buf2) {
-    optim_advance(c, s);
+    const OptimStep st = optim_advance(c, s);
     parallel_pieces(
         params.size(), [&](std::size_t a) { return params[a].size; }, kThreadedValues,
         [&](std::size_t a, std::size_t lo, std::size_t n) {
@@ -23,7 +23,7 @@ void step_all(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<
             std::size_t at = lo;
             for (std::size_t b = 0; b < a; ++b) at += params[b].size;
             const ParamRef<T>& pr = params[a];
-            optim_update(c, s, pr.p + lo, pr.g + lo, buf1 ? buf1 + at : buf1, buf2 ? buf2 + at : buf2, n);
+            optim_update(c, st, pr.p + lo, pr.g + lo, buf1 ? buf1 + at : buf1, buf2 ? buf2 + at : buf2, n);
         });
 }
 

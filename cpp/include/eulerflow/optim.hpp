@@ -41,19 +41,39 @@ struct ParamRef {
     double l2 = 0.0;   // (Keras bias_regularizer)
 };
 
-// Nadam's momentum coefficient of step t: mu_t = b1 (1 - 0.5 * 0.96^(t psi)).
-inline double nadam_mu(const OptimConfig& c, std::int64_t step) {
-    return c.beta1 * (1.0 - 0.5 * std::pow(0.96, double(step) * c.momentum_decay));
-}
+// The scalars of one step, from optim_advance: the step's number and Nadam's
+// coefficients of the gradient and of the first moment.
+struct OptimStep {
+    std::int64_t step = 0;
+    double nadam_g = 0.0, nadam_m = 0.0;
+};
 
 namespace detail {
 
+// Nadam (Dozat 2016) with torch's momentum schedule mu_t = b1 (1 - 0.5 * 0.96^(t psi)).
+// Written as optim_step_lanes_impl writes it: mu has the same uses here, so
+// the compiler rounds (or fuses) it the same way in both.
+EF_ALWAYS_INLINE OptimStep optim_advance_impl(const OptimConfig& c, OptimScalars& s) {
+    OptimStep st;
+    st.step = ++s.step;
+    if (c.kind == OptimKind::Nadam) {
+        const double b1 = c.beta1;
+        const double mu = b1 * (1.0 - 0.5 * std::pow(0.96, double(st.step) * c.momentum_decay));
+        const double mu_next = b1 * (1.0 - 0.5 * std::pow(0.96, double(st.step + 1) * c.momentum_decay));
+        s.mu_product *= mu;
+        const double mu_product_next = s.mu_product * mu_next;
+        st.nadam_g = -c.lr * (1.0 - mu) / (1.0 - s.mu_product);
+        st.nadam_m = -c.lr * mu_next / (1.0 - mu_product_next);
+    }
+    return st;
+}
+
 // The update of one parameter array of n values (its momentum or first and
-// second moments in buf1/buf2; buf2 unused by SGD) at the step s holds, after
-// optim_advance. Each value is updated on its own, so any split of an array
+// second moments in buf1/buf2; buf2 unused by SGD) at the step s that
+// optim_advance gave. Each value is updated on its own, so any split of an array
 // into pieces that start at multiples of the vector length gives the same bits.
 template <class T>
-EF_ALWAYS_INLINE void optim_update_impl(const OptimConfig& c, const OptimScalars& s, T* p, const T* g,
+EF_ALWAYS_INLINE void optim_update_impl(const OptimConfig& c, const OptimStep& s, T* p, const T* g,
                                         T* buf1, T* buf2, std::size_t n) {
     const std::int64_t step = s.step;
     const double wd = c.weight_decay;
@@ -87,12 +107,8 @@ EF_ALWAYS_INLINE void optim_update_impl(const OptimConfig& c, const OptimScalars
         }
         return;
     }
-    // Nadam (Dozat 2016) with torch's momentum schedule; s.mu_product already
-    // includes this step's mu
-    const double mu = nadam_mu(c, step), mu_next = nadam_mu(c, step + 1);
-    const double mu_product_next = s.mu_product * mu_next;
-    const T coef_g = T(-c.lr * (1.0 - mu) / (1.0 - s.mu_product));
-    const T coef_m = T(-c.lr * mu_next / (1.0 - mu_product_next));
+    // Nadam
+    const T coef_g = T(s.nadam_g), coef_m = T(s.nadam_m);
     const T eps = T(c.eps), omb1 = T(1.0 - b1), b2t = T(b2), omb2 = T(1.0 - b2), wdt = T(wd);
     const T bc2t = T(bc2);
     T* m = buf1;
@@ -210,17 +226,16 @@ EF_ALWAYS_INLINE void optim_step_lanes_impl(const OptimConfig& c, OptimScalars& 
 
 }  // namespace detail
 
-// Advances the optimizer's scalars by one step: the step count, Nadam's
-// product of mu.
-inline void optim_advance(const OptimConfig& c, OptimScalars& s) {
-    ++s.step;
-    if (c.kind == OptimKind::Nadam) s.mu_product *= nadam_mu(c, s.step);
-}
-
 // Dispatched kernels (defined in kernels.cpp, compiled for several ISAs).
-void optim_update(const OptimConfig& c, const OptimScalars& s, double* p, const double* g, double* buf1,
+// optim_advance advances the optimizer's scalars by one step (the step count,
+// Nadam's product of mu) and gives the step's coefficients. It is a kernel
+// although scalar: compiled for each variant, it rounds (or fuses) as the
+// ensembles' optim_step_lanes does, so a member stays bit-identical to its
+// separate training.
+OptimStep optim_advance(const OptimConfig& c, OptimScalars& s);
+void optim_update(const OptimConfig& c, const OptimStep& s, double* p, const double* g, double* buf1,
                   double* buf2, std::size_t n);
-void optim_update(const OptimConfig& c, const OptimScalars& s, float* p, const float* g, float* buf1,
+void optim_update(const OptimConfig& c, const OptimStep& s, float* p, const float* g, float* buf1,
                   float* buf2, std::size_t n);
 
 // One update of every parameter (optim.cpp): optim_advance, then
