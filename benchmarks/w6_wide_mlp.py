@@ -22,6 +22,13 @@ weights) and the NumPy reference computed in float64 from the same weights.
 ``flops_per_unit`` counts the multiply-adds of the three matrix products per layer
 (the first layer's input gradient is not needed) as 2 flops each.
 
+Each implementation (eulerflow, NumPy, PyTorch, JAX) runs in a process of its own, one
+after the other, importing only its own library: the two-thread figures need the second
+core free, and a peer's threads in the same process (OpenBLAS's and PyTorch's OpenMP workers,
+which spin for a while after each call; XLA's threads, pinned to the first CPU by
+measure_jax_one_core) or a library that changes the process's CPU mask would skew the
+others. ``--in-process`` runs them all in this process instead.
+
     python benchmarks/w6_wide_mlp.py [--steps 5] [--repeats 5] [--dtype f64 f32] [--impl ...]
 """
 
@@ -37,6 +44,7 @@ os.environ.setdefault("JAX_ENABLE_X64", "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 
 import harness  # noqa: E402
@@ -47,6 +55,11 @@ SIZES = (784, 1024, 1024, 10)
 BATCH = 256
 LR = 0.01
 DTYPES = {"f64": np.float64, "f32": np.float32}
+# implementation families, each measured in its own process: (family, implementations)
+FAMILIES = (("eulerflow", ("eulerflow",)),
+            ("numpy", ("numpy_1thread", "numpy_2threads")),
+            ("torch", ("torch_1thread", "torch_2threads")),
+            ("jax", ("jax_jit",)))
 
 
 def step_flops(sizes=SIZES, n=BATCH) -> float:
@@ -207,14 +220,24 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--dtype", nargs="*", default=["f64", "f32"], choices=list(DTYPES))
     ap.add_argument("--impl", nargs="*", help="only these implementations (prefixes)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="run every implementation in this process (default: one process each)")
+    ap.add_argument("--family", choices=[f for f, _ in FAMILIES], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if not args.in_process and args.family is None:
+        return run_isolated(args)
     steps, repeats = args.steps, args.repeats
     flops = step_flops()
 
+    def wanted(family):
+        return args.family in (None, family)
+
+    # only the libraries of the implementations this process runs
     ef, why = harness.optional_import("eulerflow")
-    threadpoolctl, why_tp = harness.optional_import("threadpoolctl")
-    torch, why_t = harness.optional_import("torch")
-    jax, why_j = harness.optional_import("jax")
+    threadpoolctl, why_tp = (harness.optional_import("threadpoolctl") if wanted("numpy")
+                             else (None, ""))
+    torch, why_t = harness.optional_import("torch") if wanted("torch") else (None, "")
+    jax, why_j = harness.optional_import("jax") if wanted("jax") else (None, "")
 
     for tag in args.dtype:
         dtype = DTYPES[tag]
@@ -232,7 +255,9 @@ def main(argv=None) -> int:
 
         # eulerflow on 1 and 2 threads
         ef_one = None
-        if ef is None:
+        if not wanted("eulerflow"):
+            pass
+        elif ef is None:
             harness.skip(one, "eulerflow", why, units="step")
         else:
             quality = ef_grad_quality(ef, dtype, X, y)
@@ -262,7 +287,7 @@ def main(argv=None) -> int:
         # NumPy (OpenBLAS) on 1 and 2 threads
         for threads, workload in ((1, one), (2, two)):
             name = f"numpy_{threads}thread" + ("s" if threads > 1 else "")
-            if not harness.selected(name, args.impl):
+            if not wanted("numpy") or not harness.selected(name, args.impl):
                 continue
             if threadpoolctl is None:
                 harness.skip(workload, name, why_tp, units="step")
@@ -280,7 +305,7 @@ def main(argv=None) -> int:
         # PyTorch eager on 1 and 2 threads
         for threads, workload in ((1, one), (2, two)):
             name = f"torch_{threads}thread" + ("s" if threads > 1 else "")
-            if not harness.selected(name, args.impl):
+            if not wanted("torch") or not harness.selected(name, args.impl):
                 continue
             if torch is None:
                 harness.skip(workload, name, why_t, units="step")
@@ -296,12 +321,31 @@ def main(argv=None) -> int:
                             **common)
 
         # JAX jit, one thread
-        if harness.selected("jax_jit", args.impl):
+        if wanted("jax") and harness.selected("jax_jit", args.impl):
             if jax is None:
                 harness.skip(one, "jax_jit", why_j, units="step")
             else:
                 measure_jax_one_core(jax, one, base, X, y, steps, common)
     return 0
+
+
+def run_isolated(args) -> int:
+    """Runs each selected implementation family in a child process of this script, one
+    after the other; their JSON lines go straight to this process's stdout."""
+    status = 0
+    for family, impls in FAMILIES:
+        if not harness.any_selected(impls, args.impl):
+            continue
+        cmd = [sys.executable, __file__, "--family", family, "--steps", str(args.steps),
+               "--repeats", str(args.repeats), "--dtype", *args.dtype]
+        if args.impl:
+            cmd += ["--impl", *args.impl]
+        sys.stdout.flush()
+        code = subprocess.run(cmd).returncode
+        if code:
+            print(f"{family} process failed with exit status {code}", file=sys.stderr)
+            status = status or code
+    return status
 
 
 if __name__ == "__main__":

@@ -88,6 +88,42 @@ def test_blocked_products_are_bit_identical_for_1_to_4_threads(dtype, threads):
             np.testing.assert_array_equal(_bits(g), _bits(r))
 
 
+# The FMA variants: x86-64-v3 (AVX2) tiles the products in 6 rows x 2 vectors and the
+# weight gradient in 2 x 3 dot products; x86-64-v4 (AVX-512) in 6 x 4 (float32) and 3 x 4.
+FMA_VARIANTS = [v for v in _core.isa_available() if v in ("x86-64-v3", "x86-64-v4")]
+
+
+@pytest.fixture
+def restore_isa():
+    before = _core.isa_selected()
+    yield
+    _core.set_isa(before)
+
+
+@pytest.mark.skipif(not FMA_VARIANTS, reason="no FMA kernel variant on this CPU or build")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_products_give_the_same_bits_under_every_fma_variant(dtype, restore_isa):
+    """Each variant's register tiles (different sizes, so different edge tiles) against its
+    small-layer kernels and against the other variant: one summation order, one result."""
+    shapes = [(300, 511, 77), (1030, 97, 300), (515, 300, 19), (64, 64, 64)]
+    first = None
+    for variant in FMA_VARIANTS:
+        _core.set_isa(variant)
+        runs = []
+        for shape in shapes:
+            W, b, X, gY = _layer(*shape, dtype, seed=4)
+            new = PRODUCTS[dtype](W, b, X, gY, True)
+            ref = PRODUCTS[dtype](W, b, X, gY, False)
+            for name, r, g in zip(("Y", "gW", "gb", "gX"), ref, new, strict=True):
+                np.testing.assert_array_equal(_bits(g), _bits(r), err_msg=f"{variant} {name}")
+            runs.append(new)
+        if first is None:
+            first = runs
+        for a, b in zip(first, runs, strict=True):
+            for r, g in zip(a, b, strict=True):
+                np.testing.assert_array_equal(_bits(g), _bits(r), err_msg=variant)
+
+
 def _wide_net(dtype, seed=0):
     return ef.mlp([200, 96, 80, 10], activation="tanh", seed=seed, dtype=dtype)
 
@@ -110,6 +146,33 @@ def test_wide_network_forward_gradients_and_training_do_not_depend_on_threads(dt
     for run in runs[1:]:
         for r, g in zip(runs[0], run, strict=True):
             np.testing.assert_array_equal(_bits(g), _bits(r))
+
+
+OPTIMIZERS = [ef.optim.SGD(0.05, momentum=0.9, nesterov=True),
+              ef.optim.Adam(1e-3, weight_decay=1e-4), ef.optim.Nadam(2e-3)]
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=["sgd", "adam", "nadam"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_optimizer_step_and_zeroed_gradients_split_over_threads_give_the_same_bits(
+        dtype, optimizer, threads):
+    """Above 2^17 parameters the optimizer's update and the zeroing of the gradients are
+    split across the pool (pieces starting at multiples of 64 values, odd sizes here):
+    every thread count gives the bits of one thread."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((96, 301))
+    y = rng.integers(0, 7, 96)
+    runs = []
+    for n in (1, 2, 3):
+        ef.set_num_threads(n)
+        net = ef.mlp([301, 299, 203, 7], activation="tanh", seed=2, dtype=dtype)
+        assert sum(p.size for p in net.parameters()) > 2**17
+        hist = net.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=3, batch_size=32,
+                       seed=0)
+        runs.append([hist.loss, *net.parameters()])
+    for run in runs[1:]:
+        for r, g in zip(runs[0], run, strict=True):
+            np.testing.assert_array_equal(_bits(np.asarray(g)), _bits(np.asarray(r)))
 
 
 def _numpy_grads(params, X, y):
@@ -216,6 +279,33 @@ def test_default_thread_count_is_the_available_cpus():
     code = "import eulerflow as ef; print(ef.get_num_threads())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) == cpus
+
+
+@pytest.mark.parametrize("peer", ["torch", "jax"])
+def test_default_thread_count_and_cpu_mask_survive_importing_and_running_a_peer(peer):
+    """W6 measures eulerflow beside PyTorch and JAX: importing and running them (their
+    OpenMP, Eigen and XLA thread pools start) leaves the process's CPU mask, and so
+    eulerflow's default thread count, at the CPUs the process may use."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(peer) is None:
+        pytest.skip(f"{peer} not installed")
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity masks on this platform")
+    run = {"torch": "import torch; torch.set_num_threads(2); (torch.ones(256, 256) @ "
+                    "torch.ones(256, 256)).sum().item()",
+           "jax": "import jax, jax.numpy as jnp; jax.jit(lambda a: a @ a)(jnp.ones((256, 256)))"
+                  ".block_until_ready()"}[peer]
+    code = (f"import os; {run}; import eulerflow as ef; "
+            "print(len(os.sched_getaffinity(0)), ef.get_num_threads())")
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    cpus = len(os.sched_getaffinity(0))
+    assert [int(v) for v in out.stdout.split()[-2:]] == [cpus, cpus]
 
 
 def test_dense_products_refuse_bad_shapes():

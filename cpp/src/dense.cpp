@@ -45,7 +45,7 @@ std::size_t chunks_for(std::size_t work) {
 template <class T>
 void matmul_parallel(const T* A, std::size_t a_rs, std::size_t a_cs, const T* init, std::size_t M,
                      std::size_t K, const T* B, T* C, std::size_t n) {
-    using G = detail::GemmBlocks<T>;
+    using G = detail::GemmBlocks<T, 4>;  // the widest tile: chunks of columns fill whole tiles of either
     const std::size_t chunks = chunks_for(M * K * n);
     if (chunks == 1) {
         matmul_blocked(A, a_rs, a_cs, init, M, K, B, n, C, n, n, pack_buffer<T>());

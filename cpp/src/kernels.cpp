@@ -49,15 +49,18 @@ namespace eulerflow {
                     (LossKind kind, const T* y, const Targets<T>& tg, std::size_t k, std::size_t n,  \
                      T* g, LossWork& w, std::size_t* correct),                                      \
                     (kind, y, tg, k, n, g, w, correct), detail::loss_and_grad_impl)                 \
-    EF_MULTIVERSION(, void, optim_step,                                                             \
-                    (const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<T>>& params,  \
-                     T* buf1, T* buf2),                                                             \
-                    (c, s, params, buf1, buf2), detail::optim_step_impl)
+    EF_MULTIVERSION(, void, optim_update,                                                           \
+                    (const OptimConfig& c, const OptimStep& s, T* p, const T* g, T* buf1, T* buf2,   \
+                     std::size_t n),                                                                \
+                    (c, s, p, g, buf1, buf2, n), detail::optim_update_impl)
 
 EF_DEFINE_KERNELS(double)
 EF_DEFINE_KERNELS(float)
 
 #undef EF_DEFINE_KERNELS
+
+EF_MULTIVERSION(, OptimStep, optim_advance, (const OptimConfig& c, OptimScalars& s), (c, s),
+                detail::optim_advance_impl)
 
 // ensembles, one member per lane (float64 only)
 EF_MULTIVERSION(, void, dense_forward_lanes,

@@ -247,7 +247,9 @@ void Net<T>::finalize() {
 
 template <class T>
 void Net<T>::zero_grad() {
-    for (auto& p : params) std::fill(p.g, p.g + p.size, T(0));
+    parallel_pieces(
+        params.size(), [&](std::size_t a) { return params[a].size; }, kThreadedElements,
+        [&](std::size_t a, std::size_t lo, std::size_t n) { std::fill(params[a].g + lo, params[a].g + lo + n, T(0)); });
 }
 
 template <class T>

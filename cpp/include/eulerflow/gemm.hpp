@@ -24,29 +24,44 @@ namespace eulerflow {
 
 namespace detail {
 
-// Register tile of the products: MR rows x NV vectors of outputs, 12
-// accumulators plus two operand vectors and a broadcast fit the 16 ymm
-// registers of AVX2 (a 6 x 4 tile for AVX-512's 32 registers measured about 7%
-// faster in float32 on Zen 4, the same in float64). Cache blocks: a KC x (NV L) panel of B stays in L1 while
-// the MC x KC packed block of A (L2) streams past it; the packed B block of
-// KC x NC lives in L2/L3.
-template <class T>
+// Whether the kernel variant that runs has AVX-512's 32 vector registers. The
+// register tiles follow the variant, not the CPU: EULERFLOW_ISA or set_isa may
+// select the AVX2 variant on an AVX-512 CPU, whose 16 registers the larger
+// tiles would spill. Every output is summed the same way whatever the tile.
+EF_ALWAYS_INLINE bool wide_registers() {
+#if EF_MULTIVERSIONED
+    return isa::selected() == isa::kX86_64_V4;
+#elif defined(__AVX512F__)
+    return true;
+#else
+    return false;
+#endif
+}
+
+// Register tile of the products: MR rows x NV vectors of outputs, NV = 2 (12
+// accumulators, two operand vectors and a broadcast fit AVX2's 16 registers)
+// or NV = 4 (24 accumulators in AVX-512's 32). Cache blocks: a KC x NR panel
+// of B (16 KiB, half of L1) stays in L1 while the MC x KC packed block of A
+// (L2) streams past it; the packed B block of KC x NC lives in L2/L3. KC only
+// sets where a partial sum is stored and reloaded, which is exact.
+template <class T, std::size_t NV_ = 2>
 struct GemmBlocks {
-    static constexpr std::size_t MR = 6, NV = 2, NR = NV * lanes<T>();
-    static constexpr std::size_t KC = 256;
+    static constexpr std::size_t MR = 6, NV = NV_, NR = NV * lanes<T>();
+    static constexpr std::size_t KC = (std::size_t(16) << 10) / (NR * sizeof(T));  // 256 or 128
     static constexpr std::size_t MC = 72;
     static constexpr std::size_t NC = 512;
-    // elements of the packing buffer one thread needs
-    static constexpr std::size_t pack_size = MC * KC + KC * NC;
+    // elements of the packing buffer one thread needs, for either tile
+    static constexpr std::size_t pack_size = MC * 256 + 256 * NC;
+    static_assert(MC * KC + KC * NC <= pack_size && NC % NR == 0, "blocks fit the buffer");
 };
 
 // Accumulates one MR x NR tile: c[r][j] (+)= sum_k ap[k MR + r] bp[k NR + j].
 // first: start from init[r] (0 when init is null), else from the values in C.
-template <class T>
+template <std::size_t NV, class T>
 EF_ALWAYS_INLINE void gemm_tile(std::size_t kc, const T* ap, const T* bp, T* C, std::size_t ldc,
                                 const T* init, bool first) {
-    using G = GemmBlocks<T>;
-    constexpr std::size_t L = lanes<T>(), MR = G::MR, NV = G::NV, NR = G::NR;
+    using G = GemmBlocks<T, NV>;
+    constexpr std::size_t L = lanes<T>(), MR = G::MR, NR = G::NR;
     vec_t<T> acc[MR][NV];
     for (std::size_t r = 0; r < MR; ++r) {
         for (std::size_t v = 0; v < NV; ++v) {
@@ -66,26 +81,15 @@ EF_ALWAYS_INLINE void gemm_tile(std::size_t kc, const T* ap, const T* bp, T* C, 
     }
 }
 
-// C (M, ncols; row stride ldc) = init + A B, with A (M, K) read as
-// A[m a_rs + k a_cs] and B (K, ncols; row stride ldb); init (M) may be null
-// (zero). pack holds GemmBlocks<T>::pack_size elements.
-// The forward is A = W (a_rs = n_in, a_cs = 1), init = b; the input gradient
-// is A = W^T (a_rs = 1, a_cs = n_in), init null.
-template <class T>
-EF_ALWAYS_INLINE void matmul_blocked_impl(const T* A, std::size_t a_rs, std::size_t a_cs,
-                                          const T* init, std::size_t M, std::size_t K, const T* B,
-                                          std::size_t ldb, T* C, std::size_t ldc, std::size_t ncols,
-                                          T* pack) {
-    using G = GemmBlocks<T>;
+// matmul_blocked_impl with tiles of MR x NV vectors.
+template <std::size_t NV, class T>
+EF_ALWAYS_INLINE void matmul_tiled(const T* A, std::size_t a_rs, std::size_t a_cs, const T* init,
+                                   std::size_t M, std::size_t K, const T* B, std::size_t ldb, T* C,
+                                   std::size_t ldc, std::size_t ncols, T* pack) {
+    using G = GemmBlocks<T, NV>;
     constexpr std::size_t MR = G::MR, NR = G::NR;
     T* ap_all = pack;
     T* bp_all = pack + G::MC * G::KC;
-    if (K == 0) {  // no terms: the outputs are their initial values
-        for (std::size_t m = 0; m < M; ++m) {
-            for (std::size_t j = 0; j < ncols; ++j) C[m * ldc + j] = T(0) + (init ? init[m] : T(0));
-        }
-        return;
-    }
     for (std::size_t jc = 0; jc < ncols; jc += G::NC) {
         const std::size_t nc = std::min(G::NC, ncols - jc);
         for (std::size_t pc = 0; pc < K; pc += G::KC) {
@@ -141,7 +145,7 @@ EF_ALWAYS_INLINE void matmul_blocked_impl(const T* A, std::size_t a_rs, std::siz
                         T* c = C + (ic + ir) * ldc + jc + jr;
                         const T* in = init ? init + ic + ir : nullptr;
                         if (h == MR && w == NR) {
-                            gemm_tile(kc, ap, bp, c, ldc, in, first);
+                            gemm_tile<NV>(kc, ap, bp, c, ldc, in, first);
                             continue;
                         }
                         // an edge tile: through a full-size copy
@@ -153,7 +157,7 @@ EF_ALWAYS_INLINE void matmul_blocked_impl(const T* A, std::size_t a_rs, std::siz
                                 for (std::size_t j = 0; j < w; ++j) tile[r * NR + j] = c[r * ldc + j];
                             }
                         }
-                        gemm_tile(kc, ap, bp, tile, NR, in ? tinit : nullptr, first);
+                        gemm_tile<NV>(kc, ap, bp, tile, NR, in ? tinit : nullptr, first);
                         for (std::size_t r = 0; r < h; ++r) {
                             for (std::size_t j = 0; j < w; ++j) c[r * ldc + j] = tile[r * NR + j];
                         }
@@ -162,6 +166,72 @@ EF_ALWAYS_INLINE void matmul_blocked_impl(const T* A, std::size_t a_rs, std::siz
             }
         }
     }
+}
+
+// C (M, ncols; row stride ldc) = init + A B, with A (M, K) read as
+// A[m a_rs + k a_cs] and B (K, ncols; row stride ldb); init (M) may be null
+// (zero). pack holds GemmBlocks<T>::pack_size elements.
+// The forward is A = W (a_rs = n_in, a_cs = 1), init = b; the input gradient
+// is A = W^T (a_rs = 1, a_cs = n_in), init null.
+template <class T>
+EF_ALWAYS_INLINE void matmul_blocked_impl(const T* A, std::size_t a_rs, std::size_t a_cs,
+                                          const T* init, std::size_t M, std::size_t K, const T* B,
+                                          std::size_t ldb, T* C, std::size_t ldc, std::size_t ncols,
+                                          T* pack) {
+    if (K == 0) {  // no terms: the outputs are their initial values
+        for (std::size_t m = 0; m < M; ++m) {
+            for (std::size_t j = 0; j < ncols; ++j) C[m * ldc + j] = T(0) + (init ? init[m] : T(0));
+        }
+        return;
+    }
+    // float32 with AVX-512: 6 x 4 vectors, 10-15% faster on Zen 4 than 6 x 2;
+    // float64 measured slower with 6 x 4 there and keeps 6 x 2
+    if (sizeof(T) == 4 && wide_registers()) {
+        matmul_tiled<4>(A, a_rs, a_cs, init, M, K, B, ldb, C, ldc, ncols, pack);
+    } else {
+        matmul_tiled<2>(A, a_rs, a_cs, init, M, K, B, ldb, C, ldc, ncols, pack);
+    }
+}
+
+// out[c] = hsum(v[c]) for four vectors, bit for bit (hsum's additions, each
+// with the same operands in the same order), but four sums at a time: the
+// reductions of a weight-gradient tile cost about as much as a sixth of its
+// multiply-adds done one by one.
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define EF_HAVE_SHUFFLEVECTOR 1
+#endif
+#endif
+template <class T>
+EF_ALWAYS_INLINE void hsum4(const vec_t<T>* v, T* out) {
+#if defined(EF_HAVE_SHUFFLEVECTOR)
+    if constexpr (lanes<T>() == 4) {
+        // lanes j + 2 onto j: (v0 | v2) and (v1 | v3) halves side by side
+        const vec_t<T> p = __builtin_shufflevector(v[0], v[2], 0, 1, 4, 5) +
+                           __builtin_shufflevector(v[0], v[2], 2, 3, 6, 7);
+        const vec_t<T> q = __builtin_shufflevector(v[1], v[3], 0, 1, 4, 5) +
+                           __builtin_shufflevector(v[1], v[3], 2, 3, 6, 7);
+        // lane 1 onto lane 0, the four vectors in order
+        const vec_t<T> r = __builtin_shufflevector(p, q, 0, 4, 2, 6) + __builtin_shufflevector(p, q, 1, 5, 3, 7);
+        std::memcpy(out, &r, sizeof r);
+        return;
+    } else if constexpr (lanes<T>() == 8) {
+        // lanes j + 4 onto j
+        const vec_t<T> p = __builtin_shufflevector(v[0], v[2], 0, 1, 2, 3, 8, 9, 10, 11) +
+                           __builtin_shufflevector(v[0], v[2], 4, 5, 6, 7, 12, 13, 14, 15);
+        const vec_t<T> q = __builtin_shufflevector(v[1], v[3], 0, 1, 2, 3, 8, 9, 10, 11) +
+                           __builtin_shufflevector(v[1], v[3], 4, 5, 6, 7, 12, 13, 14, 15);
+        // lanes j + 2 onto j
+        const vec_t<T> r = __builtin_shufflevector(p, q, 0, 1, 8, 9, 4, 5, 12, 13) +
+                           __builtin_shufflevector(p, q, 2, 3, 10, 11, 6, 7, 14, 15);
+        // lane 1 onto lane 0
+        typedef T half_t __attribute__((vector_size(sizeof(vec_t<T>) / 2)));
+        const half_t s = __builtin_shufflevector(r, r, 0, 2, 4, 6) + __builtin_shufflevector(r, r, 1, 3, 5, 7);
+        std::memcpy(out, &s, sizeof s);
+        return;
+    }
+#endif
+    for (std::size_t c = 0; c < 4; ++c) out[c] = hsum<T>(v[c]);
 }
 
 // out[r][c] = gy_r . x_c in dots_impl's order, for n >= 2L.
@@ -194,7 +264,13 @@ EF_ALWAYS_INLINE void grad_tile(const T* const* gy, const T* const* x, std::size
         }
     }
     for (std::size_t r = 0; r < RO; ++r) {
-        for (std::size_t c = 0; c < CK; ++c) out[r][c] = hsum<T>(s0[r][c] + s1[r][c]);
+        vec_t<T> v[CK];
+        for (std::size_t c = 0; c < CK; ++c) v[c] = s0[r][c] + s1[r][c];
+        if constexpr (CK == 4) {
+            hsum4<T>(v, out[r]);
+        } else {
+            for (std::size_t c = 0; c < CK; ++c) out[r][c] = hsum<T>(v[c]);
+        }
     }
 }
 
@@ -234,21 +310,12 @@ EF_ALWAYS_INLINE void grad_weights_tiled(const T* gY, const T* X, std::size_t n_
 
 // gW += gY X^T and gb += gY 1 (gb may be null), for n >= 2L. The tile is
 // 3 x 4 dot products (24 accumulators) where AVX-512 gives 32 vector
-// registers, 2 x 3 (12) in AVX2's 16: the larger tile spills there. The tile
-// follows the kernel variant that runs (not the CPU: EULERFLOW_ISA or set_isa
-// may select the AVX2 variant on an AVX-512 CPU). Every entry is summed the
-// same way whatever the tile.
+// registers, 2 x 3 (12) in AVX2's 16: the larger tile spills there (see
+// wide_registers). Every entry is summed the same way whatever the tile.
 template <class T>
 EF_ALWAYS_INLINE void grad_weights_blocked_impl(const T* gY, const T* X, std::size_t n_out,
                                                 std::size_t n_in, std::size_t n, T* gW, T* gb) {
-#if EF_MULTIVERSIONED
-    const bool wide_registers = isa::selected() == isa::kX86_64_V4;
-#elif defined(__AVX512F__)
-    const bool wide_registers = true;
-#else
-    const bool wide_registers = false;
-#endif
-    if (wide_registers) {
+    if (wide_registers()) {
         grad_weights_tiled<3, 4>(gY, X, n_out, n_in, n, gW);
     } else {
         grad_weights_tiled<2, 3>(gY, X, n_out, n_in, n, gW);

@@ -41,31 +41,52 @@ struct ParamRef {
     double l2 = 0.0;   // (Keras bias_regularizer)
 };
 
+// The scalars of one step, from optim_advance: the step's number and Nadam's
+// coefficients of the gradient and of the first moment.
+struct OptimStep {
+    std::int64_t step = 0;
+    double nadam_g = 0.0, nadam_m = 0.0;
+};
+
 namespace detail {
 
-// One update of every parameter. buf1/buf2 hold momentum or first/second
-// moments (total size of all parameters each; buf2 unused by SGD).
+// Nadam (Dozat 2016) with torch's momentum schedule mu_t = b1 (1 - 0.5 * 0.96^(t psi)).
+// Written as optim_step_lanes_impl writes it: mu has the same uses here, so
+// the compiler rounds (or fuses) it the same way in both.
+EF_ALWAYS_INLINE OptimStep optim_advance_impl(const OptimConfig& c, OptimScalars& s) {
+    OptimStep st;
+    st.step = ++s.step;
+    if (c.kind == OptimKind::Nadam) {
+        const double b1 = c.beta1;
+        const double mu = b1 * (1.0 - 0.5 * std::pow(0.96, double(st.step) * c.momentum_decay));
+        const double mu_next = b1 * (1.0 - 0.5 * std::pow(0.96, double(st.step + 1) * c.momentum_decay));
+        s.mu_product *= mu;
+        const double mu_product_next = s.mu_product * mu_next;
+        st.nadam_g = -c.lr * (1.0 - mu) / (1.0 - s.mu_product);
+        st.nadam_m = -c.lr * mu_next / (1.0 - mu_product_next);
+    }
+    return st;
+}
+
+// The update of one parameter array of n values (its momentum or first and
+// second moments in buf1/buf2; buf2 unused by SGD) at the step s that
+// optim_advance gave. Each value is updated on its own, so any split of an array
+// into pieces that start at multiples of the vector length gives the same bits.
 template <class T>
-EF_ALWAYS_INLINE void optim_step_impl(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<T>>& params,
-                T* buf1, T* buf2) {
-    const std::int64_t step = ++s.step;
+EF_ALWAYS_INLINE void optim_update_impl(const OptimConfig& c, const OptimStep& s, T* p, const T* g,
+                                        T* buf1, T* buf2, std::size_t n) {
+    const std::int64_t step = s.step;
     const double wd = c.weight_decay;
-    std::size_t off = 0;
     if (c.kind == OptimKind::Sgd) {
         const T lr = T(c.lr), mom = T(c.momentum), damp1 = T(1.0 - c.dampening), wdt = T(wd);
-        for (const auto& pr : params) {
-            T* p = pr.p;
-            const T* g = pr.g;
-            T* buf = buf1 + off;
-            for (std::size_t i = 0; i < pr.size; ++i) {
-                T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
-                if (c.momentum != 0.0) {
-                    buf[i] = step == 1 ? d : mom * buf[i] + damp1 * d;
-                    d = c.nesterov ? d + mom * buf[i] : buf[i];
-                }
-                p[i] -= lr * d;
+        T* buf = buf1;
+        for (std::size_t i = 0; i < n; ++i) {
+            T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
+            if (c.momentum != 0.0) {
+                buf[i] = step == 1 ? d : mom * buf[i] + damp1 * d;
+                d = c.nesterov ? d + mom * buf[i] : buf[i];
             }
-            off += pr.size;
+            p[i] -= lr * d;
         }
         return;
     }
@@ -75,52 +96,37 @@ EF_ALWAYS_INLINE void optim_step_impl(const OptimConfig& c, OptimScalars& s, con
         const T step_size = T(c.lr / (1.0 - std::pow(b1, double(step))));
         const T bc2_sqrt = T(std::sqrt(bc2));
         const T eps = T(c.eps), omb1 = T(1.0 - b1), b2t = T(b2), omb2 = T(1.0 - b2), wdt = T(wd);
-        for (const auto& pr : params) {
-            T* p = pr.p;
-            const T* g = pr.g;
-            T* m = buf1 + off;
-            T* v = buf2 + off;
-            for (std::size_t i = 0; i < pr.size; ++i) {
-                const T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
-                m[i] += omb1 * (d - m[i]);
-                v[i] = b2t * v[i] + omb2 * d * d;
-                const T denom = std::sqrt(v[i]) / bc2_sqrt + eps;
-                p[i] -= step_size * (m[i] / denom);
-            }
-            off += pr.size;
-        }
-        return;
-    }
-    // Nadam (Dozat 2016) with torch's momentum schedule mu_t = b1 (1 - 0.5 * 0.96^(t psi))
-    const double mu = b1 * (1.0 - 0.5 * std::pow(0.96, double(step) * c.momentum_decay));
-    const double mu_next = b1 * (1.0 - 0.5 * std::pow(0.96, double(step + 1) * c.momentum_decay));
-    s.mu_product *= mu;
-    const double mu_product_next = s.mu_product * mu_next;
-    const T coef_g = T(-c.lr * (1.0 - mu) / (1.0 - s.mu_product));
-    const T coef_m = T(-c.lr * mu_next / (1.0 - mu_product_next));
-    const T eps = T(c.eps), omb1 = T(1.0 - b1), b2t = T(b2), omb2 = T(1.0 - b2), wdt = T(wd);
-    const T bc2t = T(bc2);
-    for (const auto& pr : params) {
-        T* p = pr.p;
-        const T* g = pr.g;
-        T* m = buf1 + off;
-        T* v = buf2 + off;
-        for (std::size_t i = 0; i < pr.size; ++i) {
+        T* m = buf1;
+        T* v = buf2;
+        for (std::size_t i = 0; i < n; ++i) {
             const T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
             m[i] += omb1 * (d - m[i]);
             v[i] = b2t * v[i] + omb2 * d * d;
-            const T denom = std::sqrt(v[i] / bc2t) + eps;
-            p[i] += coef_g * (d / denom);
-            p[i] += coef_m * (m[i] / denom);
+            const T denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+            p[i] -= step_size * (m[i] / denom);
         }
-        off += pr.size;
+        return;
+    }
+    // Nadam
+    const T coef_g = T(s.nadam_g), coef_m = T(s.nadam_m);
+    const T eps = T(c.eps), omb1 = T(1.0 - b1), b2t = T(b2), omb2 = T(1.0 - b2), wdt = T(wd);
+    const T bc2t = T(bc2);
+    T* m = buf1;
+    T* v = buf2;
+    for (std::size_t i = 0; i < n; ++i) {
+        const T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
+        m[i] += omb1 * (d - m[i]);
+        v[i] = b2t * v[i] + omb2 * d * d;
+        const T denom = std::sqrt(v[i] / bc2t) + eps;
+        p[i] += coef_g * (d / denom);
+        p[i] += coef_m * (m[i] / denom);
     }
 }
 
 // The same update for an ensemble held in lanes: p, g, buf1, buf2 are
 // (count, N) with member l in lane l, each member with its own learning rate
 // lr[l]; members whose active[l] is 0 are left untouched. Every member's
-// arithmetic is optim_step_impl's, expression for expression, so it ends
+// arithmetic is optim_update_impl's, expression for expression, so it ends
 // bit-identical to its separate training.
 template <class T>
 EF_ALWAYS_INLINE void optim_step_lanes_impl(const OptimConfig& c, OptimScalars& s, const double* lr,
@@ -221,6 +227,22 @@ EF_ALWAYS_INLINE void optim_step_lanes_impl(const OptimConfig& c, OptimScalars& 
 }  // namespace detail
 
 // Dispatched kernels (defined in kernels.cpp, compiled for several ISAs).
+// optim_advance advances the optimizer's scalars by one step (the step count,
+// Nadam's product of mu) and gives the step's coefficients. It is a kernel
+// although scalar: compiled for each variant, it rounds (or fuses) as the
+// ensembles' optim_step_lanes does, so a member stays bit-identical to its
+// separate training.
+OptimStep optim_advance(const OptimConfig& c, OptimScalars& s);
+void optim_update(const OptimConfig& c, const OptimStep& s, double* p, const double* g, double* buf1,
+                  double* buf2, std::size_t n);
+void optim_update(const OptimConfig& c, const OptimStep& s, float* p, const float* g, float* buf1,
+                  float* buf2, std::size_t n);
+
+// One update of every parameter (optim.cpp): optim_advance, then
+// optim_update of each parameter with its state at buf1/buf2 + the sizes of
+// the parameters before it (buf2 unused by SGD). Large parameter sets are
+// split across the thread pool, by pieces of independent values: the same
+// bits whatever the thread count.
 void optim_step(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<double>>& params,
                 double* buf1, double* buf2);
 void optim_step(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<float>>& params,

@@ -10,6 +10,7 @@
 // more threads than were asked for.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 namespace eulerflow {
@@ -45,6 +46,41 @@ private:
 template <class F>
 void parallel_for(std::size_t chunks, F& f) {
     parallel_for(chunks, [](void* ctx, std::size_t c) { (*static_cast<F*>(ctx))(c); }, &f);
+}
+
+// Runs f(a, begin, count) over every value of `arrays` arrays, array a
+// holding size(a) values: in one call per array on this thread for fewer than
+// min_total values in all, else in pieces across the pool. A piece starts at a
+// multiple of 64 values of its array, so an element-wise loop takes the same
+// (vector or tail) path for every value as one call on the whole array: the
+// same bits whatever the thread count.
+template <class Size, class F>
+void parallel_pieces(std::size_t arrays, Size size, std::size_t min_total, F f) {
+    std::size_t total = 0;
+    for (std::size_t a = 0; a < arrays; ++a) total += size(a);
+    const std::size_t threads = get_num_threads();
+    if (threads <= 1 || total < min_total) {
+        for (std::size_t a = 0; a < arrays; ++a) f(a, std::size_t(0), size(a));
+        return;
+    }
+    const std::size_t chunks = 2 * threads;
+    const std::size_t step = (total + chunks - 1) / chunks;
+    // chunk c covers the values [c step, (c + 1) step) of the arrays laid end
+    // to end, each bound moved up to a multiple of 64 within its array
+    auto task = [&](std::size_t c) {
+        std::size_t start = 0;
+        for (std::size_t a = 0; a < arrays; ++a) {
+            const std::size_t n = size(a);
+            auto bound = [&](std::size_t g) {
+                const std::size_t local = g > start ? g - start : 0;
+                return std::min(n, (local + 63) / 64 * 64);
+            };
+            const std::size_t lo = bound(c * step), hi = bound((c + 1) * step);
+            if (lo < hi) f(a, lo, hi - lo);
+            start += n;
+        }
+    };
+    parallel_for(chunks, task);
 }
 
 }  // namespace eulerflow
