@@ -166,30 +166,42 @@ EF_ALWAYS_INLINE void tile_dense_forward(const double* W, const double* b, std::
     }
 }
 
-// Weight and bias gradients of the tile into their accumulators: each weight's
-// two vectors of dots_impl (samples 8t..8t+3 into s0, 8t+4..8t+7 into s1),
-// each bias's vector of sum_impl (samples in steps of kL). Masked: the
-// batch's last 8 samples, of which those before lane `fresh` are summed
-// already: dots_impl's masked tail (on the operand dense_backward_impl passes
-// first) and sum_impl's remaining steps and masked tail.
+// The backward of a Dense layer on the tile, one pass over its inputs:
+// - weight gradients into their accumulators, each weight's two vectors of
+//   dots_impl (samples 8t..8t+3 into s0, 8t+4..8t+7 into s1);
+// - bias gradients, each in sum_impl's vector (samples in steps of kL);
+// - when gx is not null, gx = W^T gy as dense_backward_impl's chunks (from
+//   zero, one multiply-add per output), times d when d is not null (the
+//   derivative of the activation below: Sequence::backward's multiply).
+// Masked: the batch's last 8 samples, of which those before lane `fresh` are
+// summed already: dots_impl's masked tail (on the operand dense_backward_impl
+// passes first) and sum_impl's remaining steps and masked tail.
 template <std::size_t NV, bool Masked>
-EF_ALWAYS_INLINE void tile_dense_grads(std::size_t n_in, std::size_t n_out, const double* x,
-                                       const double* gy, double* accw, double* accb, bool mask_gy,
-                                       std::size_t fresh) {
+EF_ALWAYS_INLINE void tile_dense_backward(const double* W, std::size_t n_in, std::size_t n_out,
+                                          const double* x, const double* gy, double* accw,
+                                          double* accb, bool mask_gy, std::size_t fresh, double* gx,
+                                          const double* d) {
     constexpr std::size_t C = NV * kL;
-    for (std::size_t o = 0; o < n_out; ++o) {
-        V g[NV];
-        for (std::size_t v = 0; v < NV; ++v) g[v] = vload(gy + o * C + v * kL);
-        if (Masked && mask_gy) {
-            g[0] = mask_below<double>(g[0], 0, fresh);
-            g[1] = mask_below<double>(g[1], kL, fresh);
+    for (std::size_t k = 0; k < n_in; ++k) {
+        V xv[NV], a[NV];
+        for (std::size_t v = 0; v < NV; ++v) {
+            xv[v] = vload(x + k * C + v * kL);
+            a[v] = V{};
         }
-        for (std::size_t k = 0; k < n_in; ++k) {
-            V xv[NV];
-            for (std::size_t v = 0; v < NV; ++v) xv[v] = vload(x + k * C + v * kL);
-            if (Masked && !mask_gy) {
-                xv[0] = mask_below<double>(xv[0], 0, fresh);
-                xv[1] = mask_below<double>(xv[1], kL, fresh);
+        if (Masked && !mask_gy) {
+            xv[0] = mask_below<double>(xv[0], 0, fresh);
+            xv[1] = mask_below<double>(xv[1], kL, fresh);
+        }
+        for (std::size_t o = 0; o < n_out; ++o) {
+            V g[NV];
+            for (std::size_t v = 0; v < NV; ++v) g[v] = vload(gy + o * C + v * kL);
+            if (gx) {
+                const V w = V{} + W[o * n_in + k];
+                for (std::size_t v = 0; v < NV; ++v) a[v] += w * g[v];
+            }
+            if (Masked && mask_gy) {
+                g[0] = mask_below<double>(g[0], 0, fresh);
+                g[1] = mask_below<double>(g[1], kL, fresh);
             }
             double* s = accw + (o * n_in + k) * 2 * kL;
             V s0 = vload(s), s1 = vload(s + kL);
@@ -200,33 +212,24 @@ EF_ALWAYS_INLINE void tile_dense_grads(std::size_t n_in, std::size_t n_out, cons
             vstore(s, s0);
             vstore(s + kL, s1);
         }
-        if (!accb) continue;
-        const double* gr = gy + o * C;
+        if (!gx) continue;
+        if (d) {
+            for (std::size_t v = 0; v < NV; ++v) a[v] = vload(d + k * C + v * kL) * a[v];
+        }
+        for (std::size_t v = 0; v < NV; ++v) vstore(gx + k * C + v * kL, a[v]);
+    }
+    if (!accb) return;
+    for (std::size_t o = 0; o < n_out; ++o) {
+        const double* g = gy + o * C;
         V sb = vload(accb + o * kL);
         if (Masked) {  // sum_impl's steps from lane `fresh` on, then its masked tail
             std::size_t i = fresh;
-            for (; i + kL <= C; i += kL) sb += vload(gr + i);
-            if (i < C) sb += mask_below<double>(vload(gr + C - kL), C - kL, i);
+            for (; i + kL <= C; i += kL) sb += vload(g + i);
+            if (i < C) sb += mask_below<double>(vload(g + C - kL), C - kL, i);
         } else {
-            for (std::size_t v = 0; v < NV; ++v) sb += g[v];
+            for (std::size_t v = 0; v < NV; ++v) sb += vload(g + v * kL);
         }
         vstore(accb + o * kL, sb);
-    }
-}
-
-// gx = W^T gy: dense_backward_impl's chunks (from zero, one multiply-add per output)
-template <std::size_t NV>
-EF_ALWAYS_INLINE void tile_dense_input_grad(const double* W, std::size_t n_in, std::size_t n_out,
-                                            const double* gy, double* gx) {
-    constexpr std::size_t C = NV * kL;
-    for (std::size_t k = 0; k < n_in; ++k) {
-        V a[NV];
-        for (std::size_t v = 0; v < NV; ++v) a[v] = V{};
-        for (std::size_t o = 0; o < n_out; ++o) {
-            const V w = V{} + W[o * n_in + k];
-            for (std::size_t v = 0; v < NV; ++v) a[v] += w * vload(gy + o * C + v * kL);
-        }
-        for (std::size_t v = 0; v < NV; ++v) vstore(gx + k * C + v * kL, a[v]);
     }
 }
 
@@ -260,11 +263,16 @@ EF_ALWAYS_INLINE void fused_tile(const FusedChain& ch, const double* X, std::siz
         const FusedLayer& L = layers[l];
         double* gx = work + ch.grad[which];
         if (L.dense) {
+            // an activation below is folded into this layer's input gradient
+            const bool act_below = l > 0 && !layers[l - 1].dense;
+            const bool need_gx = l > (act_below ? 1u : 0u);
             double* accw = work + L.acc;
             double* accb = L.gb ? accw + L.n_out * L.n_in * 2 * kL : nullptr;
-            tile_dense_grads<NV, Masked>(L.n_in, L.n_out, work + L.in, gy, accw, accb, L.mask_gy, fresh);
-            if (l == 0) break;
-            tile_dense_input_grad<NV>(L.W, L.n_in, L.n_out, gy, gx);
+            tile_dense_backward<NV, Masked>(L.W, L.n_in, L.n_out, work + L.in, gy, accw, accb, L.mask_gy,
+                                            fresh, need_gx ? gx : nullptr,
+                                            act_below ? work + layers[l - 1].d : nullptr);
+            if (!need_gx) break;
+            if (act_below) --l;
         } else {
             if (l == 0) break;
             detail::multiply_impl(work + L.d, gy, gx, L.n_in * C);  // Sequence::backward's
