@@ -361,6 +361,16 @@ bool fused_chain(const Sequence<double>& seq, FusedChain& out) {
     return true;
 }
 
+bool fused_step_pays() {
+#if EF_MULTIVERSIONED
+    return isa::selected() == isa::kX86_64_V4;
+#elif defined(__AVX512F__)
+    return true;
+#else
+    return false;
+#endif
+}
+
 void set_fused_step(bool enabled) { g_fused_enabled.store(enabled, std::memory_order_relaxed); }
 
 bool fused_step_enabled() { return g_fused_enabled.load(std::memory_order_relaxed); }

@@ -84,7 +84,7 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
     bool fused = false;
     auto prepare_fused = [&]() {
         if constexpr (std::is_same_v<T, double>) {
-            fused = fused_step_enabled() && nb >= kFusedMinBatch && fused_chain(net.seq, chain);
+            fused = fused_step_enabled() && fused_step_pays() && nb >= kFusedMinBatch && fused_chain(net.seq, chain);
             if (fused) {
                 fwork.assign(chain.size, 0.0);
                 yout.assign(k * nb, 0.0);
