@@ -29,7 +29,7 @@ void bind_config(py::module_& m) {
         d["build_type"] = EF_BUILD_TYPE;
         d["flags"] = EF_BUILD_FLAGS;
         py::dict files;
-        files["kernels.cpp, meanfield.cpp, small_net.cpp, landscape.cpp"] = EF_KERNEL_FLAGS;
+        files["kernels.cpp, meanfield.cpp, small_net.cpp, landscape.cpp, fused_step.cpp"] = EF_KERNEL_FLAGS;
         files["lanes_kernels.cpp"] = EF_LANES_FLAGS;
         files["rk_native.cpp"] = EF_RK_NATIVE_FLAGS;
         d["file_flags"] = files;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "eulerflow/fused_step.hpp"
 #include "pynet.hpp"
 
 namespace py = pybind11;
@@ -89,4 +90,8 @@ void bind_network(py::module_& m) {
     }, py::arg("seed"), "The state of eulerflow's generator seeded with `seed` (4 uint64).");
     m.def("network_field", &network_field, py::arg("net"), py::arg("dim"), py::keep_alive<0, 1>(),
           "The float64 network as an autonomous vector field f(y).");
+    m.def("_set_fused_step", &set_fused_step, py::arg("enabled"),
+          "Whether fit takes the fused step of small float64 chains (tests compare it with the "
+          "general step). Not for use while a fit runs.");
+    m.def("_fused_step_enabled", &fused_step_enabled);
 }

@@ -4,7 +4,9 @@
 #include <limits>
 #include <numeric>
 #include <optional>
+#include <type_traits>
 
+#include "eulerflow/fused_step.hpp"
 #include "eulerflow/threadpool.hpp"
 
 #include "eulerflow/members.hpp"
@@ -76,6 +78,20 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
     // it is gathered once (again only if a callback used the network)
     const bool same_batch = !cfg.shuffle && nb == n;
     bool gathered = false;
+    // a plain chain of small float64 layers takes the fused step (same bits)
+    FusedChain chain;
+    std::vector<double> fwork, yout;
+    bool fused = false;
+    auto prepare_fused = [&]() {
+        if constexpr (std::is_same_v<T, double>) {
+            fused = fused_step_enabled() && fused_step_pays() && nb >= kFusedMinBatch && fused_chain(net.seq, chain);
+            if (fused) {
+                fwork.assign(chain.size, 0.0);
+                yout.assign(k * nb, 0.0);
+            }
+        }
+    };
+    prepare_fused();
 
     std::iota(idx.begin(), idx.end(), std::size_t(0));
     for (std::int64_t e = 0; e < cfg.epochs; ++e) {
@@ -109,20 +125,30 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
             } else {
                 tg.t = ybuf.data();
             }
-            const T* y = net.seq.forward(xin, m, true);
             std::size_t hits = 0;
-            double L = loss_and_grad(cfg.loss, y, tg, k, m, gbuf.data(), lw, &hits);
-            net.zero_grad();
+            double L = 0.0;
+            const bool fused_batch = fused && m >= kFusedMinBatch;
+            if (fused_batch) {
+                if constexpr (std::is_same_v<T, double>) {
+                    net.zero_grad();
+                    L = fused_step(chain, xin, m, cfg.loss, tg, fwork.data(), lw, yout.data(), &hits);
+                }
+            } else {
+                const T* y = net.seq.forward(xin, m, true);
+                L = loss_and_grad(cfg.loss, y, tg, k, m, gbuf.data(), lw, &hits);
+                net.zero_grad();
+            }
             if (penalty) L += apply_penalty(net.params, cfg.l1, cfg.l2, false);
             L += net.seq.penalty();
             if (!std::isfinite(L)) {
+                if (fused_batch) net.zero_grad();  // as the general step leaves them
                 st.diverged = true;
                 st.bad_epoch = e;
                 st.bad_batch = std::int64_t(batches);
                 st.bad_loss = L;
                 return st;
             }
-            net.seq.backward(gbuf.data(), m, false);
+            if (!fused_batch) net.seq.backward(gbuf.data(), m, false);
             if (penalty) apply_penalty(net.params, cfg.l1, cfg.l2, true);
             optim_step(oc, os, net.params, buf1, buf2);
             epoch_loss += L;
@@ -151,6 +177,7 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
             net.reserve(d, nb);
             xin = net.xin.data();
             gathered = false;
+            prepare_fused();
         }
     }
     return st;
