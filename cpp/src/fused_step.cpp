@@ -361,15 +361,8 @@ bool fused_chain(const Sequence<double>& seq, FusedChain& out) {
     return true;
 }
 
-bool fused_step_pays() {
-#if EF_MULTIVERSIONED
-    return isa::selected() == isa::kX86_64_V4;
-#elif defined(__AVX512F__)
-    return true;
-#else
-    return false;
-#endif
-}
+// In AVX2's 16 registers the tiles spill (measured 1.35x slower than the general step).
+bool fused_step_pays() { return isa::wide_registers(); }
 
 void set_fused_step(bool enabled) { g_fused_enabled.store(enabled, std::memory_order_relaxed); }
 

@@ -24,19 +24,9 @@ namespace eulerflow {
 
 namespace detail {
 
-// Whether the kernel variant that runs has AVX-512's 32 vector registers. The
-// register tiles follow the variant, not the CPU: EULERFLOW_ISA or set_isa may
-// select the AVX2 variant on an AVX-512 CPU, whose 16 registers the larger
-// tiles would spill. Every output is summed the same way whatever the tile.
-EF_ALWAYS_INLINE bool wide_registers() {
-#if EF_MULTIVERSIONED
-    return isa::selected() == isa::kX86_64_V4;
-#elif defined(__AVX512F__)
-    return true;
-#else
-    return false;
-#endif
-}
+// The register tiles follow the variant that runs (isa::wide_registers), not the
+// CPU. Every output is summed the same way whatever the tile.
+using isa::wide_registers;
 
 // Register tile of the products: MR rows x NV vectors of outputs, NV = 2 (12
 // accumulators, two operand vectors and a broadcast fit AVX2's 16 registers)

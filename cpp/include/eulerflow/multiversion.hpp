@@ -52,6 +52,19 @@ extern std::atomic<int> g_level;
 
 inline int selected() noexcept { return g_level.load(std::memory_order_relaxed); }
 
+// Whether the kernel variant that runs has AVX-512's 32 vector registers. Register
+// tiles follow the variant, not the CPU: EULERFLOW_ISA or set_isa may select the
+// AVX2 variant on an AVX-512 CPU, whose 16 registers the larger tiles would spill.
+inline bool wide_registers() noexcept {
+#if EF_MULTIVERSIONED
+    return selected() == kX86_64_V4;
+#elif defined(__AVX512F__)
+    return true;
+#else
+    return false;
+#endif
+}
+
 // Variant names, lowest first: what this build has and what this CPU runs.
 std::vector<std::string> built();
 std::vector<std::string> available();
