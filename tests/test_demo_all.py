@@ -33,7 +33,7 @@ EXPECTED_FIGURES = {
     "meanfield": ["meanfield_particles.png", "meanfield_particles.gif", "meanfield_heatmap.png",
                   "meanfield_teachers.png", "meanfield_time.png"],
     "bench": ["bench_lr_sweep.png", "bench_knobs.png", "bench_landscape_2d.png",
-              "bench_ensemble_lr.png"],
+              "bench_ensemble_lr.png", "bench_threads.png"],
 }
 
 

@@ -2490,6 +2490,115 @@ def _sweep_chunk(points: list[dict]) -> list[float]:
     return [float(run.test_loss[-1]) for run in hist.runs]
 
 
+#: W6's wide MLP (784-1024-1024-10, tanh), batch 256; the quick mode narrows the hidden layers.
+WIDE_SIZES = (784, 1024, 1024, 10)
+WIDE_SIZES_QUICK = (784, 256, 256, 10)
+WIDE_BATCH, WIDE_LR = 256, 0.01
+
+
+def _numpy_wide_step(params: list[np.ndarray], X: np.ndarray, y: np.ndarray) -> None:
+    """One SGD step of the same network and loss in NumPy: tanh hidden layers, softmax
+    cross-entropy averaged over the batch."""
+    hs, h = [X], X
+    for k in range(0, len(params) - 2, 2):
+        h = np.tanh(h @ params[k].T + params[k + 1])
+        hs.append(h)
+    z = h @ params[-2].T + params[-1]
+    g = np.exp(z - z.max(axis=1, keepdims=True))
+    g /= g.sum(axis=1, keepdims=True)
+    g[np.arange(len(y)), y] -= 1.0
+    g /= len(y)
+    for k in range(len(params) - 2, -1, -2):
+        gW, gb = g.T @ hs[k // 2], g.sum(axis=0)
+        if k > 0:
+            g = (g @ params[k]) * (1.0 - hs[k // 2] ** 2)
+        params[k] -= WIDE_LR * gW
+        params[k + 1] -= WIDE_LR * gb
+
+
+def _median_time(run: Callable[[], Any], repeats: int) -> float:
+    run()  # warm-up: buffers sized, threads started
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def wide_mlp_threads(sizes: Sequence[int] = WIDE_SIZES, steps: int = 3, repeats: int = 5,
+                     counts: Sequence[int] | None = None) -> dict[str, Any]:
+    """A wide MLP trained for ``steps`` SGD steps on every thread count in ``counts``
+    (default 1 to the CPUs this process may use), float64 and float32. Raises
+    RuntimeError when a thread count changes a single bit of the weights or losses.
+    Returns ``{"counts", "ms": {dtype: [ms per step per count]}, "numpy_ms": {dtype: ms}}``:
+    median times per step, NumPy's for the same step written by hand (OpenBLAS, whatever
+    threads it uses)."""
+    import os
+
+    if counts is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        counts = list(range(1, max(1, cpus or 1) + 1))
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((WIDE_BATCH, sizes[0]))
+    y = rng.integers(0, sizes[-1], WIDE_BATCH)
+    result: dict[str, Any] = {"counts": list(counts), "ms": {}, "numpy_ms": {}}
+    old = ef.get_num_threads()
+    try:
+        for dtype in (np.float64, np.float32):
+            name = np.dtype(dtype).name
+            Xd = X.astype(dtype)
+            net0 = ef.mlp(list(sizes), "tanh", seed=0, dtype=dtype)
+            params = [p.copy() for p in net0.parameters()]
+
+            def numpy_steps(params=params, Xd=Xd):
+                for _ in range(steps):
+                    _numpy_wide_step(params, Xd, y)
+
+            result["numpy_ms"][name] = 1e3 * _median_time(numpy_steps, repeats) / steps
+            reference, times = None, []
+            for n in counts:
+                ef.set_num_threads(n)
+
+                def train(Xd=Xd, dtype=dtype):
+                    net = ef.mlp(list(sizes), "tanh", seed=0, dtype=dtype)
+                    hist = net.fit(Xd, y, loss="cross_entropy", optimizer=ef.optim.SGD(WIDE_LR),
+                                   epochs=steps, batch_size=WIDE_BATCH, shuffle=False)
+                    return [p.copy() for p in net.parameters()] + [np.asarray(hist.loss)]
+
+                got = train()
+                reference = got if reference is None else reference
+                if not all(np.array_equal(a.view(np.uint8), b.view(np.uint8))
+                           for a, b in zip(got, reference, strict=True)):
+                    raise RuntimeError(f"{name}: {n} threads changed the bits of the training")
+                times.append(1e3 * _median_time(train, repeats) / steps)
+            result["ms"][name] = times
+    finally:
+        ef.set_num_threads(old)
+    return result
+
+
+def wide_mlp_threads_figure(result: dict[str, Any], sizes: Sequence[int]) -> Any:
+    """Time per SGD step against the thread count, beside NumPy's (a matplotlib Figure)."""
+    import matplotlib.pyplot as plt
+
+    counts = result["counts"]
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    for (name, marker), color in zip((("float64", "o"), ("float32", "s")), ("C0", "C1"),
+                                     strict=True):
+        ax.plot(counts, result["ms"][name], marker=marker, color=color, label=f"eulerflow {name}")
+        ax.axhline(result["numpy_ms"][name], ls="--", color=color,
+                   label=f"NumPy/OpenBLAS {name} (its default threads)")
+    ax.set_xticks(counts)
+    ax.set_xlabel("threads (ef.set_num_threads)")
+    ax.set_ylabel("ms per SGD step")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Wide MLP {'-'.join(map(str, sizes))}, batch {WIDE_BATCH}\n"
+                 "time per SGD step (the same bits on every thread count)")
+    ax.legend(fontsize=7, loc="lower left")
+    return fig
+
+
 def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None) -> DemoResult:
     """The learning bench (seed 001): learning-rate stability against 2/lambda_max, the
     knobs plot, a 2-D loss landscape of the spiral classifier, an ensemble of Neural
@@ -2559,7 +2668,19 @@ def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None
                    separate_us_per_epoch=1e6 * one_seconds / epochs,
                    ensemble_diverged=float(np.sum(hist.diverged)))
 
-    # 5. a sweep over the local cores: seed 003's radius x width question, an ensemble of
+    # 5. wide layers on the core's threads (W6's MLP; narrower in quick mode)
+    sizes = WIDE_SIZES_QUICK if quick else WIDE_SIZES
+    wide = wide_mlp_threads(sizes, steps=2 if quick else 3, repeats=2 if quick else 5)
+    _save(wide_mlp_threads_figure(wide, sizes), out / "bench_threads.png", figures)
+    top = wide["counts"][-1]
+    numbers.update(wide_threads=float(top), wide_f64_ms_1thread=wide["ms"]["float64"][0],
+                   wide_f64_ms_all_threads=wide["ms"]["float64"][-1],
+                   wide_f64_numpy_ms=wide["numpy_ms"]["float64"])
+    wide_rows = [f"| {name} | {n} | {ms:.2f} | {wide['numpy_ms'][name]:.2f} |"
+                 for name in ("float64", "float32")
+                 for n, ms in zip(wide["counts"], wide["ms"][name], strict=True)]
+
+    # 6. a sweep over the local cores: seed 003's radius x width question, an ensemble of
     # every width per radius (chunks of equal work), the chunks spread over the cores
     radii = [0.01, 0.1, 1.0]
     points = grid(radius=radii, m=[5, 20, 100] if quick else [5, 20, 100, 1000],
@@ -2602,6 +2723,18 @@ def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None
         f"per member-epoch, against {numbers['separate_us_per_epoch']:.1f} us per epoch for "
         f"one separate fit; each member is bit-identical to its separate fit. "
         f"{int(np.sum(hist.diverged))} members diverged and were frozen.",
+        "",
+        "## Wide layers on the core's threads",
+        "",
+        f"An MLP {'-'.join(map(str, sizes))} (tanh, batch {WIDE_BATCH}, SGD) trained on 1 to "
+        f"{top} threads of `ef.set_num_threads`: every thread count gives the same bits "
+        f"(checked). Float64 on {top} threads took "
+        f"{wide['ms']['float64'][0] / wide['ms']['float64'][-1]:.2f}x less time per step than "
+        "on one (another busy process on a core takes that gain away):",
+        "",
+        "| dtype | threads | ms per step | NumPy ms per step |",
+        "|---|---|---|---|",
+        *wide_rows,
         "",
         "## A sweep on the local cores (seed 003's open question)",
         "",
