@@ -67,7 +67,7 @@ import time  # noqa: E402
 
 import harness  # noqa: E402
 import numpy as np  # noqa: E402
-from w3_meanfield import forward_np, numba_kernel  # noqa: E402
+from w3_meanfield import forward_np, numba_kernel, numpy_sgd_step  # noqa: E402
 
 UNITS = "member-step"
 RADII = (0.01, 0.05, 0.2, 1.0)  # demos.MEANFIELD_RADII
@@ -198,24 +198,12 @@ def jax_impl(jax, g: Grid):
 
 
 def numpy_impl(g: Grid):
-    ta, tw, tb = g.T
-    mt, n = ta.shape[0], BATCH
-
     def run():
         finals = []
         for i, lr in enumerate(g.lrs):
             a, w, b = g.initial(i)
-            m = a.shape[0]
             for x in g.X:
-                y = np.maximum(x @ tw.T + tb, 0.0) @ ta / mt
-                z = x @ w.T + b                      # (n, m)
-                h = np.maximum(z, 0.0)
-                c = (h @ a / m - y) / (m * n)        # residual / (m n)
-                gz = (z >= 0.0) * c[:, None]         # c_i relu'(z_ij)
-                ga, gb, gw = c @ h, a * gz.sum(axis=0), (gz.T @ x) * a[:, None]
-                a -= lr * ga
-                b -= lr * gb
-                w -= lr * gw
+                numpy_sgd_step(a, w, b, x, g.T, lr)
             finals.append((a, w, b))
         return finals
     return run

@@ -308,27 +308,31 @@ def seed_loop_impl(pb: Problem):
                  "from the teacher Network's output (gen_sample on the pre-drawn inputs)")
 
 
+def numpy_sgd_step(a, w, b, x, teacher, lr) -> None:
+    """One SGD step of the seed's formulas on (n, m) arrays, in place: the teacher's labels
+    of the batch x (n, d), the student's forward, its exact gradient, the update."""
+    ta, tw, tb = teacher
+    m, n = a.shape[0], x.shape[0]
+    y = np.maximum(x @ tw.T + tb, 0.0) @ ta / ta.shape[0]
+    z = x @ w.T + b                      # (n, m)
+    h = np.maximum(z, 0.0)
+    c = (h @ a / m - y) / (m * n)        # residual / (m n)
+    g = (z >= 0.0) * c[:, None]          # c_i relu'(z_ij)
+    ga = c @ h
+    gb = a * g.sum(axis=0)
+    gw = (g.T @ x) * a[:, None]
+    a -= lr * ga
+    b -= lr * gb
+    w -= lr * gw
+
+
 def numpy_impl(pb: Problem):
-    ta, tw, tb = pb.teacher
     X = pb.X
-    m, n = pb.m, BATCH
-    mt = ta.shape[0]
 
     def run(steps):
         a, w, b = pb.initial()
         for k in range(steps):
-            x = X[k]
-            y = np.maximum(x @ tw.T + tb, 0.0) @ ta / mt
-            z = x @ w.T + b                      # (n, m)
-            h = np.maximum(z, 0.0)
-            c = (h @ a / m - y) / (m * n)        # residual / (m n)
-            g = (z >= 0.0) * c[:, None]          # c_i relu'(z_ij)
-            ga = c @ h
-            gb = a * g.sum(axis=0)
-            gw = (g.T @ x) * a[:, None]
-            a -= LR * ga
-            b -= LR * gb
-            w -= LR * gw
+            numpy_sgd_step(a, w, b, X[k], pb.teacher, LR)
         return a, w, b
 
     return run, (f"NumPy {np.__version__}: the seed's formulas on (20, m) arrays (fresh "

@@ -322,15 +322,8 @@ bool fused_chain(const Sequence<double>& seq, FusedChain& out) {
         if (L.kind != LayerKind::Dense && L.kind != LayerKind::Activation) return false;
         if (L.n_in != width || L.n_in > kFusedWidth || L.n_out > kFusedWidth) return false;
         FusedLayer f;
-        f.dense = L.kind == LayerKind::Dense;
+        static_cast<SmallLayer&>(f) = as_small_layer(L);
         any_dense = any_dense || f.dense;
-        f.n_in = L.n_in;
-        f.n_out = L.n_out;
-        f.W = L.W;
-        f.b = L.b;
-        f.gW = L.gW;
-        f.gb = L.gb;
-        f.act = L.act;
         f.mask_gy = L.n_in >= 4 || L.n_out < 4;  // dense_backward_impl's choice
         f.in = prev;
         f.out = off;

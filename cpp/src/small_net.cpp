@@ -21,16 +21,7 @@ bool small_layers(const Sequence<double>& seq, std::vector<SmallLayer>& out) {
     for (const auto& L : seq.layers) {
         if (L.kind != LayerKind::Dense && L.kind != LayerKind::Activation) return false;
         if (L.n_in > kSmallWidth || L.n_out > kSmallWidth) return false;
-        SmallLayer s;
-        s.dense = L.kind == LayerKind::Dense;
-        s.n_in = L.n_in;
-        s.n_out = L.n_out;
-        s.W = L.W;
-        s.b = L.b;
-        s.gW = L.gW;
-        s.gb = L.gb;
-        s.act = L.act;
-        out.push_back(s);
+        out.push_back(as_small_layer(L));
     }
     return !out.empty();
 }

@@ -24,6 +24,7 @@
 #include "eulerflow/activations.hpp"
 #include "eulerflow/loss.hpp"
 #include "eulerflow/network.hpp"
+#include "eulerflow/small_net.hpp"
 
 namespace eulerflow {
 
@@ -32,14 +33,9 @@ constexpr std::size_t kFusedTile = 32;      // samples per tile
 constexpr std::size_t kFusedMinBatch = 8;   // smaller batches take the general step
 
 // A layer of a fused chain; in, out, d and acc are offsets into the workspace.
-struct FusedLayer {
-    bool dense = false;
-    std::size_t n_in = 0, n_out = 0;
-    const double* W = nullptr;  // Dense: (n_out, n_in); b, gb may be null
-    const double* b = nullptr;
-    double* gW = nullptr;
-    double* gb = nullptr;
-    ActParams act;               // Activation
+// A layer's pointers and widths (SmallLayer: Dense W (n_out, n_in), b and gb may be
+// null; Activation act), and where its values lie in the tile workspace.
+struct FusedLayer : SmallLayer {
     std::size_t in = 0, out = 0; // the tile's input and output values (width, tile)
     std::size_t d = 0;           // Activation: the tile's derivative values
     std::size_t acc = 0;         // Dense: the gradient accumulators (see fused_step.cpp)

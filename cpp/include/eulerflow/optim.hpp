@@ -68,6 +68,16 @@ EF_ALWAYS_INLINE OptimStep optim_advance_impl(const OptimConfig& c, OptimScalars
     return st;
 }
 
+// Adam's and Nadam's common part for one value: the (decayed) gradient d, and the
+// first and second moments m, v updated with it. Returns d.
+template <class T>
+EF_ALWAYS_INLINE T adam_moments(T g, T p, T& m, T& v, bool decay, T wdt, T omb1, T b2t, T omb2) {
+    const T d = decay ? g + wdt * p : g;
+    m += omb1 * (d - m);
+    v = b2t * v + omb2 * d * d;
+    return d;
+}
+
 // The update of one parameter array of n values (its momentum or first and
 // second moments in buf1/buf2; buf2 unused by SGD) at the step s that
 // optim_advance gave. Each value is updated on its own, so any split of an array
@@ -99,9 +109,7 @@ EF_ALWAYS_INLINE void optim_update_impl(const OptimConfig& c, const OptimStep& s
         T* m = buf1;
         T* v = buf2;
         for (std::size_t i = 0; i < n; ++i) {
-            const T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
-            m[i] += omb1 * (d - m[i]);
-            v[i] = b2t * v[i] + omb2 * d * d;
+            adam_moments(g[i], p[i], m[i], v[i], wd != 0.0, wdt, omb1, b2t, omb2);
             const T denom = std::sqrt(v[i]) / bc2_sqrt + eps;
             p[i] -= step_size * (m[i] / denom);
         }
@@ -114,9 +122,7 @@ EF_ALWAYS_INLINE void optim_update_impl(const OptimConfig& c, const OptimStep& s
     T* m = buf1;
     T* v = buf2;
     for (std::size_t i = 0; i < n; ++i) {
-        const T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
-        m[i] += omb1 * (d - m[i]);
-        v[i] = b2t * v[i] + omb2 * d * d;
+        const T d = adam_moments(g[i], p[i], m[i], v[i], wd != 0.0, wdt, omb1, b2t, omb2);
         const T denom = std::sqrt(v[i] / bc2t) + eps;
         p[i] += coef_g * (d / denom);
         p[i] += coef_m * (m[i] / denom);

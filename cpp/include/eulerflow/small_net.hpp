@@ -28,6 +28,21 @@ struct SmallLayer {
     ActParams act;  // Activation
 };
 
+// A Dense or Activation layer's pointers and widths (for the small-net and the
+// fused training paths, which check the kind and widths themselves).
+inline SmallLayer as_small_layer(const Layer<double>& L) {
+    SmallLayer s;
+    s.dense = L.kind == LayerKind::Dense;
+    s.n_in = L.n_in;
+    s.n_out = L.n_out;
+    s.W = L.W;
+    s.b = L.b;
+    s.gW = L.gW;
+    s.gb = L.gb;
+    s.act = L.act;
+    return s;
+}
+
 // The layers of seq (resolved) as SmallLayers into out; false when seq holds
 // another kind of layer or a width above kSmallWidth.
 bool small_layers(const Sequence<double>& seq, std::vector<SmallLayer>& out);
