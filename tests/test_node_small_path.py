@@ -74,6 +74,23 @@ def test_fixed_width_kernels_equal_the_general_sweep_on_many_random_windows(d, b
             assert_same_bits(small, general)
 
 
+@pytest.mark.parametrize("act", ACTS)
+def test_euler_window_kernel_equals_the_general_sweep_for_every_activation(act):
+    # Euler on d -> d or d -> h -> d with d, h <= 4 runs the whole window in one kernel
+    # (small_euler_window) whose solver products must stay unfused like node.cpp's
+    rng = np.random.default_rng(len(act))
+    for d in range(1, 5):
+        for h in range(1, 5):
+            net = ef.Sequential([ef.Dense(d, h), ef.Activation(act), ef.Dense(h, d)])
+            for p in net.parameters():
+                p[...] = rng.standard_normal(p.shape)
+            for _ in range(8):
+                small, general = both_gradients(net, "euler", z0=rng.standard_normal(d),
+                                                target=rng.standard_normal(d), t=T3,
+                                                step_size=0.07)
+                assert_same_bits(small, general)
+
+
 def test_linear_field_without_bias_and_wider_nets_that_take_the_general_path():
     # W1's field, and a 17-wide hidden layer (beyond the small path: general both ways)
     for net in (ef.Dense(2, 2, bias=False, seed=3), ef.mlp([2, 17, 2], "relu", seed=2)):
@@ -81,11 +98,22 @@ def test_linear_field_without_bias_and_wider_nets_that_take_the_general_path():
         assert_same_bits(small, general)
 
 
-def test_w1_training_equals_checkpoint_training_bit_for_bit():
+@pytest.mark.parametrize("field", ["mlp", "linear", "mlp_tanh_bias_free"])
+def test_w1_training_equals_checkpoint_training_bit_for_bit(field):
+    # fit keeps the small path's view of the layers from window to window and epoch to
+    # epoch; the checkpointed gradient resolves nothing ahead and takes the general sweep
+    def make():
+        if field == "mlp":
+            return ef.mlp([2, 4, 2], "relu", seed=0)
+        if field == "linear":
+            return ef.Dense(2, 2, bias=False, seed=0)
+        return ef.Sequential([ef.Dense(2, 3, bias=False, seed=1), ef.Activation("tanh"),
+                              ef.Dense(3, 2, bias=False, seed=2)])
+
     t, data = ef.data.spiral_ode()
     runs = []
     for how in ("backprop", "checkpoint"):
-        net = ef.mlp([2, 4, 2], "relu", seed=0)
+        net = make()
         hist = ef.NeuralODE(net, "euler", steps_per_interval=5).fit(
             data, t, epochs=3, optimizer=ef.optim.SGD(1e-2, momentum=0.95), window=1,
             batch_size=1, seed=0, gradient=how)

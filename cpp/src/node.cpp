@@ -59,6 +59,11 @@ void NeuralOde::zero_param_grads() {
 }
 
 void NeuralOde::add_param_grads(double scale, double* grad) const {
+    if (!grad) {  // a batch of one window: its gradient stays in place, as 0 + scale g
+        for (const auto& p : net_.params)
+            for (std::size_t i = 0; i < p.size; ++i) p.g[i] = 0.0 + scale * p.g[i];
+        return;
+    }
     for (const auto& p : net_.params) {
         for (std::size_t i = 0; i < p.size; ++i) grad[i] += scale * p.g[i];
         grad += p.size;
@@ -306,29 +311,64 @@ double NeuralOde::window_loss(const double* y, const double* target) {
     return L / double(d);
 }
 
-bool NeuralOde::window_gradient_small(const double* z0, const double* target, const double* t,
-                                      std::size_t nt, double scale, double* grad, double& loss) {
-    const Tableau& tb = *s_.tb;
-    if (tb.adaptive() || pen_.any()) return false;
-    net_.reserve(d_, 1);  // resolves the widths
-    if (!small_layers(net_.seq, small_) || small_.front().n_in != d_ || small_.back().n_out != d_) return false;
-    // the step sizes of every interval's schedule (the field is autonomous: the
-    // times are not needed); a run beyond max_steps goes the general way, which throws
-    small_h_.clear();
+bool NeuralOde::small_schedule(const double* t, std::size_t nt, std::vector<double>& out) const {
+    const std::size_t start = out.size();
     for (std::size_t i = 1; i < nt; ++i) {
         std::int64_t k;
         double h_nominal;
         fixed_schedule(t[i - 1], t[i], s_.step_size, s_.steps_per_interval, k, h_nominal);
-        if (k > s_.max_steps - std::int64_t(small_h_.size())) return false;
+        if (k > s_.max_steps - std::int64_t(out.size() - start)) return false;
         for (std::int64_t j = 0; j < k; ++j) {
             double tc, h;
             fixed_step(t[i - 1], t[i], k, h_nominal, j, tc, h);
-            small_h_.push_back(h);
+            out.push_back(h);
         }
     }
-    const std::size_t S = tb.stages, nv = small_values(small_), steps = small_h_.size();
+    return true;
+}
+
+bool NeuralOde::window_gradient_small(const double* z0, const double* target, const double* t,
+                                      std::size_t nt, double scale, double* grad, double& loss) {
+    const Tableau& tb = *s_.tb;
+    if (tb.adaptive() || pen_.any()) return false;
+    if (!small_cached_) {  // fit resolves the layers once for all its windows
+        net_.reserve(d_, 1);  // resolves the widths
+        if (!small_layers(net_.seq, small_) || small_.front().n_in != d_ || small_.back().n_out != d_) return false;
+        small_cached_ = in_fit_;
+    }
+    // the step sizes of every interval's schedule (the field is autonomous: the
+    // times are not needed): fit's, computed once for all its windows, or this
+    // window's; a run beyond max_steps goes the general way, which throws
+    const double* hs;
+    std::size_t steps;
+    const std::size_t w = fit_t_ && t >= fit_t_ && nt == fit_window_ + 1 ? std::size_t(t - fit_t_) : kNotCached;
+    if (w < fit_win_.size() && fit_win_[w].second != kNotCached) {
+        hs = fit_h_.data() + fit_win_[w].first;
+        steps = fit_win_[w].second;
+    } else {
+        small_h_.clear();
+        if (!small_schedule(t, nt, small_h_)) return false;
+        hs = small_h_.data();
+        steps = small_h_.size();
+    }
+    const std::size_t S = tb.stages, nv = small_values(small_);
     const SmallLayer* layers = small_.data();
     const std::size_t nl = small_.size();
+    if (S == 1 && tb.b[0] != 0.0 && small_euler_shape(layers, nl) >= 0) {
+        // Euler on a one- or two-Dense field: the whole window in one kernel
+        if (small_tape_.size() < steps * nv) small_tape_.resize(steps * nv);
+        if (abar_.size() != d_) abar_.resize(d_);
+        zero_param_grads();
+        if (small_euler_window(layers, nl, hs, tb.b[0], steps, z0, target, small_tape_.data(), abar_.data(),
+                               loss) == 1)
+            add_param_grads(scale, grad);
+        net_.n_last = 0;
+        penalty_ = 0.0;
+        last_penalty_ = 0.0;
+        last_nfev_ = std::int64_t(steps);
+        workspace_bytes_ = (steps * nv + steps) * sizeof(double);
+        return true;
+    }
     // the tape: per step and stage the values of small_forward, the stage's input
     // first and its derivative K_s last
     if (small_tape_.size() < steps * S * nv) small_tape_.resize(steps * S * nv);
@@ -350,7 +390,7 @@ bool NeuralOde::window_gradient_small(const double* z0, const double* target, co
         double* y = ybuf_.data();
         double* ynew = ynew_.data();
         for (std::size_t m = 0; m < steps; ++m) {
-            const double h = small_h_[m];
+            const double h = hs[m];
             for (std::size_t s = 0; s < S; ++s) {
                 double* ys = vals(m, s);
                 for (std::size_t i = 0; i < d; ++i) ys[i] = y[i];
@@ -380,7 +420,7 @@ bool NeuralOde::window_gradient_small(const double* z0, const double* target, co
         double* Yb = ybar_stage_.data() + S * d;  // S x d stage adjoints
         double* kb = Yb + S * d;                  // d
         for (std::size_t m = steps; m-- > 0;) {
-            const double h = small_h_[m];
+            const double h = hs[m];
             for (std::size_t s = S; s-- > 0;) {
                 double* Ybs = Yb + s * d;
                 if (!stage_adjoint_input(tb, s, h, abar, Yb, d, kb)) {
@@ -516,7 +556,14 @@ double NeuralOde::window_gradient(const double* z0, const double* target, const 
                            [](double, double, const double*) {});
     }
     const double* g = aug_.data() + 2 * d;
-    for (std::size_t i = 0; i < n_params_; ++i) grad[i] += scale * g[i];
+    if (grad) {
+        for (std::size_t i = 0; i < n_params_; ++i) grad[i] += scale * g[i];
+    } else {
+        for (const auto& p : net_.params) {
+            for (std::size_t i = 0; i < p.size; ++i) p.g[i] = 0.0 + scale * g[i];
+            g += p.size;
+        }
+    }
     workspace_bytes_ = (aug_.size() + work_aug_.K.size() + work_aug_.ytmp.size() + work_aug_.err.size() +
                         ynew_.size()) * sizeof(double);
     last_penalty_ = penalty_;
@@ -529,7 +576,35 @@ FitStatus NeuralOde::fit(const double* data, const double* t, std::size_t T, std
                          double* loss_out, double* nfev_out, double* penalty_out,
                          const EpochCallback& on_epoch) {
     FitStatus st;
+    // the small path may keep its view of the layers from window to window: nothing
+    // reallocates the network during a fit
+    struct FitScope {
+        NeuralOde& node;
+        explicit FitScope(NeuralOde& n) : node(n) { node.in_fit_ = true; node.small_cached_ = false; }
+        ~FitScope() {
+            node.in_fit_ = false;
+            node.small_cached_ = false;
+            node.fit_t_ = nullptr;
+            node.fit_win_.clear();
+        }
+    } scope(*this);
     const std::size_t nw = T - window;
+    // the small path's step sizes, window by window (a window beyond max_steps is
+    // marked and computes its own, which fails), unless they would take much memory
+    fit_win_.clear();
+    fit_h_.clear();
+    if (how == NodeGradient::Backprop && !s_.tb->adaptive()) {
+        constexpr std::size_t kMaxCached = std::size_t(1) << 20;
+        fit_t_ = t;
+        fit_window_ = window;
+        for (std::size_t i = 0; i < nw && fit_h_.size() <= kMaxCached; ++i) {
+            const std::size_t start = fit_h_.size();
+            const bool ok = small_schedule(t + i, window + 1, fit_h_);
+            if (!ok) fit_h_.resize(start);
+            fit_win_.push_back({start, ok ? fit_h_.size() - start : kNotCached});
+        }
+        if (fit_h_.size() > kMaxCached) fit_win_.clear();
+    }
     std::vector<std::size_t> idx(nw);
     std::iota(idx.begin(), idx.end(), std::size_t(0));
     std::vector<double> gacc(n_params_);
@@ -540,12 +615,14 @@ FitStatus NeuralOde::fit(const double* data, const double* t, std::size_t T, std
         std::size_t batches = 0;
         for (std::size_t start = 0; start < nw; start += nb) {
             const std::size_t m = std::min(nb, nw - start);
-            std::fill(gacc.begin(), gacc.end(), 0.0);
+            // one window: its gradient is left in the parameters' gradients
+            double* acc = m == 1 ? nullptr : gacc.data();
+            if (acc) std::fill(gacc.begin(), gacc.end(), 0.0);
             double L = 0.0;
             for (std::size_t b = 0; b < m; ++b) {
                 const std::size_t i = idx[start + b];
                 L += window_gradient(data + i * d_, data + (i + window) * d_, t + i, window + 1, how,
-                                     1.0 / double(m), gacc.data());
+                                     1.0 / double(m), acc);
                 epoch_penalty += last_penalty_;
                 epoch_nfev += double(last_nfev_);
             }
@@ -556,10 +633,12 @@ FitStatus NeuralOde::fit(const double* data, const double* t, std::size_t T, std
                 st.bad_loss = L;
                 return st;
             }
-            const double* g = gacc.data();
-            for (auto& p : net_.params) {
-                std::copy(g, g + p.size, p.g);
-                g += p.size;
+            if (acc) {
+                const double* g = gacc.data();
+                for (auto& p : net_.params) {
+                    std::copy(g, g + p.size, p.g);
+                    g += p.size;
+                }
             }
             optim_step(oc, os, net_.params, buf1, buf2);
             epoch_loss += L;
@@ -570,6 +649,7 @@ FitStatus NeuralOde::fit(const double* data, const double* t, std::size_t T, std
         nfev_out[e] = epoch_nfev;
         penalty_out[e] = epoch_penalty / double(nw);
         st.epochs_done = e + 1;
+        small_cached_ = false;  // the callback may change the network
         if (on_epoch && on_epoch(e, loss_out[e])) {
             st.stopped = true;
             return st;

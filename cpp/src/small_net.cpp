@@ -7,6 +7,7 @@
 #include "eulerflow/dense.hpp"
 #include "eulerflow/multiversion.hpp"
 
+#include <cmath>
 #include <cstddef>
 #include <type_traits>
 
@@ -24,6 +25,16 @@ bool small_layers(const Sequence<double>& seq, std::vector<SmallLayer>& out) {
         out.push_back(as_small_layer(L));
     }
     return !out.empty();
+}
+
+int small_euler_shape(const SmallLayer* layers, std::size_t n_layers) {
+    const std::size_t d = layers[0].n_in;
+    if (d < 1 || d > 4) return -1;
+    if (n_layers == 1) return layers[0].dense && layers[0].n_out == d ? 0 : -1;
+    if (n_layers != 3 || !layers[0].dense || layers[1].dense || !layers[2].dense) return -1;
+    const std::size_t h = layers[0].n_out;
+    if (h > 4 || layers[2].n_in != h || layers[2].n_out != d) return -1;
+    return int(h);
 }
 
 std::size_t small_values(const std::vector<SmallLayer>& layers) {
@@ -148,6 +159,114 @@ EF_ALWAYS_INLINE void small_backward_impl(const SmallLayer* layers, std::size_t 
     }
 }
 
+// A value the compiler must round on its own: the solver's products (h K, e e)
+// are separate multiplies and adds in node.cpp, which the baseline build
+// compiles without FMA; here, in the FMA variants, GCC would fuse them.
+EF_ALWAYS_INLINE double unfused(double v) {
+#if defined(__x86_64__)
+    asm("" : "+x"(v));
+#elif defined(__aarch64__)
+    asm("" : "+w"(v));
+#else
+    volatile double keep = v;
+    v = keep;
+#endif
+    return v;
+}
+
+// One Euler window on a field of D -> D (H = 0: one Dense layer) or D -> H -> D
+// (Dense, activation, Dense): NeuralOde::window_gradient_small's sweep for a
+// one-stage tableau, with every width known to the compiler, so the state, the
+// stage's values and the adjoint stay in registers from step to step instead of
+// travelling through the tape and the per-layer calls. The layer code is
+// small_forward's and small_backward's (dense_forward_one, dense_backward_one,
+// the activation kernels) and the solver's arithmetic is node.cpp's with its
+// products kept unfused, so the results are the same bits.
+template <std::size_t D, std::size_t H>
+EF_ALWAYS_INLINE bool euler_window_fixed(const SmallLayer* layers, const double* h, double b0, std::size_t steps,
+                                         const double* z0, const double* target, double* tape, double* abar_out,
+                                         double& loss) {
+    using IC_D = std::integral_constant<std::size_t, D>;
+    using IC_H = std::integral_constant<std::size_t, H>;
+    constexpr std::size_t NV = H ? D + 2 * H : D;  // per step: the input, the hidden layer before and after
+    double y[D];
+    for (std::size_t i = 0; i < D; ++i) y[i] = z0[i];
+    for (std::size_t m = 0; m < steps; ++m) {
+        double* v = tape + m * NV;
+        double K[D];
+        for (std::size_t i = 0; i < D; ++i) v[i] = y[i];
+        if constexpr (H > 0) {
+            double z[H], a[H];
+            dense_forward_one(layers[0], IC_D{}, IC_H{}, y, z);
+            detail::activation_forward_impl(layers[1].act, z, a, H);
+            dense_forward_one(layers[2], IC_H{}, IC_D{}, a, K);
+            for (std::size_t i = 0; i < H; ++i) v[D + i] = z[i];
+            for (std::size_t i = 0; i < H; ++i) v[D + H + i] = a[i];
+        } else {
+            dense_forward_one(layers[0], IC_D{}, IC_D{}, y, K);
+        }
+        for (std::size_t i = 0; i < D; ++i) y[i] = y[i] + unfused(h[m] * b0 * K[i]);
+    }
+    // NeuralOde::window_loss
+    double abar[D];
+    double L = 0.0;
+    for (std::size_t j = 0; j < D; ++j) {
+        const double e = y[j] - target[j];
+        L = L + unfused(e * e);
+        abar[j] = 2.0 * e / double(D);
+    }
+    loss = L / double(D);
+    if (!std::isfinite(loss)) return false;
+    for (std::size_t m = steps; m-- > 0;) {
+        const double* v = tape + m * NV;
+        double kb[D], gx[D];
+        for (std::size_t i = 0; i < D; ++i) kb[i] = h[m] * b0 * abar[i];
+        if constexpr (H > 0) {
+            double ga[H], gz[H];
+            dense_backward_one(layers[2], IC_H{}, IC_D{}, v + D + H, kb, ga);
+            detail::activation_backward_impl(layers[1].act, v + D, v + D + H, ga, gz, H);
+            dense_backward_one(layers[0], IC_D{}, IC_H{}, v, gz, gx);
+        } else {
+            dense_backward_one(layers[0], IC_D{}, IC_D{}, v, kb, gx);
+        }
+        for (std::size_t i = 0; i < D; ++i) abar[i] += gx[i];
+    }
+    for (std::size_t i = 0; i < D; ++i) abar_out[i] = abar[i];
+    return true;
+}
+
+template <std::size_t D>
+EF_ALWAYS_INLINE int euler_window_d(const SmallLayer* layers, std::size_t hidden, const double* h, double b0,
+                                    std::size_t steps, const double* z0, const double* target, double* tape,
+                                    double* abar, double& loss) {
+    bool ok;
+    switch (hidden) {
+        case 0: ok = euler_window_fixed<D, 0>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
+        case 1: ok = euler_window_fixed<D, 1>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
+        case 2: ok = euler_window_fixed<D, 2>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
+        case 3: ok = euler_window_fixed<D, 3>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
+        case 4: ok = euler_window_fixed<D, 4>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
+        default: return -1;
+    }
+    return ok ? 1 : 0;
+}
+
+EF_ALWAYS_INLINE int small_euler_window_impl(const SmallLayer* layers, std::size_t n_layers, const double* h,
+                                             double b0,
+                                             std::size_t steps, const double* z0, const double* target,
+                                             double* tape, double* abar, double& loss) {
+    const int shape = small_euler_shape(layers, n_layers);
+    if (shape < 0) return -1;
+    const std::size_t hidden = std::size_t(shape), d = layers[0].n_in;
+    switch (d) {
+        case 1: return euler_window_d<1>(layers, hidden, h, b0, steps, z0, target, tape, abar, loss);
+        case 2: return euler_window_d<2>(layers, hidden, h, b0, steps, z0, target, tape, abar, loss);
+        case 3: return euler_window_d<3>(layers, hidden, h, b0, steps, z0, target, tape, abar, loss);
+        case 4: return euler_window_d<4>(layers, hidden, h, b0, steps, z0, target, tape, abar, loss);
+        default: return -1;
+    }
+}
+
 EF_MULTIVERSION(EF_NO_VECTORIZE, void, small_forward,
                 (const SmallLayer* layers, std::size_t n_layers, double* vals), (layers, n_layers, vals),
                 small_forward_impl)
@@ -155,5 +274,11 @@ EF_MULTIVERSION(EF_NO_VECTORIZE, void, small_backward,
                 (const SmallLayer* layers, std::size_t n_layers, const double* vals, const double* gy,
                  double* gx, double* scratch),
                 (layers, n_layers, vals, gy, gx, scratch), small_backward_impl)
+
+EF_MULTIVERSION(EF_NO_VECTORIZE, int, small_euler_window,
+                (const SmallLayer* layers, std::size_t n_layers, const double* h, double b0,
+                 std::size_t steps, const double* z0, const double* target, double* tape, double* abar,
+                 double& loss),
+                (layers, n_layers, h, b0, steps, z0, target, tape, abar, loss), small_euler_window_impl)
 
 }  // namespace eulerflow

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include <memory>
@@ -63,7 +64,8 @@ public:
 
     // Loss MSE(z(t[nt-1]), target) of one window started at z0 over t[0..nt),
     // plus the penalty; adds scale * dLoss/dtheta into grad (flat, in
-    // net.params order). last_penalty() and last_nfev() describe the window.
+    // net.params order), or with grad null leaves 0 + scale * dLoss/dtheta in the
+    // parameters' own gradients. last_penalty() and last_nfev() describe the window.
     double window_gradient(const double* z0, const double* target, const double* t,
                            std::size_t nt, NodeGradient how, double scale, double* grad);
 
@@ -114,6 +116,7 @@ private:
     // The penalty of one accepted step from its stages (forward only: the adjoint's loss).
     double step_penalty(double h, const double* y, const double* K);
     void zero_param_grads();
+    // grad += scale * the parameters' gradients (flat); grad null: in place, 0 + scale g.
     void add_param_grads(double scale, double* grad) const;
     // MSE of the end state y against target; dL/dy into abar_.
     double window_loss(const double* y, const double* target);
@@ -145,6 +148,15 @@ private:
     std::vector<double> ybuf_, ynew_, abar_, kbar_, ybar_stage_, aug_;
     std::vector<SmallLayer> small_;      // the small path's view of the network
     std::vector<double> small_tape_, small_h_, small_scratch_;  // its layer values and step sizes
+    bool in_fit_ = false, small_cached_ = false;  // small_ resolved once per fit
+    // fit's step sizes for the small path: window i (starting at fit_t_ + i) has the
+    // fit_win_[i].second values of fit_h_ from fit_win_[i].first, unless kNotCached
+    static constexpr std::size_t kNotCached = std::size_t(-1);
+    const double* fit_t_ = nullptr;
+    std::size_t fit_window_ = 0;
+    std::vector<double> fit_h_;
+    std::vector<std::pair<std::size_t, std::size_t>> fit_win_;
+    bool small_schedule(const double* t, std::size_t nt, std::vector<double>& out) const;
     std::size_t workspace_bytes_ = 0;
 };
 

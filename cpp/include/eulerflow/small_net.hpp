@@ -58,4 +58,17 @@ void small_forward(const SmallLayer* layers, std::size_t n_layers, double* vals)
 void small_backward(const SmallLayer* layers, std::size_t n_layers, const double* vals, const double* gy,
                     double* gx, double* scratch);
 
+// The shapes small_euler_window takes: one Dense layer d -> d (0), or Dense d -> h,
+// an activation and Dense h -> d (h), with d and h in 1..4; -1 for the others.
+int small_euler_shape(const SmallLayer* layers, std::size_t n_layers);
+
+// A whole window of a one-stage (Euler) tableau on such a field: the forward from
+// z0 with the step sizes h[m] and the tableau's weight b0, the MSE loss against target,
+// and, when the loss is finite, the backward: the Dense gradients accumulated into
+// gW/gb (zeroed by the caller) and dL/dz0 in abar (d values). tape: steps *
+// (d + 2 h) doubles. Returns 1 (done), 0 (loss not finite: no gradients) or -1
+// (another shape). The same bits as the small path's general sweep.
+int small_euler_window(const SmallLayer* layers, std::size_t n_layers, const double* h, double b0, std::size_t steps,
+                       const double* z0, const double* target, double* tape, double* abar, double& loss);
+
 }  // namespace eulerflow
