@@ -89,12 +89,16 @@ EF_ALWAYS_INLINE void optim_update_impl(const OptimConfig& c, const OptimStep& s
     const double wd = c.weight_decay;
     if (c.kind == OptimKind::Sgd) {
         const T lr = T(c.lr), mom = T(c.momentum), damp1 = T(1.0 - c.dampening), wdt = T(wd);
+        // the options in locals and the new momentum in a register: a store to p or
+        // buf could otherwise alias them, and every value would wait for its reload
+        const bool momentum = c.momentum != 0.0, nesterov = c.nesterov, decay = wd != 0.0;
         T* buf = buf1;
         for (std::size_t i = 0; i < n; ++i) {
-            T d = wd != 0.0 ? g[i] + wdt * p[i] : g[i];
-            if (c.momentum != 0.0) {
-                buf[i] = step == 1 ? d : mom * buf[i] + damp1 * d;
-                d = c.nesterov ? d + mom * buf[i] : buf[i];
+            T d = decay ? g[i] + wdt * p[i] : g[i];
+            if (momentum) {
+                const T b = step == 1 ? d : mom * buf[i] + damp1 * d;
+                buf[i] = b;
+                d = nesterov ? d + mom * b : b;
             }
             p[i] -= lr * d;
         }
