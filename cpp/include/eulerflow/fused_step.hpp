@@ -47,7 +47,7 @@ struct FusedChain {
     std::size_t n_in = 0, n_out = 0;
     std::size_t grad[2] = {0, 0};  // the backward's two gradient tiles
     std::size_t acc_begin = 0, acc_end = 0;
-    std::size_t size = 0;          // doubles of workspace
+    std::size_t size = 0;          // doubles of workspace (with room to align its start)
 };
 
 // The layers of seq (resolved) as a fused chain into out; false when seq holds
