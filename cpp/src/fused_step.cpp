@@ -18,7 +18,6 @@ namespace {
 std::atomic<bool> g_fused_enabled{true};
 
 using detail::hsum;
-using detail::mask_below;
 using detail::vload;
 using detail::vstore;
 using V = detail::vec_t<double>;
@@ -26,6 +25,16 @@ constexpr std::size_t kFusedAlign = 64;  // bytes: a cache line
 constexpr std::size_t kL = detail::lanes<double>();  // 4: dots_impl strides 2 kL = 8 samples
 static_assert(kFusedTile % (2 * kL) == 0, "a tile holds whole dots_impl strides");
 static_assert(kFusedMinBatch == 2 * kL, "dots_impl sums in vectors from 2L samples");
+
+// detail::mask_below's result (v with its lanes start + j < from zeroed) by a
+// compare and select: mask_below goes through a stack buffer, whose scalar
+// stores the vector load cannot forward from.
+EF_ALWAYS_INLINE V mask_below(const V& v, std::size_t start, std::size_t from) {
+    typedef std::int64_t I __attribute__((vector_size(sizeof(V))));
+    static_assert(sizeof(I) / sizeof(std::int64_t) == kL, "one index per lane");
+    const I lane = I{0, 1, 2, 3} + std::int64_t(start);
+    return lane >= std::int64_t(from) ? v : V{};
+}
 
 // Per-sample loss values of a tile of C samples starting at sample p, and
 // dL/dz into g (k, C). cross_entropy's and squared_error's expressions per
@@ -190,8 +199,8 @@ EF_ALWAYS_INLINE void tile_dense_backward(const double* W, std::size_t n_in, std
             a[v] = V{};
         }
         if (Masked && !mask_gy) {
-            xv[0] = mask_below<double>(xv[0], 0, fresh);
-            xv[1] = mask_below<double>(xv[1], kL, fresh);
+            xv[0] = mask_below(xv[0], 0, fresh);
+            xv[1] = mask_below(xv[1], kL, fresh);
         }
         for (std::size_t o = 0; o < n_out; ++o) {
             V g[NV];
@@ -201,8 +210,8 @@ EF_ALWAYS_INLINE void tile_dense_backward(const double* W, std::size_t n_in, std
                 for (std::size_t v = 0; v < NV; ++v) a[v] += w * g[v];
             }
             if (Masked && mask_gy) {
-                g[0] = mask_below<double>(g[0], 0, fresh);
-                g[1] = mask_below<double>(g[1], kL, fresh);
+                g[0] = mask_below(g[0], 0, fresh);
+                g[1] = mask_below(g[1], kL, fresh);
             }
             double* s = accw + (o * n_in + k) * 2 * kL;
             V s0 = vload(s), s1 = vload(s + kL);
@@ -226,7 +235,7 @@ EF_ALWAYS_INLINE void tile_dense_backward(const double* W, std::size_t n_in, std
         if (Masked) {  // sum_impl's steps from lane `fresh` on, then its masked tail
             std::size_t i = fresh;
             for (; i + kL <= C; i += kL) sb += vload(g + i);
-            if (i < C) sb += mask_below<double>(vload(g + C - kL), C - kL, i);
+            if (i < C) sb += mask_below(vload(g + C - kL), C - kL, i);
         } else {
             for (std::size_t v = 0; v < NV; ++v) sb += vload(g + v * kL);
         }
