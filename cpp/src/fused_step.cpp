@@ -36,15 +36,23 @@ EF_ALWAYS_INLINE V mask_below(const V& v, std::size_t start, std::size_t from) {
     return lane >= std::int64_t(from) ? v : V{};
 }
 
-// Per-sample loss values of a tile of C samples starting at sample p, and
-// dL/dz into g (k, C). cross_entropy's and squared_error's expressions per
-// sample; the sums over the samples are left to loss_total.
+// The running sums of cross entropy over the samples, in sample order as
+// cross_entropy sums them: the loss and the correct predictions.
+struct CeSums {
+    double total = 0.0;
+    std::size_t hits = 0;
+};
+
+// dL/dz into g (k, C) for the tile of C samples starting at sample p, with
+// cross_entropy's and squared_error's expressions per sample. Cross entropy
+// adds the samples from lane `fresh` on to ce (those before it were added by
+// an earlier tile); squared_error's sum runs over yout after the tiles.
 template <std::size_t C>
 EF_ALWAYS_INLINE void tile_loss(LossKind kind, const double* z, std::size_t k, std::size_t m,
-                                std::size_t p, const Targets<double>& tg, double* g, LossWork& w,
-                                double* yout) {
+                                std::size_t p, std::size_t fresh, const Targets<double>& tg, double* g,
+                                CeSums& ce, double* yout) {
     if (kind != LossKind::CrossEntropy) {
-        // squared_error's gradient; its sum runs over yout (k, m) in loss_total
+        // squared_error's gradient; its sum runs over yout (k, m) after the tiles
         const double scale = kind == LossKind::Mse ? 1.0 / double(k * m) : 0.5 / double(m);
         for (std::size_t j = 0; j < k; ++j) {
             const double* zj = z + j * C;
@@ -82,13 +90,18 @@ EF_ALWAYS_INLINE void tile_loss(LossKind kind, const double* z, std::size_t k, s
     }
     const double inv_n = 1.0 / double(m);
     for (std::size_t i = 0; i < C; ++i) zmax[i] += fastmath::log(zsum[i]);
-    for (std::size_t i = 0; i < C; ++i) {
-        w.zmax[p + i] = zmax[i];
-        w.best[p + i] = best[i];
-    }
+    double total = ce.total;  // one chain of additions, as cross_entropy's
+    std::size_t hits = ce.hits;
     if (tg.labels) {
         const std::int64_t* lab = tg.labels + p;
-        for (std::size_t i = 0; i < C; ++i) w.best_val[p + i] = z[std::size_t(lab[i]) * C + i];
+        double zlab[C];
+        for (std::size_t i = 0; i < C; ++i) zlab[i] = z[std::size_t(lab[i]) * C + i];
+        for (std::size_t i = fresh; i < C; ++i) {
+            total += zmax[i] - zlab[i];
+            hits += std::size_t(best[i] == lab[i]);
+        }
+        ce.total = total;
+        ce.hits = hits;
         for (std::size_t i = 0; i < C; ++i) zsum[i] = inv_n / zsum[i];
         for (std::size_t j = 0; j < k; ++j) {
             double* gj = g + j * C;
@@ -115,11 +128,12 @@ EF_ALWAYS_INLINE void tile_loss(LossKind kind, const double* z, std::size_t k, s
             tbest[i] = tj[i] > tg.t[std::size_t(tbest[i]) * m + p + i] ? std::int64_t(j) : tbest[i];
         }
     }
-    for (std::size_t i = 0; i < C; ++i) {
-        w.best_val[p + i] = tsum[i];
-        w.best_t[p + i] = tz[i];
-        w.best_tj[p + i] = tbest[i];
+    for (std::size_t i = fresh; i < C; ++i) {
+        total += zmax[i] * tsum[i] - tz[i];
+        hits += std::size_t(best[i] == tbest[i]);
     }
+    ce.total = total;
+    ce.hits = hits;
     for (std::size_t i = 0; i < C; ++i) zsum[i] = tsum[i] * inv_n / zsum[i];
     for (std::size_t j = 0; j < k; ++j) {
         double* gj = g + j * C;
@@ -127,31 +141,6 @@ EF_ALWAYS_INLINE void tile_loss(LossKind kind, const double* z, std::size_t k, s
         for (std::size_t i = 0; i < C; ++i) gj[i] = gj[i] * zsum[i];
         for (std::size_t i = 0; i < C; ++i) gj[i] = gj[i] - tj[i] * inv_n;
     }
-}
-
-// The loss of the batch from the per-sample values, summed in sample order as
-// cross_entropy sums it (squared_error: over yout in its own order).
-EF_ALWAYS_INLINE double loss_total(LossKind kind, const Targets<double>& tg, std::size_t k,
-                                   std::size_t m, const LossWork& w, const double* yout,
-                                   std::size_t* correct) {
-    if (kind == LossKind::Mse) return detail::squared_error(yout, tg.t, k * m, 1.0 / double(k * m), static_cast<double*>(nullptr));
-    if (kind == LossKind::HalfSe) return detail::squared_error(yout, tg.t, k * m, 0.5 / double(m), static_cast<double*>(nullptr));
-    const double inv_n = 1.0 / double(m);
-    double total = 0.0;
-    std::size_t hits = 0;
-    if (tg.labels) {
-        for (std::size_t i = 0; i < m; ++i) {
-            total += w.zmax[i] - w.best_val[i];
-            hits += std::size_t(w.best[i] == tg.labels[i]);
-        }
-    } else {
-        for (std::size_t i = 0; i < m; ++i) {
-            total += w.zmax[i] * w.best_val[i] - w.best_t[i];
-            hits += std::size_t(w.best[i] == w.best_tj[i]);
-        }
-    }
-    if (correct) *correct = hits;
-    return total * inv_n;
 }
 
 // The Dense layer's arithmetic on a tile of C = NV kL samples (x: n_in rows of
@@ -247,7 +236,7 @@ EF_ALWAYS_INLINE void tile_dense_backward(const double* W, std::size_t n_in, std
 // batch's last 8, those before p + fresh done already).
 template <std::size_t NV, bool Masked>
 EF_ALWAYS_INLINE void fused_tile(const FusedChain& ch, const double* X, std::size_t m, LossKind loss,
-                                 const Targets<double>& tg, double* work, LossWork& lw, double* yout,
+                                 const Targets<double>& tg, double* work, CeSums& ce, double* yout,
                                  std::size_t p, std::size_t fresh) {
     constexpr std::size_t C = NV * kL;
     static_assert(!Masked || NV == 2, "only the last 8 samples are masked");
@@ -265,7 +254,7 @@ EF_ALWAYS_INLINE void fused_tile(const FusedChain& ch, const double* X, std::siz
             detail::activation_forward_deriv_impl(L.act, work + L.in, work + L.out, work + L.d, L.n_out * C);
         }
     }
-    tile_loss<C>(loss, work + layers[nl - 1].out, ch.n_out, m, p, tg, work + ch.grad[0], lw, yout);
+    tile_loss<C>(loss, work + layers[nl - 1].out, ch.n_out, m, p, fresh, tg, work + ch.grad[0], ce, yout);
 
     const double* gy = work + ch.grad[0];
     int which = 1;
@@ -293,8 +282,8 @@ EF_ALWAYS_INLINE void fused_tile(const FusedChain& ch, const double* X, std::siz
 }
 
 EF_ALWAYS_INLINE double fused_step_impl(const FusedChain& ch, const double* X, std::size_t m, LossKind loss,
-                                        const Targets<double>& tg, double* work, LossWork& lw,
-                                        double* yout, std::size_t* correct) {
+                                        const Targets<double>& tg, double* work, double* yout,
+                                        std::size_t* correct) {
     // Every tile and accumulator offset is a multiple of 8 doubles: from a
     // 64-byte boundary no vector load or store straddles two cache lines (a
     // malloc'd buffer starts 16 bytes past one, and the split accesses cost
@@ -302,12 +291,13 @@ EF_ALWAYS_INLINE double fused_step_impl(const FusedChain& ch, const double* X, s
     work = reinterpret_cast<double*>((reinterpret_cast<std::uintptr_t>(work) + kFusedAlign - 1) &
                                      ~std::uintptr_t(kFusedAlign - 1));
     std::fill(work + ch.acc_begin, work + ch.acc_end, 0.0);
+    CeSums ce;
     std::size_t i = 0;
     for (; i + kFusedTile <= m; i += kFusedTile) {
-        fused_tile<kFusedTile / kL, false>(ch, X, m, loss, tg, work, lw, yout, i, 0);
+        fused_tile<kFusedTile / kL, false>(ch, X, m, loss, tg, work, ce, yout, i, 0);
     }
-    for (; i + 2 * kL <= m; i += 2 * kL) fused_tile<2, false>(ch, X, m, loss, tg, work, lw, yout, i, 0);
-    if (i < m) fused_tile<2, true>(ch, X, m, loss, tg, work, lw, yout, m - 2 * kL, i - (m - 2 * kL));
+    for (; i + 2 * kL <= m; i += 2 * kL) fused_tile<2, false>(ch, X, m, loss, tg, work, ce, yout, i, 0);
+    if (i < m) fused_tile<2, true>(ch, X, m, loss, tg, work, ce, yout, m - 2 * kL, i - (m - 2 * kL));
     // the sums, in the general backward's layer order (tied weights add alike)
     for (std::size_t l = ch.layers.size(); l-- > 0;) {
         const FusedLayer& L = ch.layers[l];
@@ -321,7 +311,11 @@ EF_ALWAYS_INLINE double fused_step_impl(const FusedChain& ch, const double* X, s
             for (std::size_t o = 0; o < L.n_out; ++o) L.gb[o] += hsum<double>(vload(sb + o * kL));
         }
     }
-    return loss_total(loss, tg, ch.n_out, m, lw, yout, correct);
+    // squared_error's sums, over the outputs in its own order
+    if (loss == LossKind::Mse) return detail::squared_error(yout, tg.t, ch.n_out * m, 1.0 / double(ch.n_out * m), static_cast<double*>(nullptr));
+    if (loss == LossKind::HalfSe) return detail::squared_error(yout, tg.t, ch.n_out * m, 0.5 / double(m), static_cast<double*>(nullptr));
+    if (correct) *correct = ce.hits;
+    return ce.total * (1.0 / double(m));
 }
 
 }  // namespace
@@ -379,7 +373,7 @@ bool fused_step_enabled() { return g_fused_enabled.load(std::memory_order_relaxe
 
 EF_MULTIVERSION(, double, fused_step,
                 (const FusedChain& chain, const double* X, std::size_t m, LossKind loss,
-                 const Targets<double>& tg, double* work, LossWork& lw, double* yout, std::size_t* correct),
-                (chain, X, m, loss, tg, work, lw, yout, correct), fused_step_impl)
+                 const Targets<double>& tg, double* work, double* yout, std::size_t* correct),
+                (chain, X, m, loss, tg, work, yout, correct), fused_step_impl)
 
 }  // namespace eulerflow
