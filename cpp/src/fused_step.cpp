@@ -18,23 +18,41 @@ namespace {
 std::atomic<bool> g_fused_enabled{true};
 
 using detail::hsum;
-using detail::mask_below;
 using detail::vload;
 using detail::vstore;
 using V = detail::vec_t<double>;
+constexpr std::size_t kFusedAlign = 64;  // bytes: a cache line
 constexpr std::size_t kL = detail::lanes<double>();  // 4: dots_impl strides 2 kL = 8 samples
 static_assert(kFusedTile % (2 * kL) == 0, "a tile holds whole dots_impl strides");
 static_assert(kFusedMinBatch == 2 * kL, "dots_impl sums in vectors from 2L samples");
 
-// Per-sample loss values of a tile of C samples starting at sample p, and
-// dL/dz into g (k, C). cross_entropy's and squared_error's expressions per
-// sample; the sums over the samples are left to loss_total.
+// detail::mask_below's result (v with its lanes start + j < from zeroed) by a
+// compare and select: mask_below goes through a stack buffer, whose scalar
+// stores the vector load cannot forward from.
+EF_ALWAYS_INLINE V mask_below(const V& v, std::size_t start, std::size_t from) {
+    typedef std::int64_t I __attribute__((vector_size(sizeof(V))));
+    static_assert(sizeof(I) / sizeof(std::int64_t) == kL, "one index per lane");
+    const I lane = I{0, 1, 2, 3} + std::int64_t(start);
+    return lane >= std::int64_t(from) ? v : V{};
+}
+
+// The running sums of cross entropy over the samples, in sample order as
+// cross_entropy sums them: the loss and the correct predictions.
+struct CeSums {
+    double total = 0.0;
+    std::size_t hits = 0;
+};
+
+// dL/dz into g (k, C) for the tile of C samples starting at sample p, with
+// cross_entropy's and squared_error's expressions per sample. Cross entropy
+// adds the samples from lane `fresh` on to ce (those before it were added by
+// an earlier tile); squared_error's sum runs over yout after the tiles.
 template <std::size_t C>
 EF_ALWAYS_INLINE void tile_loss(LossKind kind, const double* z, std::size_t k, std::size_t m,
-                                std::size_t p, const Targets<double>& tg, double* g, LossWork& w,
-                                double* yout) {
+                                std::size_t p, std::size_t fresh, const Targets<double>& tg, double* g,
+                                CeSums& ce, double* yout) {
     if (kind != LossKind::CrossEntropy) {
-        // squared_error's gradient; its sum runs over yout (k, m) in loss_total
+        // squared_error's gradient; its sum runs over yout (k, m) after the tiles
         const double scale = kind == LossKind::Mse ? 1.0 / double(k * m) : 0.5 / double(m);
         for (std::size_t j = 0; j < k; ++j) {
             const double* zj = z + j * C;
@@ -72,13 +90,18 @@ EF_ALWAYS_INLINE void tile_loss(LossKind kind, const double* z, std::size_t k, s
     }
     const double inv_n = 1.0 / double(m);
     for (std::size_t i = 0; i < C; ++i) zmax[i] += fastmath::log(zsum[i]);
-    for (std::size_t i = 0; i < C; ++i) {
-        w.zmax[p + i] = zmax[i];
-        w.best[p + i] = best[i];
-    }
+    double total = ce.total;  // one chain of additions, as cross_entropy's
+    std::size_t hits = ce.hits;
     if (tg.labels) {
         const std::int64_t* lab = tg.labels + p;
-        for (std::size_t i = 0; i < C; ++i) w.best_val[p + i] = z[std::size_t(lab[i]) * C + i];
+        double zlab[C];
+        for (std::size_t i = 0; i < C; ++i) zlab[i] = z[std::size_t(lab[i]) * C + i];
+        for (std::size_t i = fresh; i < C; ++i) {
+            total += zmax[i] - zlab[i];
+            hits += std::size_t(best[i] == lab[i]);
+        }
+        ce.total = total;
+        ce.hits = hits;
         for (std::size_t i = 0; i < C; ++i) zsum[i] = inv_n / zsum[i];
         for (std::size_t j = 0; j < k; ++j) {
             double* gj = g + j * C;
@@ -105,11 +128,12 @@ EF_ALWAYS_INLINE void tile_loss(LossKind kind, const double* z, std::size_t k, s
             tbest[i] = tj[i] > tg.t[std::size_t(tbest[i]) * m + p + i] ? std::int64_t(j) : tbest[i];
         }
     }
-    for (std::size_t i = 0; i < C; ++i) {
-        w.best_val[p + i] = tsum[i];
-        w.best_t[p + i] = tz[i];
-        w.best_tj[p + i] = tbest[i];
+    for (std::size_t i = fresh; i < C; ++i) {
+        total += zmax[i] * tsum[i] - tz[i];
+        hits += std::size_t(best[i] == tbest[i]);
     }
+    ce.total = total;
+    ce.hits = hits;
     for (std::size_t i = 0; i < C; ++i) zsum[i] = tsum[i] * inv_n / zsum[i];
     for (std::size_t j = 0; j < k; ++j) {
         double* gj = g + j * C;
@@ -117,31 +141,6 @@ EF_ALWAYS_INLINE void tile_loss(LossKind kind, const double* z, std::size_t k, s
         for (std::size_t i = 0; i < C; ++i) gj[i] = gj[i] * zsum[i];
         for (std::size_t i = 0; i < C; ++i) gj[i] = gj[i] - tj[i] * inv_n;
     }
-}
-
-// The loss of the batch from the per-sample values, summed in sample order as
-// cross_entropy sums it (squared_error: over yout in its own order).
-EF_ALWAYS_INLINE double loss_total(LossKind kind, const Targets<double>& tg, std::size_t k,
-                                   std::size_t m, const LossWork& w, const double* yout,
-                                   std::size_t* correct) {
-    if (kind == LossKind::Mse) return detail::squared_error(yout, tg.t, k * m, 1.0 / double(k * m), static_cast<double*>(nullptr));
-    if (kind == LossKind::HalfSe) return detail::squared_error(yout, tg.t, k * m, 0.5 / double(m), static_cast<double*>(nullptr));
-    const double inv_n = 1.0 / double(m);
-    double total = 0.0;
-    std::size_t hits = 0;
-    if (tg.labels) {
-        for (std::size_t i = 0; i < m; ++i) {
-            total += w.zmax[i] - w.best_val[i];
-            hits += std::size_t(w.best[i] == tg.labels[i]);
-        }
-    } else {
-        for (std::size_t i = 0; i < m; ++i) {
-            total += w.zmax[i] * w.best_val[i] - w.best_t[i];
-            hits += std::size_t(w.best[i] == w.best_tj[i]);
-        }
-    }
-    if (correct) *correct = hits;
-    return total * inv_n;
 }
 
 // The Dense layer's arithmetic on a tile of C = NV kL samples (x: n_in rows of
@@ -189,8 +188,8 @@ EF_ALWAYS_INLINE void tile_dense_backward(const double* W, std::size_t n_in, std
             a[v] = V{};
         }
         if (Masked && !mask_gy) {
-            xv[0] = mask_below<double>(xv[0], 0, fresh);
-            xv[1] = mask_below<double>(xv[1], kL, fresh);
+            xv[0] = mask_below(xv[0], 0, fresh);
+            xv[1] = mask_below(xv[1], kL, fresh);
         }
         for (std::size_t o = 0; o < n_out; ++o) {
             V g[NV];
@@ -200,8 +199,8 @@ EF_ALWAYS_INLINE void tile_dense_backward(const double* W, std::size_t n_in, std
                 for (std::size_t v = 0; v < NV; ++v) a[v] += w * g[v];
             }
             if (Masked && mask_gy) {
-                g[0] = mask_below<double>(g[0], 0, fresh);
-                g[1] = mask_below<double>(g[1], kL, fresh);
+                g[0] = mask_below(g[0], 0, fresh);
+                g[1] = mask_below(g[1], kL, fresh);
             }
             double* s = accw + (o * n_in + k) * 2 * kL;
             V s0 = vload(s), s1 = vload(s + kL);
@@ -225,7 +224,7 @@ EF_ALWAYS_INLINE void tile_dense_backward(const double* W, std::size_t n_in, std
         if (Masked) {  // sum_impl's steps from lane `fresh` on, then its masked tail
             std::size_t i = fresh;
             for (; i + kL <= C; i += kL) sb += vload(g + i);
-            if (i < C) sb += mask_below<double>(vload(g + C - kL), C - kL, i);
+            if (i < C) sb += mask_below(vload(g + C - kL), C - kL, i);
         } else {
             for (std::size_t v = 0; v < NV; ++v) sb += vload(g + v * kL);
         }
@@ -237,7 +236,7 @@ EF_ALWAYS_INLINE void tile_dense_backward(const double* W, std::size_t n_in, std
 // batch's last 8, those before p + fresh done already).
 template <std::size_t NV, bool Masked>
 EF_ALWAYS_INLINE void fused_tile(const FusedChain& ch, const double* X, std::size_t m, LossKind loss,
-                                 const Targets<double>& tg, double* work, LossWork& lw, double* yout,
+                                 const Targets<double>& tg, double* work, CeSums& ce, double* yout,
                                  std::size_t p, std::size_t fresh) {
     constexpr std::size_t C = NV * kL;
     static_assert(!Masked || NV == 2, "only the last 8 samples are masked");
@@ -255,7 +254,7 @@ EF_ALWAYS_INLINE void fused_tile(const FusedChain& ch, const double* X, std::siz
             detail::activation_forward_deriv_impl(L.act, work + L.in, work + L.out, work + L.d, L.n_out * C);
         }
     }
-    tile_loss<C>(loss, work + layers[nl - 1].out, ch.n_out, m, p, tg, work + ch.grad[0], lw, yout);
+    tile_loss<C>(loss, work + layers[nl - 1].out, ch.n_out, m, p, fresh, tg, work + ch.grad[0], ce, yout);
 
     const double* gy = work + ch.grad[0];
     int which = 1;
@@ -283,15 +282,22 @@ EF_ALWAYS_INLINE void fused_tile(const FusedChain& ch, const double* X, std::siz
 }
 
 EF_ALWAYS_INLINE double fused_step_impl(const FusedChain& ch, const double* X, std::size_t m, LossKind loss,
-                                        const Targets<double>& tg, double* work, LossWork& lw,
-                                        double* yout, std::size_t* correct) {
+                                        const Targets<double>& tg, double* work, double* yout,
+                                        std::size_t* correct) {
+    // Every tile and accumulator offset is a multiple of 8 doubles: from a
+    // 64-byte boundary no vector load or store straddles two cache lines (a
+    // malloc'd buffer starts 16 bytes past one, and the split accesses cost
+    // about a tenth of the step on W4).
+    work = reinterpret_cast<double*>((reinterpret_cast<std::uintptr_t>(work) + kFusedAlign - 1) &
+                                     ~std::uintptr_t(kFusedAlign - 1));
     std::fill(work + ch.acc_begin, work + ch.acc_end, 0.0);
+    CeSums ce;
     std::size_t i = 0;
     for (; i + kFusedTile <= m; i += kFusedTile) {
-        fused_tile<kFusedTile / kL, false>(ch, X, m, loss, tg, work, lw, yout, i, 0);
+        fused_tile<kFusedTile / kL, false>(ch, X, m, loss, tg, work, ce, yout, i, 0);
     }
-    for (; i + 2 * kL <= m; i += 2 * kL) fused_tile<2, false>(ch, X, m, loss, tg, work, lw, yout, i, 0);
-    if (i < m) fused_tile<2, true>(ch, X, m, loss, tg, work, lw, yout, m - 2 * kL, i - (m - 2 * kL));
+    for (; i + 2 * kL <= m; i += 2 * kL) fused_tile<2, false>(ch, X, m, loss, tg, work, ce, yout, i, 0);
+    if (i < m) fused_tile<2, true>(ch, X, m, loss, tg, work, ce, yout, m - 2 * kL, i - (m - 2 * kL));
     // the sums, in the general backward's layer order (tied weights add alike)
     for (std::size_t l = ch.layers.size(); l-- > 0;) {
         const FusedLayer& L = ch.layers[l];
@@ -305,7 +311,11 @@ EF_ALWAYS_INLINE double fused_step_impl(const FusedChain& ch, const double* X, s
             for (std::size_t o = 0; o < L.n_out; ++o) L.gb[o] += hsum<double>(vload(sb + o * kL));
         }
     }
-    return loss_total(loss, tg, ch.n_out, m, lw, yout, correct);
+    // squared_error's sums, over the outputs in its own order
+    if (loss == LossKind::Mse) return detail::squared_error(yout, tg.t, ch.n_out * m, 1.0 / double(ch.n_out * m), static_cast<double*>(nullptr));
+    if (loss == LossKind::HalfSe) return detail::squared_error(yout, tg.t, ch.n_out * m, 0.5 / double(m), static_cast<double*>(nullptr));
+    if (correct) *correct = ce.hits;
+    return ce.total * (1.0 / double(m));
 }
 
 }  // namespace
@@ -348,7 +358,7 @@ bool fused_chain(const Sequence<double>& seq, FusedChain& out) {
         off += f.n_out * f.n_in * 2 * kL + f.n_out * kL;
     }
     out.acc_end = off;
-    out.size = off;
+    out.size = off + kFusedAlign / sizeof(double) - 1;  // room to align the start (fused_step_impl)
     out.n_in = seq.n_in;
     out.n_out = width;
     return true;
@@ -363,7 +373,7 @@ bool fused_step_enabled() { return g_fused_enabled.load(std::memory_order_relaxe
 
 EF_MULTIVERSION(, double, fused_step,
                 (const FusedChain& chain, const double* X, std::size_t m, LossKind loss,
-                 const Targets<double>& tg, double* work, LossWork& lw, double* yout, std::size_t* correct),
-                (chain, X, m, loss, tg, work, lw, yout, correct), fused_step_impl)
+                 const Targets<double>& tg, double* work, double* yout, std::size_t* correct),
+                (chain, X, m, loss, tg, work, yout, correct), fused_step_impl)
 
 }  // namespace eulerflow

@@ -131,7 +131,7 @@ FitStatus fit(Net<T>& net, const FitData<T>& data, const FitConfig& cfg, const O
             if (fused_batch) {
                 if constexpr (std::is_same_v<T, double>) {
                     net.zero_grad();
-                    L = fused_step(chain, xin, m, cfg.loss, tg, fwork.data(), lw, yout.data(), &hits);
+                    L = fused_step(chain, xin, m, cfg.loss, tg, fwork.data(), yout.data(), &hits);
                 }
             } else {
                 const T* y = net.seq.forward(xin, m, true);

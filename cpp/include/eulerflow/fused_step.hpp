@@ -14,7 +14,7 @@
 // accumulators (samples 8t..8t+3 into the first, 8t+4..8t+7 into the second,
 // the last, overlapping 8 samples masked as dots_impl masks them), a bias
 // gradient in sum_impl's single accumulator, the loss over the samples in
-// sample order (after the tiles, from per-sample values).
+// sample order (one chain of additions running through the tiles).
 #pragma once
 
 #include <cstddef>
@@ -47,7 +47,7 @@ struct FusedChain {
     std::size_t n_in = 0, n_out = 0;
     std::size_t grad[2] = {0, 0};  // the backward's two gradient tiles
     std::size_t acc_begin = 0, acc_end = 0;
-    std::size_t size = 0;          // doubles of workspace
+    std::size_t size = 0;          // doubles of workspace (with room to align its start)
 };
 
 // The layers of seq (resolved) as a fused chain into out; false when seq holds
@@ -58,11 +58,10 @@ bool fused_chain(const Sequence<double>& seq, FusedChain& out);
 // adds the gradient of the loss to the Dense layers' gW and gb (zeroed by the
 // caller) and returns the loss, as Sequence::forward + loss_and_grad +
 // Sequence::backward would, bit for bit. tg as for loss_and_grad (t: (k, m));
-// work: chain.size doubles; lw reserved for m samples; yout: k * m doubles
-// (the outputs, kept for the squared-error losses); correct as loss_and_grad's.
+// work: chain.size doubles; yout: k * m doubles (the outputs, kept for the
+// squared-error losses); correct as loss_and_grad's.
 double fused_step(const FusedChain& chain, const double* X, std::size_t m, LossKind loss,
-                  const Targets<double>& tg, double* work, LossWork& lw, double* yout,
-                  std::size_t* correct);
+                  const Targets<double>& tg, double* work, double* yout, std::size_t* correct);
 
 // Whether the fused step is faster than the general one with the kernel
 // variant selected now: with AVX-512's 32 vector registers. Its tiles keep
