@@ -147,19 +147,24 @@ struct StepControl {
           beta(dop853 ? 0.0 : 0.04),
           facmin(dop853 ? 0.333 : 0.2),
           facmax(dop853 ? 6.0 : 10.0),
-          expo1(1.0 / double(tb.error_order + 1) - (dop853 ? 0.2 : 0.75) * beta) {}
+          expo1(1.0 / double(tb.error_order + 1) - (dop853 ? 0.2 : 0.75) * beta),
+          err_old_beta(beta > 0.0 ? std::pow(err_old, beta) : 1.0) {}
     bool dop853;
     double beta, safety = 0.9, facmin, facmax, expo1;
     double err_old = 1e-4;
+    // pow(err_old, beta), formed when err_old is: off the chain from a step's error to
+    // the next step size
+    double err_old_beta;
     bool rejected_last = false;
 
     // the next step size after an accepted step of size hs
     double accepted(double err, double fac11, double hs) {
-        double fac = beta > 0.0 ? fac11 / std::pow(err_old, beta) : fac11;
+        double fac = beta > 0.0 ? fac11 / err_old_beta : fac11;
         fac = std::max(1.0 / facmax, std::min(1.0 / facmin, fac / safety));
         double h_new = std::fabs(hs) / fac;
         if (rejected_last) h_new = std::min(h_new, std::fabs(hs));
         err_old = std::max(err, 1e-4);
+        if (beta > 0.0) err_old_beta = std::pow(err_old, beta);
         rejected_last = false;
         return h_new;
     }
