@@ -6,7 +6,7 @@ and ``x86-64-v4`` (AVX-512) use the same 32-byte vectors, the same summation ord
 the same fused multiply-adds, so they must agree bit for bit. The baseline (SSE2, no FMA)
 rounds each product before its sum where the others fuse them, so it agrees to a few
 ulps per operation; where the core is compiled with ``-ffp-contract=off`` (the native
-fields' fixed-step fast path, the ensembles' solver arithmetic) nothing is fused and all
+fields' fast paths, the ensembles' solver arithmetic) nothing is fused and all
 variants agree bit for bit.
 """
 
@@ -149,6 +149,14 @@ def native_rk4():
     return out
 
 
+def native_adaptive():
+    """The native fields' adaptive loop (dopri5, dopri8), with dense output."""
+    y0 = np.array(ef.fields.Arenstorf.Y0)
+    t = np.linspace(0.0, 17.0652165601579625588917206249, 9)
+    return [ef.odeint(ef.fields.Arenstorf(), y0, t, method=m, rtol=1e-10, atol=1e-10)
+            for m in ("dopri5", "dopri8")]
+
+
 def ensemble_nodes():
     """Neural ODE members in lanes (dense_forward_lanes, the lanes solver arithmetic,
     optim_step_lanes)."""
@@ -202,6 +210,7 @@ WORKLOADS = {
     "network-fit-float32": (lambda: network_fit(np.float32), False, 1e-5),
     "meanfield-fit": (meanfield, False, 1e-14),
     "native-rk4": (native_rk4, True, 0.0),
+    "native-adaptive": (native_adaptive, True, 0.0),
     "ensemble-nodes": (ensemble_nodes, False, 1e-14),
     "ensemble-learn": (ensemble_learn, False, 1e-14),
     "landscape": (landscape, False, 1e-13),

@@ -316,6 +316,9 @@ void bind_ode(py::module_& m) {
     m.def("has_fixed_native", [](const Field& f, const std::string& method) {
         return method != "radau5" && has_fixed_native(tableau_by_name(method), f);
     }, py::arg("field"), py::arg("method"));
+    m.def("has_adaptive_native", [](const Field& f, const std::string& method, std::size_t batch) {
+        return method != "radau5" && has_adaptive_native(tableau_by_name(method), f, batch, OdeOptions());
+    }, py::arg("field"), py::arg("method"), py::arg("batch"));
 
     m.def("tableau_names", &tableau_names);
     m.def("tableau_info", [](const std::string& name) {

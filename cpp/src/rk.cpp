@@ -156,6 +156,32 @@ double initial_step(const Tableau& tb, Field& f, std::size_t batch, double t0, c
     return std::min({100.0 * h0, h1, span});
 }
 
+void check_can_step(const AdaptiveRun& r, double tc, double h, const double* y) {
+    const double dir = r.dir;
+    if (r.info.nsteps >= r.opt.max_steps) {
+        throw IntegrationError("max_steps (" + std::to_string(r.opt.max_steps) + ") reached at t = " + format_g17(tc) +
+                                   " with step size " + format_g17(dir * h) +
+                                   "; the problem may be stiff: try the implicit method='radau5', "
+                                   "or raise max_steps",
+                               tc, dir * h);
+    }
+    if (!std::isfinite(h)) {
+        throw IntegrationError("the step size became non-finite at t = " + format_g17(tc) +
+                                   " (the solution or the field overflows there)",
+                               tc, h);
+    }
+    if (h < 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc))) {
+        double norm = 0.0;
+        for (std::size_t i = 0; i < r.n; ++i) norm += y[i] * y[i];
+        throw IntegrationError("step size underflow at t = " + format_g17(tc) + " (step " + format_g17(dir * h) +
+                                   ", state norm " + format_g17(std::sqrt(norm)) +
+                                   "): the solution may blow up there, or the problem is stiff and "
+                                   "needs an implicit method (method='radau5'); when training a Neural "
+                                   "ODE, a smaller learning rate",
+                               tc, dir * h);
+    }
+}
+
 namespace {
 
 // Shampine's fourth-order continuous extension of Dormand-Prince 5(4)
@@ -281,18 +307,67 @@ void dense_hermite(const double* y0, const double* y1, const double* f0, const d
     for (std::size_t i = 0; i < n; ++i) out[i] = h00 * y0[i] + h10 * h * f0[i] + h01 * y1[i] + h11 * h * f1[i];
 }
 
+}  // namespace
+
+void accept_outputs(AdaptiveRun& r, double hs, double t_new, const double* y, const double* y_new,
+                    const double* K) {
+    const Tableau& tb = r.tb;
+    const std::size_t n = r.n, S = tb.stages, nt = r.nt;
+    const double* t = r.t;
+    const double tc = r.tc, dir = r.dir;
+    const bool dop853 = tb.dense == Tableau::Dense::Dop853;
+    // dopri8 pays its three extra evaluations only for a step with output inside
+    // it (or when every step is kept)
+    if (dop853 && (r.opt.record || (r.next < nt && dir * (t[r.next] - t_new) < 0.0))) {
+        dense_dop853_prepare(r.f, r.batch, tc, hs, y, y_new, K, r.extra.data(), r.w.ytmp.data(), n, r.dcoef.data());
+        r.info.nfev += 3;
+    }
+    if (DenseRecord* rec = r.opt.record) {
+        rec->t0.push_back(tc);
+        rec->h.push_back(hs);
+        rec->y0.insert(rec->y0.end(), y, y + n);
+        rec->y1.insert(rec->y1.end(), y_new, y_new + n);
+        if (dop853) {
+            rec->k.insert(rec->k.end(), r.dcoef.begin(), r.dcoef.end());
+        } else if (tb.dense == Tableau::Dense::Shampine5) {
+            rec->k.insert(rec->k.end(), K, K + S * n);
+        } else {
+            rec->k.insert(rec->k.end(), r.f0.begin(), r.f0.end());
+            rec->k.insert(rec->k.end(), K + (S - 1) * n, K + S * n);
+        }
+    }
+    // fill every requested time in (tc, t_new]
+    while (r.next < nt && (dir * (t[r.next] - t_new) <= 0.0)) {
+        double* o = r.out + r.next * n;
+        if (t[r.next] == t_new) {
+            std::copy(y_new, y_new + n, o);
+        } else {
+            const double theta = (t[r.next] - tc) / hs;
+            if (dop853) {
+                dense_dop853(y, y_new, r.dcoef.data(), n, theta, o);
+            } else if (tb.dense == Tableau::Dense::Shampine5) {
+                dense_dopri5(y, y_new, K, n, hs, theta, o);
+            } else {
+                dense_hermite(y, y_new, r.f0.data(), K + (S - 1) * n, n, hs, theta, o);
+            }
+        }
+        ++r.next;
+    }
+}
+
+namespace {
+
 void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const double* t, std::size_t nt,
                         const OdeOptions& opt, double* out, OdeInfo& info, RkWork& w) {
     const std::size_t n = w.ytmp.size(), S = tb.stages;
-    std::vector<double> y(out, out + n), y_new(n), f0(n);
-    // dopri8's dense output: the three extra stages and the step's coefficients
     const bool dop853 = tb.dense == Tableau::Dense::Dop853;
-    std::vector<double> extra(dop853 ? 3 * n : 0), dcoef(dop853 ? 6 * n : 0);
-    double* K = w.K.data();
     const double t0 = t[0], t_final = t[nt - 1];
-    const double dir = t_final > t0 ? 1.0 : -1.0;
-    const double span = std::fabs(t_final - t0);
-    f.eval(t0, y.data(), K, batch);
+    AdaptiveRun r{tb, f, batch, n, t, nt, opt, out, info, w, t_final > t0 ? 1.0 : -1.0, t_final,
+                  std::vector<double>(out, out + n), std::vector<double>(n), std::vector<double>(n),
+                  std::vector<double>(dop853 ? 3 * n : 0), std::vector<double>(dop853 ? 6 * n : 0),
+                  t0, 0.0, 1, StepControl(tb)};
+    double* K = w.K.data();
+    f.eval(t0, r.y.data(), K, batch);
     ++info.nfev;
     for (std::size_t i = 0; i < n; ++i) {
         if (!std::isfinite(K[i])) {
@@ -300,112 +375,41 @@ void integrate_adaptive(const Tableau& tb, Field& f, std::size_t batch, const do
                                    t0, 0.0);
         }
     }
-    double h = initial_step(tb, f, batch, t0, y.data(), K, dir, span, opt, info, w);
-    // Step-size control: Hairer's DOPRI5 PI controller (beta = 0.04, step ratio in
-    // [0.2, 10]); with DOP853's error estimate (dopri8), DOP853's defaults: beta = 0, so
-    // the exponent is 1/8, and the step ratio in [1/3, 6]
-    const bool dop853_control = !tb.b_err3.empty();
-    const double beta = dop853_control ? 0.0 : 0.04, safety = 0.9;
-    const double facmin = dop853_control ? 0.333 : 0.2, facmax = dop853_control ? 6.0 : 10.0;
-    const double expo1 = 1.0 / double(tb.error_order + 1) - (dop853_control ? 0.2 : 0.75) * beta;
-    double err_old = 1e-4;
-    bool rejected_last = false;
-    double tc = t0;
-    std::size_t next = 1;  // next output index to fill
-    while (next < nt) {
-        if (info.nsteps >= opt.max_steps) {
-            throw IntegrationError("max_steps (" + std::to_string(opt.max_steps) + ") reached at t = " +
-                                       format_g17(tc) + " with step size " + format_g17(dir * h) +
-                                       "; the problem may be stiff: try the implicit method='radau5', "
-                                       "or raise max_steps",
-                                   tc, dir * h);
+    r.h = initial_step(tb, f, batch, t0, r.y.data(), K, r.dir, std::fabs(t_final - t0), opt, info, w);
+    // a built-in field: the same steps, same bits, with the field inlined (rk_native.cpp)
+    const bool native = has_adaptive_native(tb, f, batch, opt);
+    while (r.next < nt) {
+        if (native) {
+            // returns at the end, or before a step it leaves to this loop
+            adaptive_native(r);
+            if (r.next >= nt) break;
         }
-        if (!std::isfinite(h)) {
-            throw IntegrationError("the step size became non-finite at t = " + format_g17(tc) +
-                                       " (the solution or the field overflows there)",
-                                   tc, h);
-        }
-        if (h < 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc))) {
-            double norm = 0.0;
-            for (std::size_t i = 0; i < n; ++i) norm += y[i] * y[i];
-            throw IntegrationError("step size underflow at t = " + format_g17(tc) + " (step " + format_g17(dir * h) +
-                                       ", state norm " + format_g17(std::sqrt(norm)) +
-                                       "): the solution may blow up there, or the problem is stiff and "
-                                       "needs an implicit method (method='radau5'); when training a Neural "
-                                       "ODE, a smaller learning rate",
-                                   tc, dir * h);
-        }
-        const bool reaches_end = std::fabs(t_final - tc) <= h * (1.0 + 1e-12);
-        const double hs = reaches_end ? t_final - tc : dir * h;
-        std::copy(K, K + n, f0.data());
-        rk_step(tb, f, batch, tc, hs, y.data(), y_new.data(), w);
+        check_can_step(r, r.tc, r.h, r.y.data());
+        const bool reaches_end = std::fabs(t_final - r.tc) <= r.h * (1.0 + 1e-12);
+        const double hs = reaches_end ? t_final - r.tc : r.dir * r.h;
+        std::copy(K, K + n, r.f0.data());
+        rk_step(tb, f, batch, r.tc, hs, r.y.data(), r.y_new.data(), w);
         info.nfev += std::int64_t(S - 1);
         ++info.nsteps;
-        const double err = error_norm(tb, w, y.data(), y_new.data(), n, opt.rtol, opt.atol);
+        const double err = error_norm(tb, w, r.y.data(), r.y_new.data(), n, opt.rtol, opt.atol);
         if (!std::isfinite(err)) {
-            // a blown-up stage: retry with a much smaller step
             ++info.nrejected;
-            h *= facmin;
-            rejected_last = true;
+            r.h = r.control.blown_up(r.h);
             continue;
         }
-        const double fac11 = std::pow(err, expo1);
+        const double fac11 = std::pow(err, r.control.expo1);
         if (err <= 1.0) {
             ++info.naccepted;
-            const double t_new = reaches_end ? t_final : tc + hs;
-            // dopri8 pays its three extra evaluations only for a step with output inside
-            // it (or when every step is kept)
-            if (dop853 && (opt.record || (next < nt && dir * (t[next] - t_new) < 0.0))) {
-                dense_dop853_prepare(f, batch, tc, hs, y.data(), y_new.data(), K, extra.data(), w.ytmp.data(), n,
-                                     dcoef.data());
-                info.nfev += 3;
-            }
-            if (DenseRecord* r = opt.record) {
-                r->t0.push_back(tc);
-                r->h.push_back(hs);
-                r->y0.insert(r->y0.end(), y.begin(), y.end());
-                r->y1.insert(r->y1.end(), y_new.begin(), y_new.end());
-                if (dop853) {
-                    r->k.insert(r->k.end(), dcoef.begin(), dcoef.end());
-                } else if (tb.dense == Tableau::Dense::Shampine5) {
-                    r->k.insert(r->k.end(), K, K + S * n);
-                } else {
-                    r->k.insert(r->k.end(), f0.begin(), f0.end());
-                    r->k.insert(r->k.end(), K + (S - 1) * n, K + S * n);
-                }
-            }
-            // fill every requested time in (tc, t_new]
-            while (next < nt && (dir * (t[next] - t_new) <= 0.0)) {
-                double* o = out + next * n;
-                if (t[next] == t_new) {
-                    std::copy(y_new.begin(), y_new.end(), o);
-                } else {
-                    const double theta = (t[next] - tc) / hs;
-                    if (dop853) {
-                        dense_dop853(y.data(), y_new.data(), dcoef.data(), n, theta, o);
-                    } else if (tb.dense == Tableau::Dense::Shampine5) {
-                        dense_dopri5(y.data(), y_new.data(), K, n, hs, theta, o);
-                    } else {
-                        dense_hermite(y.data(), y_new.data(), f0.data(), K + (S - 1) * n, n, hs, theta, o);
-                    }
-                }
-                ++next;
-            }
-            double fac = beta > 0.0 ? fac11 / std::pow(err_old, beta) : fac11;
-            fac = std::max(1.0 / facmax, std::min(1.0 / facmin, fac / safety));
-            double h_new = std::fabs(hs) / fac;
-            if (rejected_last) h_new = std::min(h_new, std::fabs(hs));
-            err_old = std::max(err, 1e-4);
-            rejected_last = false;
-            tc = t_new;
-            y.swap(y_new);
+            const double t_new = reaches_end ? t_final : r.tc + hs;
+            accept_outputs(r, hs, t_new, r.y.data(), r.y_new.data(), K);
+            r.h = r.control.accepted(err, fac11, hs);
+            r.tc = t_new;
+            r.y.swap(r.y_new);
             // FSAL: the last stage is f(t_new, y_new); it becomes the next first stage
             std::copy(K + (S - 1) * n, K + S * n, K);
-            h = h_new;
         } else {
             ++info.nrejected;
-            h = std::fabs(hs) / std::min(1.0 / facmin, fac11 / safety);
-            rejected_last = true;
+            r.h = r.control.rejected(fac11, hs);
         }
     }
     check_finite(out + (nt - 1) * n, n, t_final);

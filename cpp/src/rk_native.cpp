@@ -266,6 +266,211 @@ LinearFn<Dim> linear_fn(const LinearField& f) {
     return fn;
 }
 
+
+// The adaptive methods: which coefficients are nonzero, one bit per stage j, in
+// row s of A (the last row is b: FSAL), in the error weights b_err and in
+// DOP853's second ones b_err3. The kernels take it as a template argument, so
+// rk_step's zero skips are settled at compile time; has_adaptive_native checks
+// it against the tableau.
+template <std::size_t S>
+struct Pattern {
+    std::uint32_t a[S];
+    std::uint32_t e, e3;
+};
+constexpr Pattern<7> kDopri5{{0x0, 0x1, 0x3, 0x7, 0xf, 0x1f, 0x3d}, 0x7d, 0x0};
+constexpr Pattern<7> kTsit5{{0x0, 0x1, 0x3, 0x7, 0xf, 0x1f, 0x3f}, 0x7f, 0x0};
+constexpr Pattern<13> kDopri8{{0x0, 0x1, 0x3, 0x5, 0xd, 0x19, 0x39, 0x79, 0xf9, 0x1f9, 0x3f9, 0x7f9, 0xfe1}, 0xfe1,
+                              0xfe1};
+
+template <std::size_t S>
+bool matches(const Pattern<S>& p, const Tableau& tb) {
+    if (tb.stages != S || !tb.fsal || !tb.adaptive() || (p.e3 != 0) == tb.b_err3.empty()) return false;
+    auto bit = [](std::uint32_t m, std::size_t j) { return ((m >> j) & 1u) != 0; };
+    for (std::size_t j = 0; j < S; ++j) {
+        for (std::size_t s = 0; s < S; ++s)
+            if ((tb.A(s, j) != 0.0) != bit(p.a[s], j)) return false;
+        if ((tb.b_err[j] != 0.0) != bit(p.e, j)) return false;
+        if (p.e3 && (tb.b_err3[j] != 0.0) != bit(p.e3, j)) return false;
+    }
+    return true;
+}
+
+// A method's coefficients in arrays of fixed size.
+template <std::size_t S>
+struct MethodCoefs {
+    double a[S][S], e[S], e3[S];
+    explicit MethodCoefs(const Tableau& tb) : a{}, e{}, e3{} {
+        for (std::size_t s = 0; s < S; ++s) {
+            for (std::size_t j = 0; j < S; ++j) a[s][j] = tb.A(s, j);
+            e[s] = tb.b_err[s];
+            e3[s] = tb.b_err3.empty() ? 0.0 : tb.b_err3[s];
+        }
+    }
+};
+
+// One adaptive step of size hs from y with K[0] = f(y): rk_step's stages into K,
+// y_new, and error_norm's error, the same operations in the same order. The
+// error does not need the last stage f(y_new) unless its weight is nonzero
+// (dopri5): that evaluation comes after the error then, so the step-size control
+// overlaps it.
+template <class F, std::size_t S, const Pattern<S>& P>
+EF_FIELD_INLINE double adaptive_step(const F& fn, const MethodCoefs<S>& m, double hs, const double (&y)[F::D],
+                                     double (&K)[S][F::D], double (&y_new)[F::D], double rtol, double atol) {
+    constexpr std::size_t D = F::D;
+    constexpr bool last_in_error = ((P.e | P.e3) >> (S - 1)) & 1u;
+#pragma GCC unroll 16
+    for (std::size_t s = 1; s < S; ++s) {
+        double yt[D];
+        for (std::size_t i = 0; i < D; ++i) yt[i] = y[i];
+#pragma GCC unroll 16
+        for (std::size_t j = 0; j < s; ++j) {
+            if (!((P.a[s] >> j) & 1u)) continue;
+            const double a = hs * m.a[s][j];
+            for (std::size_t i = 0; i < D; ++i) yt[i] += a * K[j][i];
+        }
+        if (s + 1 < S) {
+            fn(yt, K[s]);
+        } else {
+            // FSAL: the last stage is evaluated at y_new
+            for (std::size_t i = 0; i < D; ++i) y_new[i] = yt[i];
+            if (last_in_error) fn(y_new, K[S - 1]);
+        }
+    }
+    // err = h sum_j b_err[j] K_j (and the same with b_err3 into err3)
+    double err[D], err3[D];
+    for (std::size_t i = 0; i < D; ++i) err[i] = err3[i] = 0.0;
+#pragma GCC unroll 16
+    for (std::size_t j = 0; j < S; ++j) {
+        if ((P.e >> j) & 1u) {
+            const double e = hs * m.e[j];
+            for (std::size_t i = 0; i < D; ++i) err[i] += e * K[j][i];
+        }
+        if ((P.e3 >> j) & 1u) {
+            const double e = hs * m.e3[j];
+            for (std::size_t i = 0; i < D; ++i) err3[i] += e * K[j][i];
+        }
+    }
+    double norm;
+    if constexpr (P.e3 != 0) {
+        double s5 = 0.0, s3 = 0.0;
+        for (std::size_t i = 0; i < D; ++i) {
+            const double sc = 1.0 / (atol + rtol * std::max(std::fabs(y[i]), std::fabs(y_new[i])));
+            const double q5 = err[i] * sc, q3 = err3[i] * sc;
+            s5 += q5 * q5;
+            s3 += q3 * q3;
+        }
+        const double deno = s5 + 0.01 * s3;
+        norm = deno > 0.0 ? s5 / std::sqrt(deno * double(D)) : 0.0;
+    } else {
+        double s = 0.0;
+        for (std::size_t i = 0; i < D; ++i) {
+            const double sc = atol + rtol * std::max(std::fabs(y[i]), std::fabs(y_new[i]));
+            const double q = err[i] / sc;
+            s += q * q;
+        }
+        norm = std::sqrt(s / double(D));
+    }
+    if (!last_in_error) fn(y_new, K[S - 1]);
+    return norm;
+}
+
+// integrate_adaptive's loop with adaptive_step (rk.cpp), the state and the
+// stages in registers; the rare work (outputs, errors) through rk.cpp's own
+// functions.
+template <class F, std::size_t S, const Pattern<S>& P>
+EF_FIELD_INLINE void adaptive_loop(const F& fn, AdaptiveRun& r) {
+    constexpr std::size_t D = F::D;
+    const MethodCoefs<S> m(r.tb);
+    const double rtol = r.opt.rtol, atol = r.opt.atol, t_final = r.t_final, dir = r.dir;
+    OdeInfo& info = r.info;
+    StepControl control = r.control;
+    double y[D], y_new[D], K[S][D];
+    for (std::size_t i = 0; i < D; ++i) {
+        y[i] = r.y[i];
+        K[0][i] = r.w.K[i];
+    }
+    double tc = r.tc, h = r.h;
+    auto save = [&] {
+        std::copy(y, y + D, r.y.begin());
+        std::copy(K[0], K[0] + D, r.w.K.begin());
+        r.tc = tc;
+        r.h = h;
+        r.control = control;
+    };
+    while (r.next < r.nt) {
+        if (!can_step(r, tc, h)) check_can_step(r, tc, h, y);
+        const bool reaches_end = std::fabs(t_final - tc) <= h * (1.0 + 1e-12);
+        const double hs = reaches_end ? t_final - tc : dir * h;
+        if (!(std::fabs(hs) >= 1e-300)) break;
+        const double err = adaptive_step<F, S, P>(fn, m, hs, y, K, y_new, rtol, atol);
+        info.nfev += std::int64_t(S - 1);
+        ++info.nsteps;
+        if (!std::isfinite(err)) {
+            ++info.nrejected;
+            h = control.blown_up(h);
+            continue;
+        }
+        const double fac11 = std::pow(err, control.expo1);
+        if (err <= 1.0) {
+            ++info.naccepted;
+            const double t_new = reaches_end ? t_final : tc + hs;
+            if (dir * (r.t[r.next] - t_new) <= 0.0) {
+                // an output time in the step: rk.cpp's dense output, from memory
+                double Km[S * D];
+                for (std::size_t j = 0; j < S; ++j) std::copy(K[j], K[j] + D, Km + j * D);
+                std::copy(y_new, y_new + D, r.y_new.begin());
+                std::copy(K[0], K[0] + D, r.f0.begin());  // the Hermite interpolant's slope (tsit5)
+                r.tc = tc;
+                r.control = control;
+                std::copy(y, y + D, r.y.begin());
+                accept_outputs(r, hs, t_new, r.y.data(), r.y_new.data(), Km);
+            }
+            h = control.accepted(err, fac11, hs);
+            tc = t_new;
+            for (std::size_t i = 0; i < D; ++i) {
+                y[i] = y_new[i];
+                K[0][i] = K[S - 1][i];
+            }
+        } else {
+            ++info.nrejected;
+            h = control.rejected(fac11, hs);
+        }
+    }
+    save();
+}
+
+template <class F>
+EF_FIELD_INLINE void run_adaptive(const F& fn, int method, AdaptiveRun& r) {
+    switch (method) {
+        case 0: return adaptive_loop<F, 7, kDopri5>(fn, r);
+        case 1: return adaptive_loop<F, 7, kTsit5>(fn, r);
+        case 2: return adaptive_loop<F, 13, kDopri8>(fn, r);
+        default: return;
+    }
+}
+
+int adaptive_method(const Tableau& tb) {
+    if (matches(kDopri5, tb)) return 0;
+    if (matches(kTsit5, tb)) return 1;
+    if (matches(kDopri8, tb)) return 2;
+    return -1;
+}
+
+// The multi-versioned entry points (multiversion.hpp), per field kernel; scalar
+// code, as interval_one.
+#define EF_NATIVE_ADAPTIVE(F)                                                                              \
+    EF_MULTIVERSION(__attribute__((optimize("no-tree-slp-vectorize"))), void, adaptive_one,             \
+                    (const F& f, int method, AdaptiveRun& r), (f, method, r), (run_adaptive<F>))
+EF_NATIVE_ADAPTIVE(LorenzFn)
+EF_NATIVE_ADAPTIVE(VanDerPolFn)
+EF_NATIVE_ADAPTIVE(ArenstorfFn)
+EF_NATIVE_ADAPTIVE(ProjectileFn)
+EF_NATIVE_ADAPTIVE(LinearFn<1>)
+EF_NATIVE_ADAPTIVE(LinearFn<2>)
+EF_NATIVE_ADAPTIVE(LinearFn<3>)
+EF_NATIVE_ADAPTIVE(LinearFn<4>)
+#undef EF_NATIVE_ADAPTIVE
+
 }  // namespace
 
 bool has_fixed_native(const Tableau& tb, const Field& f) {
@@ -299,6 +504,35 @@ bool odeint_fixed_native(const Tableau& tb, Field& f, std::size_t batch, const d
         return false;
     }
     return true;
+}
+
+bool has_adaptive_native(const Tableau& tb, const Field& f, std::size_t batch, const OdeOptions& opt) {
+    if (batch != 1 || opt.record || adaptive_method(tb) < 0) return false;
+    if (dynamic_cast<const LinearField*>(&f)) return f.dim() >= 1 && f.dim() <= 4;
+    return dynamic_cast<const LorenzField*>(&f) || dynamic_cast<const VanDerPolField*>(&f) ||
+           dynamic_cast<const ArenstorfField*>(&f) || dynamic_cast<const ProjectileField*>(&f);
+}
+
+void adaptive_native(AdaptiveRun& r) {
+    const int method = adaptive_method(r.tb);
+    Field& f = r.f;
+    if (auto* g = dynamic_cast<const LorenzField*>(&f)) {
+        adaptive_one(g->fn(), method, r);
+    } else if (auto* g = dynamic_cast<const VanDerPolField*>(&f)) {
+        adaptive_one(g->fn(), method, r);
+    } else if (auto* g = dynamic_cast<const ArenstorfField*>(&f)) {
+        adaptive_one(g->fn(), method, r);
+    } else if (auto* g = dynamic_cast<const ProjectileField*>(&f)) {
+        adaptive_one(g->fn(), method, r);
+    } else if (auto* g = dynamic_cast<const LinearField*>(&f)) {
+        switch (g->dim()) {
+            case 1: adaptive_one(linear_fn<1>(*g), method, r); break;
+            case 2: adaptive_one(linear_fn<2>(*g), method, r); break;
+            case 3: adaptive_one(linear_fn<3>(*g), method, r); break;
+            case 4: adaptive_one(linear_fn<4>(*g), method, r); break;
+            default: break;
+        }
+    }
 }
 
 }  // namespace eulerflow

@@ -38,8 +38,10 @@ def real_array(value, name: str, dtype, *, ndim: tuple[int, ...] | None = None,
         raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
-        arr = arr.astype(dtype, order="C" if contiguous else "K", copy=False)
+    if arr.dtype != dtype or (contiguous and not arr.flags.c_contiguous):
+        # (an array already as asked for passes as it is: the cast would return it)
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+            arr = arr.astype(dtype, order="C" if contiguous else "K", copy=False)
     if not arr.flags.aligned:  # the core reads whole machine words: realign views into bytes
         arr = arr.copy()
     if finite and not np.isfinite(arr).all():

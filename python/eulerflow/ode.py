@@ -123,9 +123,10 @@ def odeint(func, y0, t, method: str = "dopri5", rtol: float = 1e-7, atol: float 
     **Fast path**: with a native field (``Lorenz``, ``VanDerPol``, ``Arenstorf``,
     ``Projectile``, ``Linear`` with d <= 4), the fixed-step methods run a loop with the
     field's arithmetic inlined: one state in registers, a batch 16 rows at a time side by
-    side in SIMD registers (so a batch costs far less per row than one state). Its results
-    are bit for bit those of the generic loop, and each row of a batch those of its own
-    integration.
+    side in SIMD registers (so a batch costs far less per row than one state); one state
+    with ``dopri5``, ``tsit5`` or ``dopri8`` runs its adaptive loop the same way, the
+    stages in registers. Its results are bit for bit those of the generic loop, and each
+    row of a batch those of its own integration.
 
         ``full_output=True`` returns ``(ys, info)`` with ``nfev`` (every evaluation of
     ``func``, radau5's finite-difference columns included), ``nsteps``, ``naccepted``

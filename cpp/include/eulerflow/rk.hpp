@@ -137,4 +137,82 @@ double initial_step(const Tableau& tb, Field& f, std::size_t batch, double t0, c
                     const double* f0, double dir, double span, const OdeOptions& opt,
                     OdeInfo& info, RkWork& w);
 
+// The step-size control of the adaptive methods: Hairer's DOPRI5 PI controller
+// (beta = 0.04, step ratio in [0.2, 10]); with DOP853's error estimate (dopri8),
+// DOP853's defaults: beta = 0, so the exponent is 1/8, and the step ratio in [1/3, 6].
+// fac11 = pow(err, expo1) of the step's error.
+struct StepControl {
+    explicit StepControl(const Tableau& tb)
+        : dop853(!tb.b_err3.empty()),
+          beta(dop853 ? 0.0 : 0.04),
+          facmin(dop853 ? 0.333 : 0.2),
+          facmax(dop853 ? 6.0 : 10.0),
+          expo1(1.0 / double(tb.error_order + 1) - (dop853 ? 0.2 : 0.75) * beta),
+          err_old_beta(beta > 0.0 ? std::pow(err_old, beta) : 1.0) {}
+    bool dop853;
+    double beta, safety = 0.9, facmin, facmax, expo1;
+    double err_old = 1e-4;
+    // pow(err_old, beta), formed when err_old is: off the chain from a step's error to
+    // the next step size
+    double err_old_beta;
+    bool rejected_last = false;
+
+    // the next step size after an accepted step of size hs
+    double accepted(double err, double fac11, double hs) {
+        double fac = beta > 0.0 ? fac11 / err_old_beta : fac11;
+        fac = std::max(1.0 / facmax, std::min(1.0 / facmin, fac / safety));
+        double h_new = std::fabs(hs) / fac;
+        if (rejected_last) h_new = std::min(h_new, std::fabs(hs));
+        err_old = std::max(err, 1e-4);
+        if (beta > 0.0) err_old_beta = std::pow(err_old, beta);
+        rejected_last = false;
+        return h_new;
+    }
+    // the step size to retry a rejected step of size hs with
+    double rejected(double fac11, double hs) {
+        rejected_last = true;
+        return std::fabs(hs) / std::min(1.0 / facmin, fac11 / safety);
+    }
+    // ... and a step whose error is not finite (a blown-up stage)
+    double blown_up(double h) {
+        rejected_last = true;
+        return h * facmin;
+    }
+};
+
+// The state of an adaptive integration between two steps (rk.cpp's loop; the
+// native fields' loop, rk_native.cpp, takes it over): the time tc, the state y,
+// w.K[0..n) = f(tc, y), the next step size h and the next output index to fill.
+struct AdaptiveRun {
+    const Tableau& tb;
+    Field& f;
+    std::size_t batch, n;
+    const double* t;
+    std::size_t nt;
+    const OdeOptions& opt;
+    double* out;
+    OdeInfo& info;
+    RkWork& w;
+    double dir, t_final;
+    std::vector<double> y, y_new, f0, extra, dcoef;  // extra, dcoef: dopri8's dense output
+    double tc, h;
+    std::size_t next = 1;
+    StepControl control;
+};
+
+// Whether a step of size h can be taken at time tc: max_steps not reached, h finite
+// and at least 16 ulp of the time. check_can_step throws the IntegrationError that
+// says why not (y: the state, for the message).
+inline bool can_step(const AdaptiveRun& r, double tc, double h) {
+    return r.info.nsteps < r.opt.max_steps && std::isfinite(h) &&
+           !(h < 16.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::fabs(tc)));
+}
+void check_can_step(const AdaptiveRun& r, double tc, double h, const double* y);
+
+// After an accepted step from (r.tc, y) of size hs to (t_new, y_new) with stages K
+// (S x n): records it (r.opt.record) and fills every requested time in (r.tc, t_new],
+// advancing r.next; dopri8's dense output evaluates its three extra stages then.
+void accept_outputs(AdaptiveRun& r, double hs, double t_new, const double* y, const double* y_new,
+                    const double* K);
+
 }  // namespace eulerflow

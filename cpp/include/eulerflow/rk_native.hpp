@@ -25,6 +25,17 @@ bool has_fixed_native(const Tableau& tb, const Field& f);
 bool odeint_fixed_native(const Tableau& tb, Field& f, std::size_t batch, const double* t, std::size_t nt,
                          const OdeOptions& opt, double* out, OdeInfo& info);
 
+// Whether adaptive_native covers this integration: one state (batch 1) of a
+// built-in field, dopri5, tsit5 or dopri8, no record of the steps.
+bool has_adaptive_native(const Tableau& tb, const Field& f, std::size_t batch, const OdeOptions& opt);
+
+// integrate_adaptive's loop (rk.cpp) for an integration has_adaptive_native
+// accepts, from the run's state: the same steps, the same bits, with the field
+// inlined and the stages in registers. Returns when every output is filled, or
+// before a step so short (|h| < 1e-300) that a product h a_ij could round to
+// zero, which rk_step skips: the caller takes that step.
+void adaptive_native(AdaptiveRun& r);
+
 // A field that forwards to another through the virtual eval: a native field
 // wrapped in it takes the generic path. Tests compare the two paths with it.
 class OpaqueField : public Field {
