@@ -482,18 +482,6 @@ double meanfield_step(MeanField& net, const double* x, const double* y, std::siz
     return loss;
 }
 
-void normal_fill(Rng& rng, double* out, std::size_t n) {
-    constexpr double kTwoPi = 6.283185307179586;
-    for (std::size_t i = 0; i < n; i += 2) {
-        double u1 = rng.uniform();
-        while (u1 <= 0.0) u1 = rng.uniform();
-        const double u2 = rng.uniform();
-        const double r = std::sqrt(-2.0 * std::log(u1));
-        out[i] = r * std::cos(kTwoPi * u2);
-        if (i + 1 < n) out[i + 1] = r * std::sin(kTwoPi * u2);
-    }
-}
-
 void TeacherStream::draw(const MeanField& teacher, std::int64_t steps, std::size_t batch, Rng& rng) {
     const std::size_t d = teacher.d, n = std::size_t(steps);
     x.resize(n * batch * d);
