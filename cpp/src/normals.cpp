@@ -1,5 +1,5 @@
 // Standard normal deviates: Box-Muller on the seeded generator, its log, sin
-// and cos evaluated in vector lanes.
+// and cos evaluated in vector lanes (fdlibm's reductions and polynomials).
 //
 // This file is compiled without floating-point contraction (CMakeLists.txt):
 // every variant of box_muller (baseline, AVX2+FMA, AVX-512) then rounds each
@@ -7,6 +7,7 @@
 // variant and thread count.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "eulerflow/fastmath.hpp"
@@ -18,6 +19,31 @@ namespace eulerflow {
 namespace {
 
 constexpr double kTwoPi = 6.283185307179586;
+
+// log(x) for normal x > 0, fdlibm's __ieee754_log (as musl wrote it): x =
+// 2^k (1 + f) with sqrt(2)/2 < 1 + f < sqrt(2), s = f / (2 + f),
+// log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)) with R in two halves of even
+// and odd powers of s^4 (a shorter chain of dependent operations than one
+// Horner polynomial); below one ulp.
+EF_ALWAYS_INLINE double log_normal(double x) {
+    constexpr double kLn2Hi = 6.93147180369123816490e-01;
+    constexpr double kLn2Lo = 1.90821492927058770002e-10;
+    std::uint64_t ix = fastmath::double_to_bits(x);
+    ix += std::uint64_t(0x3ff00000 - 0x3fe6a09e) << 32;  // 1 + f in [sqrt(2)/2, sqrt(2))
+    // k as a double without an int64 conversion (which SSE and AVX2 lack)
+    const double k = fastmath::bits_to_double(0x4330000000000000ull | (ix >> 52)) - (4503599627370496.0 + 1023.0);
+    ix = (ix & 0x000fffffffffffffull) + (std::uint64_t(0x3fe6a09e) << 32);
+    const double f = fastmath::bits_to_double(ix) - 1.0;
+    const double hfsq = 0.5 * f * f;
+    const double s = f / (2.0 + f);
+    const double z = s * s;
+    const double w = z * z;
+    const double t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
+    const double t2 = z * (6.666666666666735130e-01 +
+                           w * (2.857142874366239149e-01 + w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
+    const double r = t2 + t1;
+    return s * (hfsq + r) + k * kLn2Lo - hfsq + f + k * kLn2Hi;
+}
 
 // sin and cos of t = fl(2 pi u) for u in [0, 1), as libm's sin and cos of
 // that double (within about an ulp). t = k pi/2 + r with k = 0..4 and
@@ -59,7 +85,7 @@ EF_ALWAYS_INLINE void sincos_turn(double u, double& s_out, double& c_out) {
 EF_ALWAYS_INLINE void box_muller_impl(const double* __restrict u1, const double* __restrict u2, std::size_t n,
                                       double* __restrict out) {
     for (std::size_t p = 0; p < n; ++p) {
-        const double r = std::sqrt(-2.0 * fastmath::log(u1[p]));
+        const double r = std::sqrt(-2.0 * log_normal(u1[p]));
         double s, c;
         sincos_turn(u2[p], s, c);
         out[2 * p] = r * c;
