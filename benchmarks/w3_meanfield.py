@@ -50,8 +50,9 @@ Each peer uses the array layout that ran fastest here: NumPy and torch (20, m) (
 along the rows was slower for both), JAX (m, 20) (XLA ran (20, m) about 3x slower at
 m = 10,000), numba element-wise loops over (m,) arrays with w split into its columns (a
 per-particle loop over the batch was 2-3x slower). What the eulerflow records do besides
-training: fit_teacher draws its 40 normals per step (Box-Muller, ~0.5 us per step: most of
-its time at m = 20, under 1% at m = 10,000); fit_data's two loss passes over the 20,000
+training: fit_teacher draws its 40 normals per step (Box-Muller with log, sin and cos in
+vector lanes: about 1.9k of the 6.1k instructions of a step at m = 20, under 1% at
+m = 10,000); fit_data's two loss passes over the 20,000
 samples cost about two student forwards of 20,000 samples (~0.35 us per step at m = 20,
 ~60 us at m = 10,000).
     python benchmarks/w3_meanfield.py [--m 20 1000 10000] [--steps 1000] [--repeats 5]

@@ -261,4 +261,16 @@ void bind_meanfield(py::module_& m) {
         normal_fill(rng, out.mutable_data(), n);
         return out;
     });
+    // the sampler's arithmetic on given uniforms (tests)
+    m.def("_box_muller", [](py::array_t<double, py::array::c_style | py::array::forcecast> u1,
+                            py::array_t<double, py::array::c_style | py::array::forcecast> u2) {
+        if (u1.ndim() != 1 || u2.ndim() != 1 || u1.size() != u2.size())
+            throw std::invalid_argument("u1 and u2 must be 1-d arrays of one length");
+        for (py::ssize_t i = 0; i < u1.size(); ++i)
+            if (!(u1.data()[i] >= 0x1p-1022 && u1.data()[i] <= 1.0 && u2.data()[i] >= 0.0 && u2.data()[i] < 1.0))
+                throw std::invalid_argument("u1 must lie in [2^-1022, 1] and u2 in [0, 1)");
+        py::array_t<double> out(2 * u1.size());
+        box_muller(u1.data(), u2.data(), std::size_t(u1.size()), out.mutable_data());
+        return out;
+    });
 }

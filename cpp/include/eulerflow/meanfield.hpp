@@ -44,8 +44,16 @@ void meanfield_forward(const MeanField& net, const double* x, std::size_t n, dou
 double meanfield_step(MeanField& net, const double* x, const double* y, std::size_t n, double lr,
                       MeanFieldWork& w);
 
-// Standard normal deviates (Box-Muller on the seeded generator).
+// Standard normal deviates: Box-Muller on the seeded generator's uniforms (per
+// pair u1, drawn again while 0, then u2; an odd n drops the last sine), with
+// log, sin and cos evaluated in vector lanes (box_muller). The same bits under
+// every kernel variant.
 void normal_fill(Rng& rng, double* out, std::size_t n);
+
+// out[2p], out[2p + 1] = sqrt(-2 log u1[p]) (cos, sin)(2 pi u2[p]) for p < n,
+// u1[p] in [2^-1022, 1] (normal) and u2[p] in [0, 1): within a few ulp of libm's log, cos and
+// sin of the same doubles (2 pi u2 rounded to a double first).
+void box_muller(const double* u1, const double* u2, std::size_t n, double* out);
 
 struct MeanFieldRun {
     std::int64_t steps_done = 0;
