@@ -106,3 +106,20 @@ def assert_all_close(actual_list, expected_list, rtol=1e-12, atol=1e-12, what="a
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def each_isa_variant():
+    """Runs the test body under every kernel variant this build and CPU have (a generator
+    of variant names), restoring the selection afterwards."""
+    from eulerflow import _core
+
+    before = _core.isa_selected()
+
+    def variants():
+        for v in _core.isa_available():
+            _core.set_isa(v)
+            yield v
+
+    yield variants
+    _core.set_isa(before)

@@ -265,23 +265,6 @@ def test_fit_shuffle_is_seeded():
 # ------------------------------------------------- whole runs against the step, bit for bit
 
 
-@pytest.fixture
-def each_isa_variant():
-    """Runs the test body under every kernel variant this build and CPU have (a generator
-    of variant names), restoring the selection afterwards."""
-    from eulerflow import _core
-
-    before = _core.isa_selected()
-
-    def variants():
-        for v in _core.isa_available():
-            _core.set_isa(v)
-            yield v
-
-    yield variants
-    _core.set_isa(before)
-
-
 @pytest.mark.parametrize("d", (1, 2, 4, 5))
 @pytest.mark.parametrize("m", (1, 4, 7, 64, 1030))
 def test_whole_runs_take_the_bits_of_consecutive_steps(m, d, each_isa_variant):

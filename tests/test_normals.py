@@ -18,21 +18,6 @@ def ulps_apart(got: np.ndarray, want: np.ndarray) -> np.ndarray:
     return np.abs(got - want) / np.spacing(np.abs(want))
 
 
-@pytest.fixture
-def each_isa_variant():
-    """The variant names this build and CPU have, each selected in turn, the selection
-    restored afterwards."""
-    before = _core.isa_selected()
-
-    def variants():
-        for v in _core.isa_available():
-            _core.set_isa(v)
-            yield v
-
-    yield variants
-    _core.set_isa(before)
-
-
 @pytest.mark.parametrize("seed", [0, 2, 9, 2**63 + 5])
 @pytest.mark.parametrize("n", [1, 2, 7, 40, 64, 65, 129, 1001])
 def test_samples_are_box_muller_of_the_generators_uniforms(seed, n):
