@@ -33,7 +33,7 @@ std::string shape_text(std::size_t rows, std::size_t cols) {
 // before forcecast could convert them.
 Arr real_array(const py::handle& obj, const std::string& name) {
     const py::array a = py::array::ensure(obj);
-    if (!a) throw py::type_error(name + " must be an array of real numbers, got " + std::string(py::str(obj.get_type())));
+    if (!a) throw py::type_error(name + " must be an array of real numbers, got " + std::string(py::str(py::type::handle_of(obj))));
     const char kind = a.dtype().kind();
     if (kind != 'f' && kind != 'i' && kind != 'u') {
         throw py::type_error(name + " must hold real numbers, got dtype " + std::string(py::str(a.dtype())));
