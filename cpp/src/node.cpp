@@ -334,17 +334,17 @@ bool NeuralOde::window_gradient_small(const double* z0, const double* target, co
     if (!small_cached_) {  // fit resolves the layers once for all its windows
         net_.reserve(d_, 1);  // resolves the widths
         if (!small_layers(net_.seq, small_) || small_.front().n_in != d_ || small_.back().n_out != d_) return false;
-        small_cached_ = in_fit_;
+        small_cached_ = fit_t_ != nullptr;
     }
     // the step sizes of every interval's schedule (the field is autonomous: the
     // times are not needed): fit's, computed once for all its windows, or this
     // window's; a run beyond max_steps goes the general way, which throws
     const double* hs;
     std::size_t steps;
-    const std::size_t w = fit_t_ && t >= fit_t_ && nt == fit_window_ + 1 ? std::size_t(t - fit_t_) : kNotCached;
-    if (w < fit_win_.size() && fit_win_[w].second != kNotCached) {
-        hs = fit_h_.data() + fit_win_[w].first;
-        steps = fit_win_[w].second;
+    const std::size_t w = fit_t_ && t >= fit_t_ && nt == fit_window_ + 1 ? std::size_t(t - fit_t_) : SIZE_MAX;
+    if (w + 1 < fit_off_.size()) {
+        hs = fit_h_.data() + fit_off_[w];
+        steps = fit_off_[w + 1] - fit_off_[w];
     } else {
         small_h_.clear();
         if (!small_schedule(t, nt, small_h_)) return false;
@@ -354,21 +354,32 @@ bool NeuralOde::window_gradient_small(const double* z0, const double* target, co
     const std::size_t S = tb.stages, nv = small_values(small_);
     const SmallLayer* layers = small_.data();
     const std::size_t nl = small_.size();
-    if (S == 1 && tb.b[0] != 0.0 && small_euler_shape(layers, nl) >= 0) {
+    const int euler_shape = S == 1 && tb.b[0] != 0.0 ? small_euler_shape(layers, nl) : -1;
+    if (euler_shape >= 0) {
         // Euler on a one- or two-Dense field: the whole window in one kernel
         if (small_tape_.size() < steps * nv) small_tape_.resize(steps * nv);
         if (abar_.size() != d_) abar_.resize(d_);
         zero_param_grads();
-        if (small_euler_window(layers, nl, hs, tb.b[0], steps, z0, target, small_tape_.data(), abar_.data(),
-                               loss) == 1)
+        if (small_euler_window(layers, std::size_t(euler_shape), hs, tb.b[0], steps, z0, target,
+                               small_tape_.data(), abar_.data(), loss))
             add_param_grads(scale, grad);
-        net_.n_last = 0;
-        penalty_ = 0.0;
-        last_penalty_ = 0.0;
-        last_nfev_ = std::int64_t(steps);
         workspace_bytes_ = (steps * nv + steps) * sizeof(double);
-        return true;
+    } else {
+        small_sweep(z0, target, hs, steps, scale, grad, loss);
     }
+    net_.n_last = 0;  // the network's own buffers hold no forward of the caller's
+    penalty_ = 0.0;
+    last_penalty_ = 0.0;
+    last_nfev_ = std::int64_t(S * steps);
+    return true;
+}
+
+void NeuralOde::small_sweep(const double* z0, const double* target, const double* hs, std::size_t steps,
+                            double scale, double* grad, double& loss) {
+    const Tableau& tb = *s_.tb;
+    const std::size_t S = tb.stages, nv = small_values(small_);
+    const SmallLayer* layers = small_.data();
+    const std::size_t nl = small_.size();
     // the tape: per step and stage the values of small_forward, the stage's input
     // first and its derivative K_s last
     if (small_tape_.size() < steps * S * nv) small_tape_.resize(steps * S * nv);
@@ -447,12 +458,7 @@ bool NeuralOde::window_gradient_small(const double* z0, const double* target, co
         sweep_d(std::integral_constant<std::size_t, 1>{});
     else
         sweep_d(std::integral_constant<std::size_t, 0>{});
-    net_.n_last = 0;  // the network's own buffers hold no forward of the caller's
-    penalty_ = 0.0;
-    last_penalty_ = 0.0;
-    last_nfev_ = std::int64_t(S * steps);
     workspace_bytes_ = (steps * S * nv + steps + ybar_stage_.size()) * sizeof(double);
-    return true;
 }
 
 double NeuralOde::window_gradient(const double* z0, const double* target, const double* t,
@@ -580,31 +586,29 @@ FitStatus NeuralOde::fit(const double* data, const double* t, std::size_t T, std
     // reallocates the network during a fit
     struct FitScope {
         NeuralOde& node;
-        explicit FitScope(NeuralOde& n) : node(n) { node.in_fit_ = true; node.small_cached_ = false; }
+        explicit FitScope(NeuralOde& n) : node(n) { node.small_cached_ = false; }
         ~FitScope() {
-            node.in_fit_ = false;
             node.small_cached_ = false;
             node.fit_t_ = nullptr;
-            node.fit_win_.clear();
+            node.fit_off_.clear();
         }
     } scope(*this);
     const std::size_t nw = T - window;
-    // the small path's step sizes, window by window (a window beyond max_steps is
-    // marked and computes its own, which fails), unless they would take much memory
-    fit_win_.clear();
+    // the small path's step sizes, window by window, unless they would take much
+    // memory or a window goes beyond max_steps (each window then computes its own,
+    // and that one fails)
+    fit_off_.assign(1, 0);
     fit_h_.clear();
     if (how == NodeGradient::Backprop && !s_.tb->adaptive()) {
         constexpr std::size_t kMaxCached = std::size_t(1) << 20;
         fit_t_ = t;
         fit_window_ = window;
-        for (std::size_t i = 0; i < nw && fit_h_.size() <= kMaxCached; ++i) {
-            const std::size_t start = fit_h_.size();
-            const bool ok = small_schedule(t + i, window + 1, fit_h_);
-            if (!ok) fit_h_.resize(start);
-            fit_win_.push_back({start, ok ? fit_h_.size() - start : kNotCached});
+        for (std::size_t i = 0; i < nw && fit_off_.size() == i + 1; ++i) {
+            if (small_schedule(t + i, window + 1, fit_h_) && fit_h_.size() <= kMaxCached)
+                fit_off_.push_back(fit_h_.size());
         }
-        if (fit_h_.size() > kMaxCached) fit_win_.clear();
     }
+    if (fit_off_.size() != nw + 1) fit_off_.clear();
     std::vector<std::size_t> idx(nw);
     std::iota(idx.begin(), idx.end(), std::size_t(0));
     std::vector<double> gacc(n_params_);

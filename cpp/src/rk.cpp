@@ -52,21 +52,7 @@ void rk_step(const Tableau& tb, Field& f, std::size_t batch, double t, double h,
 
 double error_norm(const Tableau& tb, const RkWork& w, const double* y, const double* y_new, std::size_t n,
                   double rtol, double atol) {
-    if (tb.b_err3.empty()) return rms_norm(w.err.data(), y, y_new, n, rtol, atol);
-    // DOP853: the 5th-order estimate, damped where the 3rd-order one is much larger
-    // (the combination behaves like h^8 for small h); both with the same scales
-    const double *e5 = w.err.data(), *e3 = w.err3.data();
-    double s5 = 0.0, s3 = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-        const double sc = 1.0 / (atol + rtol * std::max(std::fabs(y[i]), std::fabs(y_new[i])));
-        const double q5 = e5[i] * sc, q3 = e3[i] * sc;
-        s5 += q5 * q5;
-        s3 += q3 * q3;
-    }
-    // (s5 / n) / sqrt((s5 + 0.01 s3) / n): the squared RMS norm of err5 over the RMS
-    // norm of the combination
-    const double deno = s5 + 0.01 * s3;
-    return deno > 0.0 ? s5 / std::sqrt(deno * double(n)) : 0.0;
+    return step_error_norm(w.err.data(), tb.b_err3.empty() ? nullptr : w.err3.data(), y, y_new, n, rtol, atol);
 }
 
 std::string format_g17(double v) {
@@ -124,13 +110,7 @@ void check_finite(const double* y, std::size_t n, double t) {
 
 // Weighted RMS norm: sqrt(mean((v_i / (atol + rtol * scale_i))^2)).
 double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol, double atol) {
-    double s = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-        const double sc = atol + rtol * std::max(std::fabs(a[i]), b ? std::fabs(b[i]) : 0.0);
-        const double q = v[i] / sc;
-        s += q * q;
-    }
-    return std::sqrt(s / double(n));
+    return rms_norm_n(v, a, b, n, rtol, atol);
 }
 
 // Hairer, Norsett & Wanner, Solving ODEs I, II.4: a first step from the

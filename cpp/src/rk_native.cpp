@@ -350,26 +350,8 @@ EF_FIELD_INLINE double adaptive_step(const F& fn, const MethodCoefs<S>& m, doubl
             for (std::size_t i = 0; i < D; ++i) err3[i] += e * K[j][i];
         }
     }
-    double norm;
-    if constexpr (P.e3 != 0) {
-        double s5 = 0.0, s3 = 0.0;
-        for (std::size_t i = 0; i < D; ++i) {
-            const double sc = 1.0 / (atol + rtol * std::max(std::fabs(y[i]), std::fabs(y_new[i])));
-            const double q5 = err[i] * sc, q3 = err3[i] * sc;
-            s5 += q5 * q5;
-            s3 += q3 * q3;
-        }
-        const double deno = s5 + 0.01 * s3;
-        norm = deno > 0.0 ? s5 / std::sqrt(deno * double(D)) : 0.0;
-    } else {
-        double s = 0.0;
-        for (std::size_t i = 0; i < D; ++i) {
-            const double sc = atol + rtol * std::max(std::fabs(y[i]), std::fabs(y_new[i]));
-            const double q = err[i] / sc;
-            s += q * q;
-        }
-        norm = std::sqrt(s / double(D));
-    }
+    const double norm = step_error_norm(err, P.e3 != 0 ? err3 : nullptr, y, y_new,
+                                        std::integral_constant<std::size_t, D>{}, rtol, atol);
     if (!last_in_error) fn(y_new, K[S - 1]);
     return norm;
 }

@@ -235,35 +235,18 @@ EF_ALWAYS_INLINE bool euler_window_fixed(const SmallLayer* layers, const double*
     return true;
 }
 
-template <std::size_t D>
-EF_ALWAYS_INLINE int euler_window_d(const SmallLayer* layers, std::size_t hidden, const double* h, double b0,
-                                    std::size_t steps, const double* z0, const double* target, double* tape,
-                                    double* abar, double& loss) {
-    bool ok;
-    switch (hidden) {
-        case 0: ok = euler_window_fixed<D, 0>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
-        case 1: ok = euler_window_fixed<D, 1>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
-        case 2: ok = euler_window_fixed<D, 2>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
-        case 3: ok = euler_window_fixed<D, 3>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
-        case 4: ok = euler_window_fixed<D, 4>(layers, h, b0, steps, z0, target, tape, abar, loss); break;
-        default: return -1;
-    }
-    return ok ? 1 : 0;
-}
-
-EF_ALWAYS_INLINE int small_euler_window_impl(const SmallLayer* layers, std::size_t n_layers, const double* h,
-                                             double b0,
-                                             std::size_t steps, const double* z0, const double* target,
-                                             double* tape, double* abar, double& loss) {
-    const int shape = small_euler_shape(layers, n_layers);
-    if (shape < 0) return -1;
-    const std::size_t hidden = std::size_t(shape), d = layers[0].n_in;
-    switch (d) {
-        case 1: return euler_window_d<1>(layers, hidden, h, b0, steps, z0, target, tape, abar, loss);
-        case 2: return euler_window_d<2>(layers, hidden, h, b0, steps, z0, target, tape, abar, loss);
-        case 3: return euler_window_d<3>(layers, hidden, h, b0, steps, z0, target, tape, abar, loss);
-        case 4: return euler_window_d<4>(layers, hidden, h, b0, steps, z0, target, tape, abar, loss);
-        default: return -1;
+// euler_window_fixed<d, hidden> for the shapes small_euler_shape accepts (a jump table).
+EF_ALWAYS_INLINE bool small_euler_window_impl(const SmallLayer* layers, std::size_t hidden, const double* h,
+                                              double b0, std::size_t steps, const double* z0,
+                                              const double* target, double* tape, double* abar, double& loss) {
+    switch (layers[0].n_in * 5 + hidden) {
+#define EF_EULER_CASE(D, H) \
+    case D * 5 + H: return euler_window_fixed<D, H>(layers, h, b0, steps, z0, target, tape, abar, loss);
+#define EF_EULER_ROW(D) EF_EULER_CASE(D, 0) EF_EULER_CASE(D, 1) EF_EULER_CASE(D, 2) EF_EULER_CASE(D, 3) EF_EULER_CASE(D, 4)
+        EF_EULER_ROW(1) EF_EULER_ROW(2) EF_EULER_ROW(3) EF_EULER_ROW(4)
+#undef EF_EULER_ROW
+#undef EF_EULER_CASE
+        default: return false;  // a shape small_euler_shape refuses
     }
 }
 
@@ -275,10 +258,9 @@ EF_MULTIVERSION(EF_NO_VECTORIZE, void, small_backward,
                  double* gx, double* scratch),
                 (layers, n_layers, vals, gy, gx, scratch), small_backward_impl)
 
-EF_MULTIVERSION(EF_NO_VECTORIZE, int, small_euler_window,
-                (const SmallLayer* layers, std::size_t n_layers, const double* h, double b0,
-                 std::size_t steps, const double* z0, const double* target, double* tape, double* abar,
-                 double& loss),
-                (layers, n_layers, h, b0, steps, z0, target, tape, abar, loss), small_euler_window_impl)
+EF_MULTIVERSION(EF_NO_VECTORIZE, bool, small_euler_window,
+                (const SmallLayer* layers, std::size_t hidden, const double* h, double b0, std::size_t steps,
+                 const double* z0, const double* target, double* tape, double* abar, double& loss),
+                (layers, hidden, h, b0, steps, z0, target, tape, abar, loss), small_euler_window_impl)
 
 }  // namespace eulerflow

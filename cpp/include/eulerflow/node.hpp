@@ -16,7 +16,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <utility>
 #include <vector>
 
 #include <memory>
@@ -148,15 +147,20 @@ private:
     std::vector<double> ybuf_, ynew_, abar_, kbar_, ybar_stage_, aug_;
     std::vector<SmallLayer> small_;      // the small path's view of the network
     std::vector<double> small_tape_, small_h_, small_scratch_;  // its layer values and step sizes
-    bool in_fit_ = false, small_cached_ = false;  // small_ resolved once per fit
-    // fit's step sizes for the small path: window i (starting at fit_t_ + i) has the
-    // fit_win_[i].second values of fit_h_ from fit_win_[i].first, unless kNotCached
-    static constexpr std::size_t kNotCached = std::size_t(-1);
+    bool small_cached_ = false;  // small_ resolved once per fit (while fit_t_ is set)
+    // fit's step sizes for the small path: window i (starting at fit_t_ + i) has
+    // fit_h_[fit_off_[i] .. fit_off_[i + 1]); fit_off_ is empty when not cached
     const double* fit_t_ = nullptr;
     std::size_t fit_window_ = 0;
     std::vector<double> fit_h_;
-    std::vector<std::pair<std::size_t, std::size_t>> fit_win_;
+    std::vector<std::size_t> fit_off_;
+    // Appends the step sizes of the windows' intervals over t[0..nt) to out; false
+    // beyond max_steps.
     bool small_schedule(const double* t, std::size_t nt, std::vector<double>& out) const;
+    // The small path's sweep for any fixed-step tableau (window_gradient_small's
+    // general case), with the step sizes hs.
+    void small_sweep(const double* z0, const double* target, const double* hs, std::size_t steps, double scale,
+                     double* grad, double& loss);
     std::size_t workspace_bytes_ = 0;
 };
 

@@ -124,6 +124,40 @@ inline void fixed_step(double t_start, double t_end, std::int64_t k, double h_no
 double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol,
                 double atol);
 
+// The two norms written once for error_norm (n at run time) and the adaptive fast
+// path of rk_native.cpp (n = std::integral_constant: the loops unrolled), so both
+// round alike. rms_norm_n: rms_norm with b not null.
+template <class N>
+inline double rms_norm_n(const double* v, const double* a, const double* b, N n, double rtol, double atol) {
+    double s = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double sc = atol + rtol * std::max(std::fabs(a[i]), b ? std::fabs(b[i]) : 0.0);
+        const double q = v[i] / sc;
+        s += q * q;
+    }
+    return std::sqrt(s / double(n));
+}
+
+// error_norm of the estimates e5 and (DOP853's second one, or null) e3.
+template <class N>
+inline double step_error_norm(const double* e5, const double* e3, const double* y, const double* y_new, N n,
+                              double rtol, double atol) {
+    if (!e3) return rms_norm_n(e5, y, y_new, n, rtol, atol);
+    // DOP853: the 5th-order estimate, damped where the 3rd-order one is much larger
+    // (the combination behaves like h^8 for small h); both with the same scales
+    double s5 = 0.0, s3 = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double sc = 1.0 / (atol + rtol * std::max(std::fabs(y[i]), std::fabs(y_new[i])));
+        const double q5 = e5[i] * sc, q3 = e3[i] * sc;
+        s5 += q5 * q5;
+        s3 += q3 * q3;
+    }
+    // (s5 / n) / sqrt((s5 + 0.01 s3) / n): the squared RMS norm of err5 over the RMS
+    // norm of the combination
+    const double deno = s5 + 0.01 * s3;
+    return deno > 0.0 ? s5 / std::sqrt(deno * double(n)) : 0.0;
+}
+
 // The scaled error of the step rk_step just took, compared with 1 by the step
 // control (every adaptive integration measures its error here): the weighted RMS
 // norm of w.err, or, for tableaus with a second estimate (dopri8), DOP853's

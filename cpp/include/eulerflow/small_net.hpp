@@ -62,13 +62,15 @@ void small_backward(const SmallLayer* layers, std::size_t n_layers, const double
 // an activation and Dense h -> d (h), with d and h in 1..4; -1 for the others.
 int small_euler_shape(const SmallLayer* layers, std::size_t n_layers);
 
-// A whole window of a one-stage (Euler) tableau on such a field: the forward from
-// z0 with the step sizes h[m] and the tableau's weight b0, the MSE loss against target,
-// and, when the loss is finite, the backward: the Dense gradients accumulated into
-// gW/gb (zeroed by the caller) and dL/dz0 in abar (d values). tape: steps *
-// (d + 2 h) doubles. Returns 1 (done), 0 (loss not finite: no gradients) or -1
-// (another shape). The same bits as the small path's general sweep.
-int small_euler_window(const SmallLayer* layers, std::size_t n_layers, const double* h, double b0, std::size_t steps,
-                       const double* z0, const double* target, double* tape, double* abar, double& loss);
+// A whole window of a one-stage (Euler) tableau on a field of the shape
+// small_euler_shape gave (hidden): the forward from z0 with the step sizes h[m] and
+// the tableau's weight b0, the MSE loss against target, and, when the loss is
+// finite, the backward: the Dense gradients accumulated into gW/gb (zeroed by the
+// caller) and dL/dz0 in abar (d values). tape: steps * (d + 2 hidden) doubles.
+// Returns whether the loss was finite (else no gradients). The same bits as the
+// small path's general sweep.
+bool small_euler_window(const SmallLayer* layers, std::size_t hidden, const double* h, double b0,
+                        std::size_t steps, const double* z0, const double* target, double* tape, double* abar,
+                        double& loss);
 
 }  // namespace eulerflow
