@@ -25,6 +25,10 @@ Implementations:
   eulerflow              student.fit_teacher(teacher, steps, batch=20, lr=0.5,
                          snapshot_every=0, seed=2, n_test=1): the whole run in C++ (its own
                          sampling: the same X, see above); the reference of the ratios
+                         on one thread (ef.set_num_threads(1)); for m >= 1000 also on two
+                         threads, as workload w3_meanfield_m{m}_2threads beside a copy of
+                         the one-thread record (eulerflow_1thread), the particles checked
+                         equal to one thread's bit for bit
   eulerflow_step_loop    a Python loop of student.step(X[s], teacher(X[s]), 0.5)
   eulerflow_fit_data     student.fit(X_all, teacher(X_all), 0.5, batch=20): the whole run in
                          C++ on the given samples; fit records the training loss over all
@@ -86,6 +90,7 @@ LR, BATCH, STEPS = 0.5, 20, 1000
 TEACHER_SEED, STUDENT_SEED, SAMPLE_SEED, TEST_SEED = 0, 1, 2, 12345
 N_TEST = 1000
 WIDTHS = (20, 1000, 10000)
+TWO_THREADS_FROM = 1000  # widths timed on two threads too (m = 20 is one chunk: one thread)
 LOSS_TOL = 1e-9
 
 
@@ -167,17 +172,23 @@ def maxdiff(p, q) -> float:
 
 # ---- implementations: run(steps) -> final (a, w, b), each run from the same start ------------
 
-def eulerflow_fit_teacher_impl(pb: Problem):
-    T, S = pb.teacher_net, pb.student_net
+def eulerflow_fit_teacher_impl(pb: Problem, threads: int = 1):
+    T, S, ef = pb.teacher_net, pb.student_net, pb.ef
 
     def run(steps):
         s = S.copy()
-        s.fit_teacher(T, steps=steps, batch=BATCH, lr=LR, snapshot_every=0, seed=SAMPLE_SEED,
-                      n_test=1)
+        old = ef.get_num_threads()
+        ef.set_num_threads(threads)
+        try:
+            s.fit_teacher(T, steps=steps, batch=BATCH, lr=LR, snapshot_every=0,
+                          seed=SAMPLE_SEED, n_test=1)
+        finally:
+            ef.set_num_threads(old)
         return s.a, s.w, s.b
 
     return run, (f"student.fit_teacher(teacher, steps, batch=20, lr=0.5, snapshot_every=0, "
-                 f"seed={SAMPLE_SEED}, n_test=1): whole run in C++, its own sampling")
+                 f"seed={SAMPLE_SEED}, n_test=1): whole run in C++, its own sampling, "
+                 f"ef.set_num_threads({threads})")
 
 
 def eulerflow_step_loop_impl(pb: Problem):
@@ -576,6 +587,33 @@ def default_seed_steps(m: int, steps: int) -> int:
     return min(steps, max(2, 20_000 // m))
 
 
+def two_threads(workload: str, pb: Problem, one_final, records: list[dict], args) -> list[dict]:
+    """fit_teacher on two threads (the step's chunks of 512 particles shared out), as workload
+    ``<workload>_2threads``: "eulerflow" the two-thread time and "eulerflow_1thread" a copy of
+    this run's one-thread record, for the ratio. Its particles must be those of one thread,
+    bit for bit."""
+    one = next(r for r in records if r["impl"] == "eulerflow")
+    run, note = eulerflow_fit_teacher_impl(pb, threads=2)
+
+    def quality(result):
+        a, w, b = (np.array(p, copy=True) for p in result)
+        return {"test_loss": pb.test_loss(a, w, b),
+                "param_maxdiff_vs_1thread": maxdiff((a, w, b), one_final)}
+
+    two = f"{workload}_2threads"
+    rec = harness.measure(two, "eulerflow", lambda: run(pb.steps), quality=quality, units=UNITS,
+                          n_units=pb.steps, repeats=args.repeats, budget_s=args.budget,
+                          notes=note, flops_per_unit=flops_per_step(pb.m))
+    copy = harness.emit(dict(one, workload=two, impl="eulerflow_1thread",
+                             notes="the one-thread figure of this run"))
+    if rec["seconds"]:
+        same = rec["quality"]["param_maxdiff_vs_1thread"]
+        print(f"{two}: {one['seconds'] / rec['seconds']:.2f}x one thread; particles max |diff| "
+              f"vs one thread {same:.3g}" + (" (bit for bit)" if same == 0.0 else " -- NOT EQUAL"),
+              file=sys.stderr)
+    return [rec, copy]
+
+
 def run_width(m: int, args, ef, ef_reason: str) -> list[dict]:
     workload = workload_name(m)
     steps = args.steps
@@ -634,6 +672,8 @@ def run_width(m: int, args, ef, ef_reason: str) -> list[dict]:
                 if harness.selected(name, args.impl):
                     run, note = make(pb)
                     timed(name, run, note)
+            if m >= TWO_THREADS_FROM and "eulerflow" in finals:
+                records.extend(two_threads(workload, pb, finals["eulerflow"], records, args))
             # the timed native run saw the pre-drawn samples: bit for bit the step loop
             if "eulerflow" in finals:
                 loop = finals.get("eulerflow_step_loop") or eulerflow_after(steps)

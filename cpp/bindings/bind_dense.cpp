@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "eulerflow/dense.hpp"
 #include "eulerflow/threadpool.hpp"
@@ -66,9 +68,44 @@ py::tuple dense_products(Arr<T> W, Arr<T> b, Arr<T> X, Arr<T> gY, bool blocked) 
     return py::make_tuple(Y, gW, gb, gX);
 }
 
+// A Team of up to `want` threads making `calls` calls of `chunks` chunks, each
+// chunk spinning `spin` times: its size, the size a team made inside it gets,
+// how many times each chunk ran and the thread it ran on (hashes of
+// std::thread ids, calls x chunks), and the caller's. For tests of the Team.
+py::tuple team_probe(long long want, long long calls, long long chunks, long long spin) {
+    if (want < 1 || calls < 1 || chunks < 1 || spin < 0)
+        throw std::invalid_argument("want, calls and chunks must be positive, spin not negative");
+    const std::size_t nc = std::size_t(calls) * std::size_t(chunks);
+    std::vector<std::size_t> ids(nc, 0), runs(nc, 0);
+    std::size_t size = 0, nested = 0;
+    {
+        py::gil_scoped_release nogil;
+        Team team{std::size_t(want)};
+        size = team.size();
+        std::size_t call = 0;
+        auto task = [&](std::size_t c) {
+            const std::size_t k = call * std::size_t(chunks) + c;
+            ids[k] = std::hash<std::thread::id>()(std::this_thread::get_id());
+            ++runs[k];
+            volatile std::size_t sink = 0;
+            for (long long i = 0; i < spin; ++i) sink = sink + std::size_t(i);
+        };
+        for (; call < std::size_t(calls); ++call) team.run(std::size_t(chunks), task);
+        Team inner{std::size_t(want)};
+        nested = inner.size();
+    }
+    py::array_t<std::uint64_t> id_out({py::ssize_t(calls), py::ssize_t(chunks)});
+    py::array_t<std::uint64_t> run_out({py::ssize_t(calls), py::ssize_t(chunks)});
+    std::copy(ids.begin(), ids.end(), id_out.mutable_data());
+    std::copy(runs.begin(), runs.end(), run_out.mutable_data());
+    return py::make_tuple(size, nested, id_out, run_out,
+                          std::hash<std::thread::id>()(std::this_thread::get_id()));
+}
+
 }  // namespace
 
 void bind_dense(py::module_& m) {
+    m.def("_team_probe", &team_probe, py::arg("want"), py::arg("calls"), py::arg("chunks"), py::arg("spin"));
     m.def("set_num_threads", [](long long n) {
         if (n < 1) throw std::invalid_argument("n must be positive, got " + std::to_string(n));
         set_num_threads(std::size_t(n));

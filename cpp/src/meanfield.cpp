@@ -4,11 +4,13 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <utility>
 
 #include "eulerflow/dense.hpp"
 #include "eulerflow/members.hpp"
 #include "eulerflow/multiversion.hpp"
+#include "eulerflow/threadpool.hpp"
 
 namespace eulerflow {
 
@@ -17,6 +19,18 @@ namespace {
 // Particles are visited in blocks that stay in L1 while every sample of the
 // batch passes over them; the block size is fixed, so sums have a fixed order.
 constexpr std::size_t kBlock = 512;
+
+// For d <= 4 a sample's output sum is taken over chunks of kChunk particles:
+// each chunk's vector of partial sums starts from zero, and the chunks' vectors
+// are added in their order. The order is fixed by m alone, so the chunks of one
+// step can run on several threads and give the bits of one thread.
+constexpr std::size_t kChunk = 512;
+
+// The chunks of the particles that fill whole vectors.
+std::size_t chunk_count(std::size_t m) {
+    const std::size_t whole = m / detail::lanes<double>() * detail::lanes<double>();
+    return (whole + kChunk - 1) / kChunk;
+}
 
 // z[j] = b[j] + sum_k w[k][j] x[k] for the particles of one block.
 EF_ALWAYS_INLINE void preactivation(const double* b, const double* w, std::size_t m, std::size_t d, const double* x,
@@ -88,20 +102,34 @@ EF_ALWAYS_INLINE void forward_finish(const double* a, const double* b, const dou
     }
 }
 
+// acc[i] = the vector partial sums of sample i over the particles [j0, j1).
 template <std::size_t D>
-EF_ALWAYS_INLINE void output_sums_small(const double* a, const double* b, const double* w, std::size_t m,
-                                        const double* x, std::size_t n, double* sums, double* part) {
+EF_ALWAYS_INLINE void forward_chunk(const double* a, const double* b, const double* w, std::size_t m,
+                                    std::size_t j0, std::size_t j1, const double* x, std::size_t n,
+                                    detail::vec_t<double>* acc) {
     using V = detail::vec_t<double>;
     constexpr std::size_t L = detail::lanes<double>();
-    V* acc = reinterpret_cast<V*>(part);  // n vectors, 32-byte aligned by the caller
     for (std::size_t i = 0; i < n; ++i) acc[i] = V{};
-    std::size_t j = 0;
-    for (; j + L <= m; j += L) {
+    for (std::size_t j = j0; j < j1; j += L) {
         V wj[D];
         for (std::size_t k = 0; k < D; ++k) wj[k] = detail::vload(w + k * m + j);
         forward_group<D>(detail::vload(a + j), detail::vload(b + j), wj, x, n, acc);
     }
-    forward_finish<D>(a, b, w, m, j, x, n, acc, sums);
+}
+
+template <std::size_t D>
+EF_ALWAYS_INLINE void output_sums_small(const double* a, const double* b, const double* w, std::size_t m,
+                                        const double* x, std::size_t n, double* sums, double* part) {
+    using V = detail::vec_t<double>;
+    const std::size_t whole = m / detail::lanes<double>() * detail::lanes<double>();
+    V* total = reinterpret_cast<V*>(part);  // 2 n vectors, 32-byte aligned by the caller
+    V* acc = total + n;
+    forward_chunk<D>(a, b, w, m, 0, std::min(whole, kChunk), x, n, total);
+    for (std::size_t j0 = kChunk; j0 < whole; j0 += kChunk) {
+        forward_chunk<D>(a, b, w, m, j0, std::min(whole, j0 + kChunk), x, n, acc);
+        for (std::size_t i = 0; i < n; ++i) total[i] += acc[i];
+    }
+    forward_finish<D>(a, b, w, m, whole, x, n, total, sums);
 }
 
 void output_sums_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
@@ -256,7 +284,7 @@ EF_ALWAYS_INLINE void sgd_update_impl(double* p, const double* g, std::size_t n,
     for (std::size_t i = 0; i < n; ++i) p[i] -= lr * g[i];
 }
 
-// One round of step_forward_small: the gradient and update of R groups from
+// One round of step_chunk: the gradient and update of R groups from
 // particle j on, and the forward pass of the G groups of the round before
 // (pending == G), whose updated particles ap, bp, wp it then replaces.
 template <std::size_t D, std::size_t R, class V, std::size_t G>
@@ -291,13 +319,15 @@ EF_ALWAYS_INLINE void step_round(double* a, double* b, double* w, std::size_t m,
 // read and written once per step instead of three times, its gradient never
 // leaves the registers. The same expressions in the same order as
 // accumulate_grads + sgd_update + output_sums, so the same bits.
+// step_chunk does the particles [j0, j1) (whole vectors), leaving their
+// partial sums of the next batch in acc (n_next vectors); step_finish adds the
+// chunks' sums in order and does the particles that fill no vector.
 template <std::size_t D>
-EF_ALWAYS_INLINE void step_forward_small(double* a, double* b, double* w, std::size_t m, const double* x,
-                                         const double* c, std::size_t n, double lr, const double* x_next,
-                                         std::size_t n_next, double* sums_next, double* part) {
+EF_ALWAYS_INLINE void step_chunk(double* a, double* b, double* w, std::size_t m, std::size_t j0, std::size_t j1,
+                                 const double* x, const double* c, std::size_t n, double lr, const double* x_next,
+                                 std::size_t n_next, detail::vec_t<double>* acc) {
     using V = detail::vec_t<double>;
     constexpr std::size_t L = detail::lanes<double>();
-    V* acc = reinterpret_cast<V*>(part);  // n_next vectors, 32-byte aligned by the caller
     for (std::size_t i = 0; i < n_next; ++i) acc[i] = V{};
     // A group's forward pass waits for its update, which waits for the end of
     // its gradient sums: it runs one round later, beside the next groups'
@@ -306,10 +336,10 @@ EF_ALWAYS_INLINE void step_forward_small(double* a, double* b, double* w, std::s
     constexpr std::size_t G = 2;
     V ap[G], bp[G], wp[G][D];
     std::size_t pending = 0;  // groups whose forward pass is due
-    std::size_t j = 0;
-    while (j + G * L <= m)
+    std::size_t j = j0;
+    while (j + G * L <= j1)
         step_round<D, G>(a, b, w, m, j, x, c, n, lr, x_next, n_next, acc, ap, bp, wp, pending);
-    if (j + L <= m) {
+    if (j + L <= j1) {
         if (pending == G) {  // the single group's forward pass follows the pair's
             forward_groups<D, G>(ap, bp, wp, x_next, n_next, acc);
             pending = 0;
@@ -318,7 +348,19 @@ EF_ALWAYS_INLINE void step_forward_small(double* a, double* b, double* w, std::s
     }
     if (pending == G) forward_groups<D, G>(ap, bp, wp, x_next, n_next, acc);
     if (pending == 1) forward_groups<D, 1>(ap, bp, wp, x_next, n_next, acc);
-    for (std::size_t jj = j; jj < m; ++jj) {
+}
+
+template <std::size_t D>
+EF_ALWAYS_INLINE void step_finish(double* a, double* b, double* w, std::size_t m, const double* x,
+                                  const double* c, std::size_t n, double lr, const double* x_next,
+                                  std::size_t n_next, double* sums_next, detail::vec_t<double>* accs) {
+    const std::size_t whole = m / detail::lanes<double>() * detail::lanes<double>();
+    const std::size_t chunks = chunk_count(m);
+    for (std::size_t q = 1; q < chunks; ++q)
+        for (std::size_t i = 0; i < n_next; ++i) accs[i] += accs[q * n_next + i];
+    if (chunks == 0)
+        for (std::size_t i = 0; i < n_next; ++i) accs[i] = detail::vec_t<double>{};
+    for (std::size_t jj = whole; jj < m; ++jj) {
         double wj[D], gaj, gbj, gwj[D];
         for (std::size_t k = 0; k < D; ++k) wj[k] = w[k * m + jj];
         grad_one<D>(a[jj], b[jj], wj, x, c, n, gaj, gbj, gwj);
@@ -326,25 +368,49 @@ EF_ALWAYS_INLINE void step_forward_small(double* a, double* b, double* w, std::s
         b[jj] -= lr * gbj;
         for (std::size_t k = 0; k < D; ++k) w[k * m + jj] -= lr * gwj[k];
     }
-    forward_finish<D>(a, b, w, m, j, x_next, n_next, acc, sums_next);
+    forward_finish<D>(a, b, w, m, whole, x_next, n_next, accs, sums_next);
 }
 
-EF_ALWAYS_INLINE void step_forward_impl(double* a, double* b, double* w, std::size_t m, std::size_t d,
-                                        const double* x, const double* c, std::size_t n, double lr,
-                                        const double* x_next, std::size_t n_next, double* sums_next,
-                                        double* ga, double* gb, double* gw, double* z, double* t) {
+// Chunk q of a d <= 4 step, its sums in accs + q n_next vectors.
+EF_ALWAYS_INLINE void step_chunk_impl(double* a, double* b, double* w, std::size_t m, std::size_t d,
+                                      const double* x, const double* c, std::size_t n, double lr,
+                                      const double* x_next, std::size_t n_next, std::size_t q, double* accs) {
+    const std::size_t whole = m / detail::lanes<double>() * detail::lanes<double>();
+    const std::size_t j0 = q * kChunk, j1 = std::min(whole, j0 + kChunk);
+    auto* acc = reinterpret_cast<detail::vec_t<double>*>(accs) + q * n_next;
     switch (d) {
-        case 1: return step_forward_small<1>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, z);
-        case 2: return step_forward_small<2>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, z);
-        case 3: return step_forward_small<3>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, z);
-        case 4: return step_forward_small<4>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, z);
-        default:
-            accumulate_grads_any(a, b, w, m, d, x, c, n, ga, gb, gw, z, t);
-            sgd_update_impl(a, ga, m, lr);
-            sgd_update_impl(b, gb, m, lr);
-            sgd_update_impl(w, gw, m * d, lr);
-            if (n_next) output_sums_any(a, b, w, m, d, x_next, n_next, sums_next, z);
+        case 1: return step_chunk<1>(a, b, w, m, j0, j1, x, c, n, lr, x_next, n_next, acc);
+        case 2: return step_chunk<2>(a, b, w, m, j0, j1, x, c, n, lr, x_next, n_next, acc);
+        case 3: return step_chunk<3>(a, b, w, m, j0, j1, x, c, n, lr, x_next, n_next, acc);
+        case 4: return step_chunk<4>(a, b, w, m, j0, j1, x, c, n, lr, x_next, n_next, acc);
+        default: return;
     }
+}
+
+EF_ALWAYS_INLINE void step_finish_impl(double* a, double* b, double* w, std::size_t m, std::size_t d,
+                                       const double* x, const double* c, std::size_t n, double lr,
+                                       const double* x_next, std::size_t n_next, double* sums_next, double* accs) {
+    using V = detail::vec_t<double>;
+    V* acc = reinterpret_cast<V*>(accs);
+    switch (d) {
+        case 1: return step_finish<1>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
+        case 2: return step_finish<2>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
+        case 3: return step_finish<3>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
+        case 4: return step_finish<4>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
+        default: return;
+    }
+}
+
+// The step for d > 4: gradient, update and the next batch's sums in turn.
+EF_ALWAYS_INLINE void step_forward_any(double* a, double* b, double* w, std::size_t m, std::size_t d,
+                                       const double* x, const double* c, std::size_t n, double lr,
+                                       const double* x_next, std::size_t n_next, double* sums_next, double* ga,
+                                       double* gb, double* gw, double* z, double* t) {
+    accumulate_grads_any(a, b, w, m, d, x, c, n, ga, gb, gw, z, t);
+    sgd_update_impl(a, ga, m, lr);
+    sgd_update_impl(b, gb, m, lr);
+    sgd_update_impl(w, gw, m * d, lr);
+    if (n_next) output_sums_any(a, b, w, m, d, x_next, n_next, sums_next, z);
 }
 
 // the kernels (multiversion.hpp)
@@ -358,11 +424,20 @@ EF_MULTIVERSION(, void, accumulate_grads,
                 (a, b, w, m, d, x, c, n, ga, gb, gw, z, t), accumulate_grads_impl)
 EF_MULTIVERSION(, void, sgd_update, (double* p, const double* g, std::size_t n, double lr), (p, g, n, lr),
                 sgd_update_impl)
-EF_MULTIVERSION(, void, step_forward,
+EF_MULTIVERSION(, void, step_forward_general,
                 (double* a, double* b, double* w, std::size_t m, std::size_t d, const double* x, const double* c,
                  std::size_t n, double lr, const double* x_next, std::size_t n_next, double* sums_next, double* ga,
                  double* gb, double* gw, double* z, double* t),
-                (a, b, w, m, d, x, c, n, lr, x_next, n_next, sums_next, ga, gb, gw, z, t), step_forward_impl)
+                (a, b, w, m, d, x, c, n, lr, x_next, n_next, sums_next, ga, gb, gw, z, t), step_forward_any)
+EF_MULTIVERSION(, void, step_one_chunk,
+                (double* a, double* b, double* w, std::size_t m, std::size_t d, const double* x, const double* c,
+                 std::size_t n, double lr, const double* x_next, std::size_t n_next, std::size_t q, double* accs),
+                (a, b, w, m, d, x, c, n, lr, x_next, n_next, q, accs), step_chunk_impl)
+EF_MULTIVERSION(, void, step_finish_sums,
+                (double* a, double* b, double* w, std::size_t m, std::size_t d, const double* x, const double* c,
+                 std::size_t n, double lr, const double* x_next, std::size_t n_next, double* sums_next,
+                 double* accs),
+                (a, b, w, m, d, x, c, n, lr, x_next, n_next, sums_next, accs), step_finish_impl)
 
 bool finite_params(const MeanField& net) {
     for (double v : net.a) if (!std::isfinite(v)) return false;
@@ -392,11 +467,16 @@ double batch_loss(const MeanField& net, const double* x, const double* y, std::s
 // whose output sums the chain keeps for that batch's step. The same numbers as
 // meanfield_step on each batch in turn. The particles must not change between
 // start and the steps but through the chain.
+// For d <= 4 the step's chunks of particles are taken by the team's threads
+// in turn, then summed in order on the calling thread.
 class StepChain {
 public:
-    StepChain(MeanField& net, MeanFieldWork& w, std::size_t batch) : net_(net), w_(w) {
+    StepChain(MeanField& net, MeanFieldWork& w, std::size_t batch, Team& team)
+        : net_(net), w_(w), team_(team) {
         w_.reserve_samples(batch);
         sums_.assign(batch, 0.0);
+        // 32-byte aligned room for every chunk's partial sums of a batch (one chunk at least)
+        accs_.assign(4 * std::max<std::size_t>(1, chunk_count(net.m)) * batch + 4, 0.0);
     }
 
     // The forward pass of the first batch.
@@ -414,16 +494,63 @@ public:
         const double loss = residual_loss(sums_.data(), y, n, net_.m, residual);
         const double scale = 1.0 / (double(net_.m) * double(n));
         for (std::size_t i = 0; i < n; ++i) residual[i] *= scale;
-        step_forward(net_.a.data(), net_.b.data(), net_.w.data(), net_.m, net_.d, x, residual, n, lr, x_next,
-                     n_next, sums_.data(), w_.ga.data(), w_.gb.data(), w_.gw.data(), w_.scratch(),
-                     w_.coef.data());
+        double *a = net_.a.data(), *b = net_.b.data(), *w = net_.w.data();
+        const std::size_t m = net_.m, d = net_.d;
+        if (d > 4) {
+            step_forward_general(a, b, w, m, d, x, residual, n, lr, x_next, n_next, sums_.data(), w_.ga.data(),
+                                 w_.gb.data(), w_.gw.data(), w_.scratch(), w_.coef.data());
+            return loss;
+        }
+        auto p = reinterpret_cast<std::uintptr_t>(accs_.data());
+        double* accs = reinterpret_cast<double*>((p + 31) & ~std::uintptr_t(31));
+        auto chunk = [&](std::size_t q) {
+            step_one_chunk(a, b, w, m, d, x, residual, n, lr, x_next, n_next, q, accs);
+        };
+        team_.run(chunk_count(m), chunk);
+        step_finish_sums(a, b, w, m, d, x, residual, n, lr, x_next, n_next, sums_.data(), accs);
         return loss;
     }
 
 private:
     MeanField& net_;
     MeanFieldWork& w_;
-    std::vector<double> sums_;
+    Team& team_;
+    std::vector<double> sums_, accs_;
+};
+
+// The threads a fit of `net` uses: the chunks of a step at most.
+std::size_t step_threads(const MeanField& net) {
+    return net.d <= 4 ? std::min(get_num_threads(), chunk_count(net.m)) : 1;
+}
+
+// batch_loss on n samples cut into consecutive pieces that the team's threads
+// take in turn, each piece with its own work (reserved before the loop);
+// every sample's sum is one thread's: the bits of batch_loss.
+class TeamLoss {
+public:
+    TeamLoss(Team& team, std::size_t n) : team_(team), works_(team.size() > 1 ? 4 * team.size() : 1) {
+        for (std::size_t p = 0; p < works_.size(); ++p) works_[p].reserve_samples(piece(p, n).second);
+    }
+
+    double operator()(const MeanField& net, const double* x, const double* y, std::size_t n, double* residual) {
+        auto sums = [&](std::size_t p) {
+            const auto [i0, count] = piece(p, n);
+            output_sums(net.a.data(), net.b.data(), net.w.data(), net.m, net.d, x + i0 * net.d, count,
+                        residual + i0, works_[p].scratch());
+        };
+        team_.run(works_.size(), sums);
+        return residual_loss(residual, y, n, net.m, residual);
+    }
+
+private:
+    // piece p's first sample and count
+    std::pair<std::size_t, std::size_t> piece(std::size_t p, std::size_t n) const {
+        const std::size_t P = works_.size(), i0 = p * n / P;
+        return {i0, (p + 1) * n / P - i0};
+    }
+
+    Team& team_;
+    std::vector<MeanFieldWork> works_;
 };
 
 }  // namespace
@@ -455,8 +582,8 @@ void MeanField::snapshot(double* out) const {
 }
 
 void MeanFieldWork::reserve_samples(std::size_t n) {
-    // 32-byte aligned room for max(kBlock, 4 n) doubles
-    const std::size_t need = std::max(kBlock, 4 * n) + 4;
+    // 32-byte aligned room for max(kBlock, 8 n) doubles (output_sums_small's 2 n vectors)
+    const std::size_t need = std::max(kBlock, 8 * n) + 4;
     if (z.size() < need) z.assign(need, 0.0);
     if (resid.size() < n) resid.assign(n, 0.0);
     if (coef.size() < kBlock) coef.assign(kBlock, 0.0);
@@ -515,17 +642,18 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
                                    double* snapshots, double* test_loss, const TeacherStream* stream) {
     MeanFieldRun run;
     const std::size_t m = student.m, d = student.d, r = d + 2;
-    MeanFieldWork w, wt, wtest;
+    MeanFieldWork w, wt;
     w.reserve(m, d);
     wt.reserve(teacher.m, d);
-    wtest.reserve(m, d);
     w.reserve_samples(batch);
+    Team team(step_threads(student));
+    TeamLoss held_out(team, n_test);
     // two batches: the step's and the next, drawn before the step (the fused pass needs it)
     std::vector<double> x(2 * batch * d), y(2 * batch), resid(std::max(n_test, batch));
     std::int64_t k = 0;
     auto record = [&]() {
         student.snapshot(snapshots + std::size_t(k) * m * r);
-        test_loss[k] = n_test ? batch_loss(student, x_test, y_test, n_test, wtest, resid.data()) : 0.0;
+        test_loss[k] = n_test ? held_out(student, x_test, y_test, n_test, resid.data()) : 0.0;
         run.snapshots_done = ++k;
     };
     // the samples and labels of step s
@@ -543,7 +671,7 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
         ys = yb;
     };
     record();
-    StepChain chain(student, w, batch);
+    StepChain chain(student, w, batch, team);
     const double *xs = nullptr, *ys = nullptr, *xn = nullptr, *yn = nullptr;
     if (steps > 0) {
         draw(0, xs, ys);
@@ -570,7 +698,7 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
                 return run;
             }
         } else if (s + 1 == steps && n_test &&
-                   !std::isfinite(batch_loss(student, x_test, y_test, n_test, wtest, resid.data()))) {
+                   !std::isfinite(held_out(student, x_test, y_test, n_test, resid.data()))) {
             // the last step's blow-up can leave huge but finite parameters
             run.diverged = true;
             run.bad_step = s;
@@ -585,9 +713,10 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
                            std::int64_t snapshot_every, double* snapshots, double* loss_out) {
     MeanFieldRun run;
     const std::size_t m = net.m, d = net.d, r = d + 2;
-    MeanFieldWork w, wl;
+    MeanFieldWork w;
     w.reserve(m, d);
-    wl.reserve(m, d);
+    Team team(step_threads(net));
+    TeamLoss train_loss(team, n);
     const std::size_t nb = std::min(batch, n);
     w.reserve_samples(nb);
     // two batches: the step's and the next, gathered before the step (the fused pass needs it)
@@ -596,7 +725,7 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
     std::int64_t k = 0, step = 0;
     auto record = [&]() {
         net.snapshot(snapshots + std::size_t(k) * m * r);
-        loss_out[k] = batch_loss(net, x, y, n, wl, resid.data());
+        loss_out[k] = train_loss(net, x, y, n, resid.data());
         run.snapshots_done = ++k;
     };
     record();
@@ -618,7 +747,7 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
             yq[i] = y[row];
         }
     };
-    StepChain chain(net, w, nb);
+    StepChain chain(net, w, nb, team);
     std::size_t cnt = 0, cnt_next = 0;
     if (total > 0) {
         gather(0, cnt);
@@ -645,7 +774,7 @@ MeanFieldRun meanfield_fit(MeanField& net, const double* x, const double* y, std
                 run.bad_step = step - 1;
                 return run;
             }
-        } else if (step == total && !std::isfinite(batch_loss(net, x, y, n, wl, resid.data()))) {
+        } else if (step == total && !std::isfinite(train_loss(net, x, y, n, resid.data()))) {
             run.diverged = true;
             run.bad_step = step - 1;
             return run;
@@ -691,7 +820,11 @@ void meanfield_fit_teacher_members(std::vector<MeanFieldMember>& members, std::i
         todo[k]->second.draw(*todo[k]->first.first, steps, batch, rng);
     });
     const std::vector<std::size_t> order = longest_first(members);
+    const bool threaded = std::min(n_threads, members.size()) > 1;
     for_each_member(members.size(), n_threads, [&](std::size_t k) {
+        // members already fill the threads asked for: each runs on one
+        std::optional<SerialScope> serial;
+        if (threaded) serial.emplace();
         MeanFieldMember& mb = members[order[k]];
         const auto shared = streams.find({mb.teacher, mb.seed});
         Rng rng(mb.seed);
@@ -705,7 +838,10 @@ void meanfield_fit_members(std::vector<MeanFieldMember>& members, const double* 
                            std::size_t batch, std::int64_t epochs, bool shuffle, std::int64_t snapshot_every,
                            std::size_t n_threads) {
     const std::vector<std::size_t> order = longest_first(members);
+    const bool threaded = std::min(n_threads, members.size()) > 1;
     for_each_member(members.size(), n_threads, [&](std::size_t k) {
+        std::optional<SerialScope> serial;
+        if (threaded) serial.emplace();
         MeanFieldMember& mb = members[order[k]];
         Rng rng(mb.seed);
         mb.run = meanfield_fit(mb.net, x, y, n, mb.lr, batch, epochs, shuffle, rng, snapshot_every, mb.snapshots,

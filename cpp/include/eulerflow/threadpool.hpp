@@ -42,6 +42,37 @@ private:
     bool saved_;
 };
 
+// A team of threads kept at hand through a whole native loop whose steps are
+// too short for parallel_for (a mean-field step at m = 10,000 takes tens of
+// microseconds, about what waking a sleeping worker costs): between the calls
+// of run() the pool's workers spin for a while before they sleep. Its size is
+// fixed when it is made: up to `want` threads, 1 (the caller alone) when the
+// pool is in use, in a SerialScope, after fork or set to one thread. While it
+// lives, parallel_for calls from other threads run serially.
+class Team {
+public:
+    explicit Team(std::size_t want);
+    ~Team();
+    Team(const Team&) = delete;
+    Team& operator=(const Team&) = delete;
+
+    std::size_t size() const { return size_; }
+
+    // task(ctx, chunk) for every chunk in [0, chunks), each taken by whichever
+    // thread of the team is free (the caller too: a worker the OS keeps off
+    // its core delays no more than the chunk it holds); returns when all are
+    // done. Chunks must write apart. No allocation; no system call unless a
+    // worker sleeps.
+    void run(std::size_t chunks, ChunkTask task, void* ctx);
+    template <class F>
+    void run(std::size_t chunks, F& f) {
+        run(chunks, [](void* ctx, std::size_t c) { (*static_cast<F*>(ctx))(c); }, &f);
+    }
+
+private:
+    std::size_t size_ = 1;
+};
+
 // The same for any callable f(chunk); f is used by reference.
 template <class F>
 void parallel_for(std::size_t chunks, F& f) {
