@@ -31,7 +31,7 @@ EXPECTED_FIGURES = {
     "depth": ["depth_seed_losses.png", "depth_seed_hidden_states.png", "depth_as_time.png",
               "depth_extrapolation.png"],
     "meanfield": ["meanfield_particles.png", "meanfield_particles.gif", "meanfield_heatmap.png",
-                  "meanfield_teachers.png", "meanfield_time.png"],
+                  "meanfield_teachers.png", "meanfield_time.png", "meanfield_threads.png"],
     "bench": ["bench_lr_sweep.png", "bench_knobs.png", "bench_landscape_2d.png",
               "bench_ensemble_lr.png", "bench_threads.png"],
 }

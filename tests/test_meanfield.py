@@ -671,10 +671,11 @@ def test_demo_meanfield_quick(tmp_path, capsys):
     names = {p.name for p in tmp_path.iterdir()}
     assert names == {"meanfield_particles.png", "meanfield_particles.gif",
                      "meanfield_heatmap.png", "meanfield_teachers.png", "meanfield_time.png",
-                     "summary.md"}
+                     "meanfield_threads.png", "summary.md"}
     assert (tmp_path / "meanfield_particles.gif").stat().st_size < 2_000_000
     summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
     assert "### Answers" in summary and "lr = 0.25 m" in summary
+    assert "## Wide students on the core's threads" in summary
     printed = capsys.readouterr().out
     loss = float(printed.split("final_test_loss_lr5=")[1].split(",")[0])
     assert loss < 1e-3

@@ -15,7 +15,10 @@ def set_num_threads(n: int) -> None:
     of 8 samples) split their matrix products into blocks of independent
     outputs across a persistent pool of ``n`` threads; every output is
     computed the same way whichever thread runs it, so results are
-    bit-identical whatever the count. Small networks run on the calling
+    bit-identical whatever the count. Mean-field students of more than 512
+    particles (d <= 4) share each ``fit_teacher`` / ``fit`` step's chunks of
+    512 particles among the threads, whose sums are added in a fixed order:
+    the same bits too. Small networks run on the calling
     thread, where the pool would cost more than it saves. A call made while
     another one uses the pool (e.g. trainings run from several Python
     threads, or ensemble members) runs on its own thread only."""

@@ -2262,8 +2262,22 @@ def run_meanfield(out: str | Path, quick: bool = False, progress: bool | None = 
                      title=f"m = {W[jbig]}, every initial radius")
     _save(fig, out / "meanfield_time.png", figures)
 
+    # ------------------------------------------------------------ wide students on threads
+    thread_widths = MEANFIELD_THREAD_WIDTHS_QUICK if quick else MEANFIELD_THREAD_WIDTHS
+    threads = meanfield_threads(thread_widths, repeats=3 if quick else 5,
+                                work=5e5 if quick else 2e6)
+    _save(meanfield_threads_figure(threads), out / "meanfield_threads.png", figures)
+    top = threads["counts"][-1]
+    thread_rows = [f"| {w} | {threads['steps'][j]} | "
+                   + " | ".join(f"{threads['us'][n][j]:.2f}" for n in threads["counts"])
+                   + f" | {threads['us'][1][j] / threads['us'][top][j]:.2f}x |"
+                   for j, w in enumerate(threads["widths"])]
+
     # ------------------------------------------------------------ numbers and summary
     numbers: dict[str, float] = {"zero_function_loss": L0}
+    for j, w in enumerate(threads["widths"]):
+        numbers[f"us_per_step_m{w}_1thread"] = threads["us"][1][j]
+        numbers[f"us_per_step_m{w}_{top}threads"] = threads["us"][top][j]
     rate_rows = []
     mid_step = int(runs[rates[0]].steps[len(runs[rates[0]].steps) // 10])
     for lr in rates:
@@ -2444,6 +2458,19 @@ def run_meanfield(out: str | Path, quick: bool = False, progress: bool | None = 
         "",
         *answers,
         "",
+        "## Wide students on the core's threads",
+        "",
+        "`fit_teacher` at d = 2, batch 20, no snapshots, on every thread count "
+        f"(`ef.set_num_threads`, 1 to {top}); median us per step; every count gave the same "
+        "bits (checked). A step's particles are summed in chunks of 512 that the threads "
+        "take in turn, so widths of one chunk run on one thread (`meanfield_threads.png`):",
+        "",
+        "| m | steps timed | " + " | ".join(f"{n} thread{'s' * (n > 1)}"
+                                            for n in threads["counts"])
+        + f" | speed-up on {top} |",
+        "|---|---|" + "---|" * len(threads["counts"]) + "---|",
+        *thread_rows,
+        "",
         f"Figures: {', '.join(f'`{p.name}`' for p in figures)}.",
         f"Demo wall time (training and figures): {seconds_total:.2f} s.",
         "",
@@ -2451,6 +2478,84 @@ def run_meanfield(out: str | Path, quick: bool = False, progress: bool | None = 
     (out / "summary.md").write_text(md, encoding="utf-8")
     return DemoResult("meanfield", "mean-field particles (seed 003)", numbers, md, figures,
                       seconds_total)
+
+
+#: Student widths of the mean-field threads study (full and quick).
+MEANFIELD_THREAD_WIDTHS = (20, 100, 500, 1000, 2000, 5000, 10000, 20000)
+MEANFIELD_THREAD_WIDTHS_QUICK = (20, 500, 2000, 10000)
+
+
+def meanfield_threads(widths: Sequence[int] = MEANFIELD_THREAD_WIDTHS, repeats: int = 5,
+                      counts: Sequence[int] | None = None,
+                      work: float = 2e6) -> dict[str, Any]:
+    """Seed 003's student (d = 2, batch 20, ``fit_teacher`` with no snapshots) of every width
+    in ``widths`` trained on every thread count in ``counts`` (default 1 to the CPUs this
+    process may use), about ``work`` particle-steps per timing. Raises RuntimeError when a
+    thread count changes a single bit of the particles. Returns ``{"widths", "counts",
+    "us": {count: [median us per step per width]}, "steps": [steps per width]}``."""
+    import os
+
+    if counts is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        counts = list(range(1, max(1, cpus or 1) + 1))
+    mf = ef.meanfield
+    teacher = mf.TwoLayerReLU.random(4, 2, seed=MEANFIELD_TEACHER_SEED)
+    result: dict[str, Any] = {"widths": list(widths), "counts": list(counts),
+                              "us": {n: [] for n in counts}, "steps": []}
+    old = ef.get_num_threads()
+    try:
+        for m in widths:
+            start = mf.TwoLayerReLU.small_sphere(m, 2, 0.05, seed=MEANFIELD_STUDENT_SEED)
+            steps = int(max(20, min(5000, work // m)))
+            result["steps"].append(steps)
+            reference = None
+            for n in counts:
+                ef.set_num_threads(n)
+
+                def train(start=start, steps=steps):
+                    net = start.copy()
+                    net.fit_teacher(teacher, steps=steps, batch=20, lr=0.5, snapshot_every=0,
+                                    seed=MEANFIELD_SAMPLE_SEED, n_test=1)
+                    return net
+
+                net = train()
+                got = np.concatenate([net.a, net.w.ravel(), net.b])
+                reference = got if reference is None else reference
+                if not np.array_equal(got.view(np.uint8), reference.view(np.uint8)):
+                    raise RuntimeError(f"m = {m}: {n} threads changed the bits of the training")
+                result["us"][n].append(1e6 * _median_time(train, repeats) / steps)
+    finally:
+        ef.set_num_threads(old)
+    return result
+
+
+def meanfield_threads_figure(result: dict[str, Any]) -> Any:
+    """Time per step against the width on each thread count, and the speed-up over one
+    thread (a matplotlib Figure)."""
+    import matplotlib.pyplot as plt
+
+    widths, counts = result["widths"], result["counts"]
+    fig, (ax_t, ax_s) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    for n in counts:
+        ax_t.loglog(widths, result["us"][n], marker="o", label=f"{n} thread{'s' * (n > 1)}")
+        if n > 1:
+            ax_s.semilogx(widths, np.array(result["us"][1]) / np.array(result["us"][n]),
+                          marker="o", label=f"{n} threads")
+    ax_t.set_xlabel("particles m")
+    ax_t.set_ylabel("us per SGD step (batch 20)")
+    ax_t.set_title("Time per step")
+    ax_t.legend(fontsize=8)
+    ax_s.axhline(1.0, color="grey", ls=":", lw=1.2, label="one thread")
+    if len(counts) > 1:
+        ax_s.axhline(counts[-1], color="grey", ls="--", lw=1.0, label="ideal")
+    ax_s.set_xlabel("particles m")
+    ax_s.set_ylabel("speed-up over one thread")
+    ax_s.set_ylim(bottom=0)
+    ax_s.set_title("Speed-up (the same bits on every thread count)")
+    ax_s.legend(fontsize=8)
+    fig.suptitle("Mean-field student (seed 003, d = 2) trained by fit_teacher on the core's "
+                 "threads: chunks of 512 particles per step")
+    return fig
 
 
 #: Every demo by name, in the order ``eulerflow demo all`` runs them.
