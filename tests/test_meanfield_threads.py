@@ -1,7 +1,7 @@
 """Mean-field trainings on several threads (issue 9, deliverable 3).
 
-For d <= 4 a step's particles are summed in fixed chunks of 512 whose partial sums
-are added in their order, so the chunks can run on any thread: ``fit_teacher`` and
+A step's particles are summed in fixed chunks of 512 whose partial sums are added in
+their order, so the chunks can run on any thread: ``fit_teacher`` and
 ``fit`` share them out among a team of threads that stays awake through the run,
 and the held-out or training loss at each snapshot is shared out by samples. The
 results must be the same bits whatever the thread count, and the bits of
@@ -57,11 +57,12 @@ def test_fit_teacher_bits_do_not_depend_on_the_thread_count(m, d, threads):
         np.testing.assert_array_equal(results[n][2], results[1][2])  # snapshots
 
 
-@pytest.mark.parametrize("d", (2, 4))
+@pytest.mark.parametrize("d", (2, 4, 7))
 @pytest.mark.parametrize("m", (513, 2051))
 def test_threaded_runs_take_the_bits_of_single_steps(m, d, threads, each_isa_variant):
     """Two threads against ``step`` one batch at a time (one thread), under every kernel
-    variant: the chunked sums are part of the step's definition, not of the threading."""
+    variant: the chunked sums are part of the step's definition, not of the threading
+    (d > 4: blocks of 512 particles whose dot products are added in order)."""
     teacher = TwoLayerReLU.random(3, d, seed=0)
     start = TwoLayerReLU.small_sphere(m, d, 0.5, seed=1)
     steps, bs, lr = 6, 8, 1.5

@@ -22,13 +22,15 @@ constexpr std::size_t kBlock = 512;
 
 // For d <= 4 a sample's output sum is taken over chunks of kChunk particles:
 // each chunk's vector of partial sums starts from zero, and the chunks' vectors
-// are added in their order. The order is fixed by m alone, so the chunks of one
-// step can run on several threads and give the bits of one thread.
+// are added in their order (for d > 4 the blocks' dot products are added in
+// their order). The order is fixed by m alone, so the chunks of one step can
+// run on several threads and give the bits of one thread.
 constexpr std::size_t kChunk = 512;
 
-// The chunks of the particles that fill whole vectors.
-std::size_t chunk_count(std::size_t m) {
-    const std::size_t whole = m / detail::lanes<double>() * detail::lanes<double>();
+// The chunks of a step: for d <= 4 of the particles that fill whole vectors,
+// for d > 4 the blocks of the particle loops (kBlock, the last one short).
+std::size_t chunk_count(std::size_t m, std::size_t d) {
+    const std::size_t whole = d <= 4 ? m / detail::lanes<double>() * detail::lanes<double>() : m;
     return (whole + kChunk - 1) / kChunk;
 }
 
@@ -132,15 +134,25 @@ EF_ALWAYS_INLINE void output_sums_small(const double* a, const double* b, const 
     forward_finish<D>(a, b, w, m, whole, x, n, total, sums);
 }
 
-void output_sums_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
+// dots[i] = sum_j a_j relu(z_ij) over the block [j0, j0 + jb) for n samples.
+EF_ALWAYS_INLINE void block_dots_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
+                    const double* x, std::size_t n, std::size_t j0, std::size_t jb, double* z, double* dots) {
+    for (std::size_t i = 0; i < n; ++i) {
+        preactivation(b, w, m, d, x + i * d, j0, jb, z);
+        for (std::size_t j = 0; j < jb; ++j) z[j] = z[j] >= 0.0 ? z[j] : 0.0;
+        dots[i] = detail::dot_impl(a + j0, z, jb);
+    }
+}
+
+EF_ALWAYS_INLINE void output_sums_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
                      const double* x, std::size_t n, double* sums, double* z) {
     std::fill(sums, sums + n, 0.0);
     for (std::size_t j0 = 0; j0 < m; j0 += kBlock) {
         const std::size_t jb = std::min(kBlock, m - j0);
         for (std::size_t i = 0; i < n; ++i) {
-            preactivation(b, w, m, d, x + i * d, j0, jb, z);
-            for (std::size_t j = 0; j < jb; ++j) z[j] = z[j] >= 0.0 ? z[j] : 0.0;
-            sums[i] += detail::dot_impl(a + j0, z, jb);
+            double dot;
+            block_dots_any(a, b, w, m, d, x + i * d, 1, j0, jb, z, &dot);
+            sums[i] += dot;
         }
     }
 }
@@ -241,31 +253,37 @@ EF_ALWAYS_INLINE void accumulate_grads_small(const double* a, const double* b, c
     }
 }
 
-void accumulate_grads_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
-                          const double* x, const double* c, std::size_t n, double* ga, double* gb, double* gw,
-                          double* z, double* t) {
-    std::fill(ga, ga + m, 0.0);
-    std::fill(gb, gb + m, 0.0);
-    std::fill(gw, gw + m * d, 0.0);
-    for (std::size_t j0 = 0; j0 < m; j0 += kBlock) {
-        const std::size_t jb = std::min(kBlock, m - j0);
-        for (std::size_t i = 0; i < n; ++i) {
-            const double ci = c[i];
-            const double* xi = x + i * d;
-            preactivation(b, w, m, d, xi, j0, jb, z);
-            for (std::size_t j = 0; j < jb; ++j) {
-                const bool on = z[j] >= 0.0;
-                ga[j0 + j] += on ? ci * z[j] : 0.0;
-                t[j] = on ? ci * a[j0 + j] : 0.0;
-                gb[j0 + j] += t[j];
-            }
-            for (std::size_t k = 0; k < d; ++k) {
-                const double xk = xi[k];
-                double* gwk = gw + k * m + j0;
-                for (std::size_t j = 0; j < jb; ++j) gwk[j] += t[j] * xk;
-            }
+// The gradient sums of the particles [j0, j0 + jb) (the block of kBlock at most),
+// z and t scratch for jb values.
+EF_ALWAYS_INLINE void grad_block_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
+                    const double* x, const double* c, std::size_t n, double* ga, double* gb, double* gw,
+                    std::size_t j0, std::size_t jb, double* z, double* t) {
+    std::fill(ga + j0, ga + j0 + jb, 0.0);
+    std::fill(gb + j0, gb + j0 + jb, 0.0);
+    for (std::size_t k = 0; k < d; ++k) std::fill(gw + k * m + j0, gw + k * m + j0 + jb, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+        const double ci = c[i];
+        const double* xi = x + i * d;
+        preactivation(b, w, m, d, xi, j0, jb, z);
+        for (std::size_t j = 0; j < jb; ++j) {
+            const bool on = z[j] >= 0.0;
+            ga[j0 + j] += on ? ci * z[j] : 0.0;
+            t[j] = on ? ci * a[j0 + j] : 0.0;
+            gb[j0 + j] += t[j];
+        }
+        for (std::size_t k = 0; k < d; ++k) {
+            const double xk = xi[k];
+            double* gwk = gw + k * m + j0;
+            for (std::size_t j = 0; j < jb; ++j) gwk[j] += t[j] * xk;
         }
     }
+}
+
+EF_ALWAYS_INLINE void accumulate_grads_any(const double* a, const double* b, const double* w, std::size_t m, std::size_t d,
+                          const double* x, const double* c, std::size_t n, double* ga, double* gb, double* gw,
+                          double* z, double* t) {
+    for (std::size_t j0 = 0; j0 < m; j0 += kBlock)
+        grad_block_any(a, b, w, m, d, x, c, n, ga, gb, gw, j0, std::min(kBlock, m - j0), z, t);
 }
 
 EF_ALWAYS_INLINE void accumulate_grads_impl(const double* a, const double* b, const double* w, std::size_t m,
@@ -355,7 +373,7 @@ EF_ALWAYS_INLINE void step_finish(double* a, double* b, double* w, std::size_t m
                                   const double* c, std::size_t n, double lr, const double* x_next,
                                   std::size_t n_next, double* sums_next, detail::vec_t<double>* accs) {
     const std::size_t whole = m / detail::lanes<double>() * detail::lanes<double>();
-    const std::size_t chunks = chunk_count(m);
+    const std::size_t chunks = chunk_count(m, D);
     for (std::size_t q = 1; q < chunks; ++q)
         for (std::size_t i = 0; i < n_next; ++i) accs[i] += accs[q * n_next + i];
     if (chunks == 0)
@@ -371,10 +389,28 @@ EF_ALWAYS_INLINE void step_finish(double* a, double* b, double* w, std::size_t m
     forward_finish<D>(a, b, w, m, whole, x_next, n_next, accs, sums_next);
 }
 
-// Chunk q of a d <= 4 step, its sums in accs + q n_next vectors.
+// Chunk q of a d > 4 step: the gradient and update of its block of particles
+// (gradients in ga, gb, gw), then its dot products with the next batch in
+// dots[q n_next ..]: step_finish adds them in block order, as output_sums_any.
+EF_ALWAYS_INLINE void step_chunk_any(double* a, double* b, double* w, std::size_t m, std::size_t d,
+                                     const double* x, const double* c, std::size_t n, double lr,
+                                     const double* x_next, std::size_t n_next, std::size_t q, double* dots,
+                                     double* ga, double* gb, double* gw) {
+    alignas(32) double z[kBlock], t[kBlock];
+    const std::size_t j0 = q * kBlock, jb = std::min(kBlock, m - j0);
+    grad_block_any(a, b, w, m, d, x, c, n, ga, gb, gw, j0, jb, z, t);
+    sgd_update_impl(a + j0, ga + j0, jb, lr);
+    sgd_update_impl(b + j0, gb + j0, jb, lr);
+    for (std::size_t k = 0; k < d; ++k) sgd_update_impl(w + k * m + j0, gw + k * m + j0, jb, lr);
+    block_dots_any(a, b, w, m, d, x_next, n_next, j0, jb, z, dots + q * n_next);
+}
+
+// Chunk q of a step, its sums in accs + q n_next vectors (d <= 4) or values.
 EF_ALWAYS_INLINE void step_chunk_impl(double* a, double* b, double* w, std::size_t m, std::size_t d,
                                       const double* x, const double* c, std::size_t n, double lr,
-                                      const double* x_next, std::size_t n_next, std::size_t q, double* accs) {
+                                      const double* x_next, std::size_t n_next, std::size_t q, double* accs,
+                                      double* ga, double* gb, double* gw) {
+    if (d > 4) return step_chunk_any(a, b, w, m, d, x, c, n, lr, x_next, n_next, q, accs, ga, gb, gw);
     const std::size_t whole = m / detail::lanes<double>() * detail::lanes<double>();
     const std::size_t j0 = q * kChunk, j1 = std::min(whole, j0 + kChunk);
     auto* acc = reinterpret_cast<detail::vec_t<double>*>(accs) + q * n_next;
@@ -397,20 +433,13 @@ EF_ALWAYS_INLINE void step_finish_impl(double* a, double* b, double* w, std::siz
         case 2: return step_finish<2>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
         case 3: return step_finish<3>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
         case 4: return step_finish<4>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
-        default: return;
+        default:  // the blocks' dot products, added in order
+            for (std::size_t i = 0; i < n_next; ++i) {
+                double sum = 0.0;
+                for (std::size_t q = 0; q < chunk_count(m, d); ++q) sum += accs[q * n_next + i];
+                sums_next[i] = sum;
+            }
     }
-}
-
-// The step for d > 4: gradient, update and the next batch's sums in turn.
-EF_ALWAYS_INLINE void step_forward_any(double* a, double* b, double* w, std::size_t m, std::size_t d,
-                                       const double* x, const double* c, std::size_t n, double lr,
-                                       const double* x_next, std::size_t n_next, double* sums_next, double* ga,
-                                       double* gb, double* gw, double* z, double* t) {
-    accumulate_grads_any(a, b, w, m, d, x, c, n, ga, gb, gw, z, t);
-    sgd_update_impl(a, ga, m, lr);
-    sgd_update_impl(b, gb, m, lr);
-    sgd_update_impl(w, gw, m * d, lr);
-    if (n_next) output_sums_any(a, b, w, m, d, x_next, n_next, sums_next, z);
 }
 
 // the kernels (multiversion.hpp)
@@ -424,15 +453,11 @@ EF_MULTIVERSION(, void, accumulate_grads,
                 (a, b, w, m, d, x, c, n, ga, gb, gw, z, t), accumulate_grads_impl)
 EF_MULTIVERSION(, void, sgd_update, (double* p, const double* g, std::size_t n, double lr), (p, g, n, lr),
                 sgd_update_impl)
-EF_MULTIVERSION(, void, step_forward_general,
-                (double* a, double* b, double* w, std::size_t m, std::size_t d, const double* x, const double* c,
-                 std::size_t n, double lr, const double* x_next, std::size_t n_next, double* sums_next, double* ga,
-                 double* gb, double* gw, double* z, double* t),
-                (a, b, w, m, d, x, c, n, lr, x_next, n_next, sums_next, ga, gb, gw, z, t), step_forward_any)
 EF_MULTIVERSION(, void, step_one_chunk,
                 (double* a, double* b, double* w, std::size_t m, std::size_t d, const double* x, const double* c,
-                 std::size_t n, double lr, const double* x_next, std::size_t n_next, std::size_t q, double* accs),
-                (a, b, w, m, d, x, c, n, lr, x_next, n_next, q, accs), step_chunk_impl)
+                 std::size_t n, double lr, const double* x_next, std::size_t n_next, std::size_t q, double* accs,
+                 double* ga, double* gb, double* gw),
+                (a, b, w, m, d, x, c, n, lr, x_next, n_next, q, accs, ga, gb, gw), step_chunk_impl)
 EF_MULTIVERSION(, void, step_finish_sums,
                 (double* a, double* b, double* w, std::size_t m, std::size_t d, const double* x, const double* c,
                  std::size_t n, double lr, const double* x_next, std::size_t n_next, double* sums_next,
@@ -467,8 +492,8 @@ double batch_loss(const MeanField& net, const double* x, const double* y, std::s
 // whose output sums the chain keeps for that batch's step. The same numbers as
 // meanfield_step on each batch in turn. The particles must not change between
 // start and the steps but through the chain.
-// For d <= 4 the step's chunks of particles are taken by the team's threads
-// in turn, then summed in order on the calling thread.
+// The step's chunks of particles are taken by the team's threads in turn,
+// then their sums added in order on the calling thread.
 class StepChain {
 public:
     StepChain(MeanField& net, MeanFieldWork& w, std::size_t batch, Team& team)
@@ -476,7 +501,7 @@ public:
         w_.reserve_samples(batch);
         sums_.assign(batch, 0.0);
         // 32-byte aligned room for every chunk's partial sums of a batch (one chunk at least)
-        accs_.assign(4 * std::max<std::size_t>(1, chunk_count(net.m)) * batch + 4, 0.0);
+        accs_.assign(4 * std::max<std::size_t>(1, chunk_count(net.m, net.d)) * batch + 4, 0.0);
     }
 
     // The forward pass of the first batch.
@@ -496,17 +521,13 @@ public:
         for (std::size_t i = 0; i < n; ++i) residual[i] *= scale;
         double *a = net_.a.data(), *b = net_.b.data(), *w = net_.w.data();
         const std::size_t m = net_.m, d = net_.d;
-        if (d > 4) {
-            step_forward_general(a, b, w, m, d, x, residual, n, lr, x_next, n_next, sums_.data(), w_.ga.data(),
-                                 w_.gb.data(), w_.gw.data(), w_.scratch(), w_.coef.data());
-            return loss;
-        }
         auto p = reinterpret_cast<std::uintptr_t>(accs_.data());
         double* accs = reinterpret_cast<double*>((p + 31) & ~std::uintptr_t(31));
         auto chunk = [&](std::size_t q) {
-            step_one_chunk(a, b, w, m, d, x, residual, n, lr, x_next, n_next, q, accs);
+            step_one_chunk(a, b, w, m, d, x, residual, n, lr, x_next, n_next, q, accs, w_.ga.data(),
+                           w_.gb.data(), w_.gw.data());
         };
-        team_.run(chunk_count(m), chunk);
+        team_.run(chunk_count(m, d), chunk);
         step_finish_sums(a, b, w, m, d, x, residual, n, lr, x_next, n_next, sums_.data(), accs);
         return loss;
     }
@@ -520,7 +541,7 @@ private:
 
 // The threads a fit of `net` uses: the chunks of a step at most.
 std::size_t step_threads(const MeanField& net) {
-    return net.d <= 4 ? std::min(get_num_threads(), chunk_count(net.m)) : 1;
+    return std::min(get_num_threads(), chunk_count(net.m, net.d));
 }
 
 // batch_loss on n samples cut into consecutive pieces that the team's threads

@@ -16,7 +16,7 @@ def set_num_threads(n: int) -> None:
     outputs across a persistent pool of ``n`` threads; every output is
     computed the same way whichever thread runs it, so results are
     bit-identical whatever the count. Mean-field students of more than 512
-    particles (d <= 4) share each ``fit_teacher`` / ``fit`` step's chunks of
+    particles share each ``fit_teacher`` / ``fit`` step's chunks of
     512 particles among the threads, whose sums are added in a fixed order:
     the same bits too. Small networks run on the calling
     thread, where the pool would cost more than it saves. A call made while
