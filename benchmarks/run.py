@@ -105,7 +105,7 @@ W5_END_AGREE = 1e-6   # end states "the same" if this close (chaos: they are not
 
 # W3 meanfield (issue 6): "eulerflow" is fit_teacher (the whole run in C++) on the samples
 # every peer gets; the Python loop of student.step is reported as eulerflow_step_loop
-W3_PEERS = ("eulerflow_step_loop", "eulerflow_fit_data", "numpy_vectorized",
+W3_PEERS = ("eulerflow_draws", "eulerflow_step_loop", "eulerflow_fit_data", "numpy_vectorized",
             "numpy_vectorized_buffers", "torch_1thread", "torch_autograd_1thread", "jax_jit",
             "jax_jit_manual", "numba", "numba_fastmath")
 W3_STRONG = ("jax_jit", "jax_jit_manual", "numba", "numba_fastmath")  # "ahead of": >= 1x
@@ -127,19 +127,20 @@ def _w3_rows(records: list[dict]) -> list[str]:
     """W3 rows without a target of their own: the step-driven loop against the target peers,
     and the seed's loop code (timed on a few steps) against eulerflow after the same steps."""
     rows = []
-    for workload, peers in (("w3_meanfield_m20", ("seed_loop",)),
+    for workload, peers in (("w3_meanfield_m20", ("seed_loop",) + W3_STRONG),
                             ("w3_meanfield_m10000", ("numpy_vectorized",
                                                      "numpy_vectorized_buffers",
                                                      "torch_1thread") + W3_STRONG)):
-        loop = next((r for r in records if r["workload"] == workload
-                     and r["impl"] == "eulerflow_step_loop" and r["seconds"]), None)
-        for peer in peers:
-            other = next((r for r in records if r["workload"] == workload
-                          and r["impl"] == peer and r["seconds"]), None)
-            if loop is not None and other is not None:
-                rows.append(f"| {workload}: (no target) eulerflow_step_loop (Python loop of "
-                            f"student.step) vs {peer} | "
-                            f"{other['seconds'] / loop['seconds']:.1f}x | - |")
+        for mine, what in (("eulerflow_step_loop", "Python loop of student.step"),
+                           ("eulerflow_draws", "fit_teacher drawing its own inputs")):
+            loop = next((r for r in records if r["workload"] == workload
+                         and r["impl"] == mine and r["seconds"]), None)
+            for peer in peers:
+                other = next((r for r in records if r["workload"] == workload
+                              and r["impl"] == peer and r["seconds"]), None)
+                if loop is not None and other is not None:
+                    rows.append(f"| {workload}: (no target) {mine} ({what}) vs {peer} | "
+                                f"{other['seconds'] / loop['seconds']:.1f}x | - |")
     for r in records:
         q = r["quality"]
         if r["workload"].startswith("w3_meanfield") and r["impl"] == "seed_loop" \

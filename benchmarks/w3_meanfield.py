@@ -10,10 +10,11 @@ included, relu'(0) = 1 as the seed's drelu), tau = 0.5, batch 20, 1000 steps, ea
 (teacher labels + forward + backward + update). One workload per m: w3_meanfield_m{m}.
 
 Same samples, same start. The 1000 batches X (1000 x 20 x 2) are drawn ONCE and handed to
-every implementation: they are the stream eulerflow's fit_teacher(seed=2) draws itself
-(ef.meanfield.teacher_samples(teacher, 20000, seed=2), Box-Muller on eulerflow's seeded
-generator), so the native whole-run call is timed on exactly the peers' samples; this is
-checked, not assumed: its final particles are compared bit for bit with a Python loop of
+every implementation (eulerflow's fit_teacher takes them as x=): they are the stream
+eulerflow's fit_teacher(seed=2) draws itself (ef.meanfield.teacher_samples(teacher, 20000,
+seed=2), Box-Muller on eulerflow's seeded generator), so eulerflow_draws, which draws them
+in the timed run, trains on the same numbers too. This is
+checked, not assumed: the final particles are compared bit for bit with a Python loop of
 ``student.step(X[s], teacher(X[s]), 0.5)`` on the pre-drawn X (eulerflow_step_loop). All
 implementations start from the same student. Quality: ``test_loss``, the loss of the final
 particles on a fixed test set (1000 Gaussian inputs from np.random.default_rng(12345)),
@@ -23,12 +24,16 @@ particle coordinate from eulerflow's.
 
 Implementations:
   eulerflow              student.fit_teacher(teacher, steps, batch=20, lr=0.5,
-                         snapshot_every=0, seed=2, n_test=1): the whole run in C++ (its own
-                         sampling: the same X, see above); the reference of the ratios
+                         snapshot_every=0, seed=2, n_test=1, x=X): the whole run in C++ on
+                         the peers' inputs X, labelled by the teacher in each step as the
+                         peers do (the same work); the reference of the ratios
                          on one thread (ef.set_num_threads(1)); for m >= 1000 also on two
                          threads, as workload w3_meanfield_m{m}_2threads beside a copy of
                          the one-thread record (eulerflow_1thread), the particles checked
                          equal to one thread's bit for bit
+  eulerflow_draws        the same without x: fit_teacher draws its own inputs (the same
+                         numbers as X, see above), their cost in the time: what a user's
+                         fit_teacher call costs, and more work than the peers do
   eulerflow_step_loop    a Python loop of student.step(X[s], teacher(X[s]), 0.5)
   eulerflow_fit_data     student.fit(X_all, teacher(X_all), 0.5, batch=20): the whole run in
                          C++ on the given samples; fit records the training loss over all
@@ -54,9 +59,9 @@ Each peer uses the array layout that ran fastest here: NumPy and torch (20, m) (
 along the rows was slower for both), JAX (m, 20) (XLA ran (20, m) about 3x slower at
 m = 10,000), numba element-wise loops over (m,) arrays with w split into its columns (a
 per-particle loop over the batch was 2-3x slower). What the eulerflow records do besides
-training: fit_teacher draws its 40 normals per step (Box-Muller with log, sin and cos in
-vector lanes: about 1.9k of the 6.1k instructions of a step at m = 20, under 1% at
-m = 10,000); fit_data's two loss passes over the 20,000
+training: eulerflow_draws draws its 40 normals per step (Box-Muller with log, sin and cos
+in vector lanes: about 1.1k of the 6.0k instructions and a third of the time of a step at
+m = 20, under 1% at m = 10,000); fit_data's two loss passes over the 20,000
 samples cost about two student forwards of 20,000 samples (~0.35 us per step at m = 20,
 ~60 us at m = 10,000).
     python benchmarks/w3_meanfield.py [--m 20 1000 10000] [--steps 1000] [--repeats 5]
@@ -172,8 +177,11 @@ def maxdiff(p, q) -> float:
 
 # ---- implementations: run(steps) -> final (a, w, b), each run from the same start ------------
 
-def eulerflow_fit_teacher_impl(pb: Problem, threads: int = 1):
-    T, S, ef = pb.teacher_net, pb.student_net, pb.ef
+def eulerflow_fit_teacher_impl(pb: Problem, threads: int = 1, draws: bool = False):
+    """fit_teacher on the peers' pre-drawn inputs (x=X[:steps], labelled by the teacher in
+    each step, as every peer does), or drawing them itself (draws=True: the same numbers,
+    plus the cost of drawing them)."""
+    T, S, ef, X = pb.teacher_net, pb.student_net, pb.ef, pb.X
 
     def run(steps):
         s = S.copy()
@@ -181,14 +189,20 @@ def eulerflow_fit_teacher_impl(pb: Problem, threads: int = 1):
         ef.set_num_threads(threads)
         try:
             s.fit_teacher(T, steps=steps, batch=BATCH, lr=LR, snapshot_every=0,
-                          seed=SAMPLE_SEED, n_test=1)
+                          seed=SAMPLE_SEED, n_test=1, x=None if draws else X[:steps])
         finally:
             ef.set_num_threads(old)
         return s.a, s.w, s.b
 
+    how = ("its own sampling (Box-Muller on its seeded generator, in the time)" if draws
+           else "x=X[:steps], the peers' inputs, labelled by the teacher in each step")
     return run, (f"student.fit_teacher(teacher, steps, batch=20, lr=0.5, snapshot_every=0, "
-                 f"seed={SAMPLE_SEED}, n_test=1): whole run in C++, its own sampling, "
+                 f"seed={SAMPLE_SEED}, n_test=1): whole run in C++, {how}, "
                  f"ef.set_num_threads({threads})")
+
+
+def eulerflow_draws_impl(pb: Problem):
+    return eulerflow_fit_teacher_impl(pb, draws=True)
 
 
 def eulerflow_step_loop_impl(pb: Problem):
@@ -661,12 +675,12 @@ def run_width(m: int, args, ef, ef_reason: str) -> list[dict]:
         records.append(rec)
         return rec
 
-    ef_impls = ("eulerflow", "eulerflow_step_loop", "eulerflow_fit_data")
+    ef_impls = ("eulerflow", "eulerflow_draws", "eulerflow_step_loop", "eulerflow_fit_data")
     if harness.any_selected(ef_impls, args.impl):
         if ef is None:
             records.append(harness.skip(workload, "eulerflow", ef_reason, units=UNITS))
         else:
-            makers = (eulerflow_fit_teacher_impl, eulerflow_step_loop_impl,
+            makers = (eulerflow_fit_teacher_impl, eulerflow_draws_impl, eulerflow_step_loop_impl,
                       eulerflow_fit_data_impl)
             for name, make in zip(ef_impls, makers, strict=True):
                 if harness.selected(name, args.impl):

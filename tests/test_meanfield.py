@@ -389,6 +389,53 @@ def test_fit_teacher_reproducible_bits():
     assert not np.array_equal(r1.test_loss[1:], r3.test_loss[1:])
 
 
+@pytest.mark.parametrize("m", (20, 1030))
+def test_fit_teacher_on_given_inputs(m):
+    """``x=``: the steps learn from the given inputs, labelled by the teacher step by step.
+    The seed's own stream given as x gives fit_teacher(seed)'s bits (held-out set and
+    losses too); other inputs give the bits of ``step`` on them, batch after batch."""
+    teacher = TwoLayerReLU.random(4, 3, seed=0)
+    start = TwoLayerReLU.small_sphere(m, 3, 0.1, seed=1)
+    steps, batch, lr = 30, 8, 5.0
+    drawn = start.copy()
+    run = drawn.fit_teacher(teacher, steps=steps, batch=batch, lr=lr, snapshot_every=10,
+                            seed=7)
+    X, _ = teacher_samples(teacher, steps * batch, seed=7)
+    for shape in ((steps, batch, 3), (steps * batch, 3)):
+        given = start.copy()
+        run2 = given.fit_teacher(teacher, steps=steps, batch=batch, lr=lr, snapshot_every=10,
+                                 seed=7, x=X.reshape(shape))
+        np.testing.assert_array_equal(run2.snapshots, run.snapshots)
+        np.testing.assert_array_equal(run2.test_loss, run.test_loss)
+        np.testing.assert_array_equal(given.w, drawn.w)
+
+    U = np.random.default_rng(3).uniform(-2, 2, (steps * batch, 3))  # not Gaussian
+    given = start.copy()
+    given.fit_teacher(teacher, steps=steps, batch=batch, lr=lr, snapshot_every=0, x=U)
+    looped = start.copy()
+    for s in range(steps):
+        xs = U[s * batch:(s + 1) * batch]
+        looped.step(xs, teacher(xs), lr)
+    for p, q in ((given.a, looped.a), (given.w, looped.w), (given.b, looped.b)):
+        np.testing.assert_array_equal(p, q)
+    assert not np.array_equal(given.w, drawn.w)
+
+
+def test_fit_teacher_refuses_inputs_of_the_wrong_shape():
+    teacher = TwoLayerReLU.random(4, 2, seed=0)
+    student = TwoLayerReLU.small_sphere(20, 2, 0.05, seed=1)
+    with pytest.raises(ValueError, match=r"x must have shape \(steps, batch, d\) = \(5, 4, 2\)"
+                                         r".*got \(5, 4, 3\)"):
+        student.fit_teacher(teacher, steps=5, batch=4, x=np.zeros((5, 4, 3)))
+    with pytest.raises(ValueError, match=r"got \(19, 2\)"):
+        student.fit_teacher(teacher, steps=5, batch=4, x=np.zeros((19, 2)))
+    with pytest.raises(ValueError, match="x .*finite|x .*NaN|non-finite"):
+        student.fit_teacher(teacher, steps=1, batch=2, x=[[0.0, np.nan], [1.0, 2.0]])
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        student.fit_teacher(teacher, steps=1, batch=2, x=np.array([["a", "b"], ["c", "d"]]))
+    np.testing.assert_array_equal(student.w, TwoLayerReLU.small_sphere(20, 2, 0.05, seed=1).w)
+
+
 def test_wide_student_on_small_sphere_learns_the_teacher():
     """m = 1000 particles from a sphere of radius 0.05 learn a 4-neuron teacher in 2-D:
     lr = 100 (= 0.1 m: a particle moves O(lr / m) per step), 2000 steps of 20 samples.

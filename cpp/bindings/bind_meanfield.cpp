@@ -2,8 +2,10 @@
 // arrays, copies them into the core's layout, releases the GIL for whole runs.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -149,11 +151,14 @@ void bind_meanfield(py::module_& m) {
     });
     m.def("meanfield_fit_teacher", [](py::object a, py::object w, py::object b, py::object ta, py::object tw,
                                       py::object tb, std::int64_t steps, std::size_t batch, double lr,
-                                      std::int64_t snapshot_every, std::uint64_t seed, CArray x_test, CArray y_test) {
+                                      std::int64_t snapshot_every, std::uint64_t seed, CArray x_test, CArray y_test,
+                                      std::optional<CArray> inputs) {
         const Particles p = particles(a, w, b);
         const Particles q = particles(ta, tw, tb);
         if (p.d != q.d) throw std::invalid_argument("teacher and student dimensions differ");
         const std::size_t n_test = rows_of(x_test, p.d, "x_test");
+        if (inputs && rows_of(*inputs, p.d, "x") != std::size_t(steps) * batch)
+            throw std::invalid_argument("x must have steps x batch rows");
         MeanField student = load(p), teacher = load(q);
         RunArrays out(snapshot_rows(steps, snapshot_every), p.m, p.d);
         MeanFieldRun run;
@@ -161,7 +166,8 @@ void bind_meanfield(py::module_& m) {
             py::gil_scoped_release release;
             Rng rng(seed);
             run = meanfield_fit_teacher(student, teacher, steps, batch, lr, snapshot_every, rng, x_test.data(),
-                                        y_test.data(), n_test, out.snaps.mutable_data(), out.loss.mutable_data());
+                                        y_test.data(), n_test, out.snaps.mutable_data(), out.loss.mutable_data(),
+                                        nullptr, inputs ? inputs->data() : nullptr);
             student.store(p.a, p.w, p.b);
         }
         return run_result(out, run);

@@ -660,7 +660,8 @@ void TeacherStream::draw(const MeanField& teacher, std::int64_t steps, std::size
 MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
                                    std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
                                    const double* x_test, const double* y_test, std::size_t n_test,
-                                   double* snapshots, double* test_loss, const TeacherStream* stream) {
+                                   double* snapshots, double* test_loss, const TeacherStream* stream,
+                                   const double* inputs) {
     MeanFieldRun run;
     const std::size_t m = student.m, d = student.d, r = d + 2;
     MeanFieldWork w, wt;
@@ -686,9 +687,13 @@ MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher,
         }
         double* xb = x.data() + std::size_t(s % 2) * batch * d;
         double* yb = y.data() + std::size_t(s % 2) * batch;
-        normal_fill(rng, xb, batch * d);
-        meanfield_forward(teacher, xb, batch, yb, wt);
-        xs = xb;
+        if (inputs) {
+            xs = inputs + std::size_t(s) * batch * d;
+        } else {
+            normal_fill(rng, xb, batch * d);
+            xs = xb;
+        }
+        meanfield_forward(teacher, xs, batch, yb, wt);
         ys = yb;
     };
     record();

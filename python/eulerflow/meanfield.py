@@ -133,6 +133,15 @@ class TwoLayerReLU:
                              f"{X.shape}")
         return np.ascontiguousarray(X), single
 
+    def _step_inputs(self, x, steps: int, batch: int) -> np.ndarray:
+        """fit_teacher's given inputs as (steps * batch, d) C-contiguous float64 rows."""
+        want = (steps, batch, self.d)
+        arr = real_array(x, "x", np.float64, ndim=(2, 3), contiguous=True)
+        if arr.shape not in (want, (steps * batch, self.d)):
+            raise ValueError(f"x must have shape (steps, batch, d) = {want} or (steps * batch, "
+                             f"d) = {(steps * batch, self.d)}, got {arr.shape}")
+        return arr.reshape(steps * batch, self.d)
+
     def _targets(self, Y, n: int) -> np.ndarray:
         Y = real_array(Y, "Y", np.float64, ndim=(1, 2)).reshape(-1)
         if Y.shape[0] != n:
@@ -161,23 +170,29 @@ class TwoLayerReLU:
             return float(_core.meanfield_step(self.a, self.w, self.b, X, Y, lr))
 
     def fit_teacher(self, teacher: TwoLayerReLU, steps: int, batch: int = 20, lr: float = 0.5,
-                    snapshot_every: int = 10, seed: int = 0, n_test: int = 1000) -> Run:
+                    snapshot_every: int = 10, seed: int = 0, n_test: int = 1000,
+                    x=None) -> Run:
         """Trains in place on fresh standard Gaussian inputs labelled by ``teacher``:
         ``steps`` SGD steps of ``batch`` samples drawn from a generator seeded by
         ``seed``. ``run.snapshots[0]`` is the start, then one snapshot every
         ``snapshot_every`` steps (0: start and end only); ``run.test_loss`` is the
         loss on ``n_test`` held-out Gaussian samples (drawn from ``seed + 1``) at
-        each snapshot."""
+        each snapshot. With ``x`` (``(steps, batch, d)`` or ``(steps * batch, d)``)
+        the steps learn from those inputs instead of drawing them, still labelled
+        by the teacher step by step (``teacher_samples(teacher, steps * batch,
+        seed)[0]`` gives the inputs drawn otherwise: the same bits)."""
         _check_teacher(teacher, self.d)
         steps, batch, snapshot_every, n_test = _teacher_schedule(steps, batch, snapshot_every,
                                                                 n_test, self.d)
         lr = real_scalar(lr, "lr", min_value=0.0)
         seed = seed_value(seed)
+        if x is not None:
+            x = self._step_inputs(x, steps, batch)
         x_test, y_test = _held_out_set(teacher, seed, n_test)
         with self._using():
             result = _core.meanfield_fit_teacher(
                 self.a, self.w, self.b, teacher.a, teacher.w, teacher.b, steps, batch, lr,
-                int(snapshot_every), seed, x_test, y_test)
+                int(snapshot_every), seed, x_test, y_test, x)
         self._check(result, lr)
         return _run_of(result, snapshot_every or steps, "test_loss")
 

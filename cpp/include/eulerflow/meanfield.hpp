@@ -78,10 +78,13 @@ struct TeacherStream {
 // of drawing: the same numbers, drawn once for several students. Each step
 // makes one pass over the particles (its update fused with the next batch's
 // forward pass) and gives the bits of meanfield_step; so does meanfield_fit's.
+// With `inputs` (steps x batch rows of d values) the steps learn from those
+// inputs instead of drawing them, labelled by the teacher step by step.
 MeanFieldRun meanfield_fit_teacher(MeanField& student, const MeanField& teacher, std::int64_t steps,
                                    std::size_t batch, double lr, std::int64_t snapshot_every, Rng& rng,
                                    const double* x_test, const double* y_test, std::size_t n_test,
-                                   double* snapshots, double* test_loss, const TeacherStream* stream = nullptr);
+                                   double* snapshots, double* test_loss, const TeacherStream* stream = nullptr,
+                                   const double* inputs = nullptr);
 
 // Trains on a given data set (x (n, d), y (n)) for `epochs` passes of
 // consecutive batches (in a seeded shuffled order when shuffle is set);
