@@ -433,12 +433,14 @@ EF_ALWAYS_INLINE void step_finish_impl(double* a, double* b, double* w, std::siz
         case 2: return step_finish<2>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
         case 3: return step_finish<3>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
         case 4: return step_finish<4>(a, b, w, m, x, c, n, lr, x_next, n_next, sums_next, acc);
-        default:  // the blocks' dot products, added in order
+        default: {  // the blocks' dot products, added in order
+            const std::size_t chunks = chunk_count(m, d);
             for (std::size_t i = 0; i < n_next; ++i) {
                 double sum = 0.0;
-                for (std::size_t q = 0; q < chunk_count(m, d); ++q) sum += accs[q * n_next + i];
+                for (std::size_t q = 0; q < chunks; ++q) sum += accs[q * n_next + i];
                 sums_next[i] = sum;
             }
+        }
     }
 }
 

@@ -61,8 +61,8 @@ public:
     // task(ctx, chunk) for every chunk in [0, chunks), each taken by whichever
     // thread of the team is free (the caller too: a worker the OS keeps off
     // its core delays no more than the chunk it holds); returns when all are
-    // done. Chunks must write apart. No allocation; no system call unless a
-    // worker sleeps.
+    // done. Chunks must write apart and must not throw. No allocation; no
+    // system call unless a worker sleeps.
     void run(std::size_t chunks, ChunkTask task, void* ctx);
     template <class F>
     void run(std::size_t chunks, F& f) {
