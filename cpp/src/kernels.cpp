@@ -31,6 +31,14 @@ namespace eulerflow {
                     (const T* W, const T* b, std::size_t n_in, std::size_t n_out, const T* X, T* Y,  \
                      std::size_t n),                                                                \
                     (W, b, n_in, n_out, X, Y, n), detail::dense_forward_impl)                       \
+    EF_MULTIVERSION(, void, dense_forward_rows,                                                     \
+                    (const T* W, const T* b, std::size_t n_in, std::size_t n_out, const T* X,        \
+                     std::size_t ld, T* Y, std::size_t n),                                          \
+                    (W, b, n_in, n_out, X, ld, Y, n), detail::dense_forward_rows_impl)              \
+    EF_MULTIVERSION(, void, dense_input_grad_rows,                                                  \
+                    (const T* W, std::size_t n_in, std::size_t n_out, const T* gY, std::size_t ld,   \
+                     T* gX, std::size_t n),                                                         \
+                    (W, n_in, n_out, gY, ld, gX, n), detail::dense_input_grad_rows_impl)            \
     EF_MULTIVERSION(, void, dense_backward,                                                         \
                     (const T* W, std::size_t n_in, std::size_t n_out, const T* X, const T* gY,       \
                      std::size_t n, T* gW, T* gb, T* gX),                                           \

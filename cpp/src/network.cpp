@@ -129,11 +129,13 @@ const T* Sequence<T>::forward(const T* x, std::size_t n, bool keep_deriv) {
             case LayerKind::Block: {
                 const T* f = L.block->forward(x, n, keep_deriv);
                 const T cf = T(L.coef_f()), cx = T(L.coef_x());
-                if (L.mode == BlockMode::Plain) {
-                    std::copy(f, f + count, y);
-                } else {
-                    for (std::size_t i = 0; i < count; ++i) y[i] = cf * f[i] + cx * x[i];
-                }
+                elementwise(count, [&](std::size_t i0, std::size_t m) {
+                    if (L.mode == BlockMode::Plain) {
+                        std::copy(f + i0, f + i0 + m, y + i0);
+                    } else {
+                        for (std::size_t i = i0; i < i0 + m; ++i) y[i] = cf * f[i] + cx * x[i];
+                    }
+                });
                 break;
             }
         }
@@ -193,14 +195,18 @@ const T* Sequence<T>::backward(const T* gy, std::size_t n, bool need_gx) {
                 const T cf = T(L.coef_f()), cx = T(L.coef_x());
                 T* scaled = L.scratch.data();
                 const std::size_t out_count = L.n_out * n;
-                for (std::size_t i = 0; i < out_count; ++i) scaled[i] = cf * gy[i];
+                elementwise(out_count, [&](std::size_t i0, std::size_t m) {
+                    for (std::size_t i = i0; i < i0 + m; ++i) scaled[i] = cf * gy[i];
+                });
                 const T* gblk = L.block->backward(scaled, n, want);
                 if (want) {
-                    if (L.mode == BlockMode::Plain) {
-                        std::copy(gblk, gblk + count, gx);
-                    } else {
-                        for (std::size_t i = 0; i < count; ++i) gx[i] = gblk[i] + cx * gy[i];
-                    }
+                    elementwise(count, [&](std::size_t i0, std::size_t m) {
+                        if (L.mode == BlockMode::Plain) {
+                            std::copy(gblk + i0, gblk + i0 + m, gx + i0);
+                        } else {
+                            for (std::size_t i = i0; i < i0 + m; ++i) gx[i] = gblk[i] + cx * gy[i];
+                        }
+                    });
                 }
                 break;
             }

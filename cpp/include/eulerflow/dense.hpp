@@ -175,21 +175,24 @@ EF_ALWAYS_INLINE T sum_impl(const T* a, std::size_t n) {
 // per-sample sum over the inputs would not be: GCC vectorizes such a loop as
 // an in-order reduction whose products are rounded apart, and a sample's
 // output would then depend on the batch it is in.
+// The same for n samples of rows ld apart (X (n_in, ld), Y (n_out, ld)): a
+// range of a larger batch, each sample's output computed as in the whole.
 template <class T>
-EF_ALWAYS_INLINE void dense_forward_impl(const T* W, const T* b, std::size_t n_in,
-                                         std::size_t n_out, const T* X, T* Y, std::size_t n) {
+EF_ALWAYS_INLINE void dense_forward_rows_impl(const T* W, const T* b, std::size_t n_in, std::size_t n_out,
+                                              const T* X, std::size_t ld, T* Y, std::size_t n) {
     constexpr std::size_t L = lanes<T>(), C = 4 * L;
     if (n == 1) {  // one sample (a Neural ODE window, online learning): the same
         // multiply-adds, accumulated in Y itself (not a loop sum GCC could vectorize)
         for (std::size_t o = 0; o < n_out; ++o) {
-            Y[o] = b ? b[o] : T(0);
+            T& y = Y[o * ld];
+            y = b ? b[o] : T(0);
             const T* w = W + o * n_in;
-            for (std::size_t k = 0; k < n_in; ++k) Y[o] += w[k] * X[k];
+            for (std::size_t k = 0; k < n_in; ++k) y += w[k] * X[k * ld];
         }
         return;
     }
     for (std::size_t o = 0; o < n_out; ++o) {
-        T* y = Y + o * n;
+        T* y = Y + o * ld;
         const T bo = b ? b[o] : T(0);
         const T* w = W + o * n_in;
         std::size_t i0 = 0;
@@ -197,7 +200,7 @@ EF_ALWAYS_INLINE void dense_forward_impl(const T* W, const T* b, std::size_t n_i
             const std::size_t i = i0 + C <= n ? i0 : n - C;
             vec_t<T> a0 = vec_t<T>{} + bo, a1 = a0, a2 = a0, a3 = a0;
             for (std::size_t k = 0; k < n_in; ++k) {
-                const T* x = X + k * n + i;
+                const T* x = X + k * ld + i;
                 const vec_t<T> wk = vec_t<T>{} + w[k];
                 a0 += wk * vload(x);
                 a1 += wk * vload(x + L);
@@ -213,8 +216,56 @@ EF_ALWAYS_INLINE void dense_forward_impl(const T* W, const T* b, std::size_t n_i
         for (std::size_t i = i0; i < n; ++i) y[i] = bo;
         for (std::size_t k = 0; k < n_in; ++k) {
             const T wk = w[k];
-            const T* x = X + k * n;
+            const T* x = X + k * ld;
             for (std::size_t i = i0; i < n; ++i) y[i] += wk * x[i];
+        }
+    }
+}
+
+template <class T>
+EF_ALWAYS_INLINE void dense_forward_impl(const T* W, const T* b, std::size_t n_in,
+                                         std::size_t n_out, const T* X, T* Y, std::size_t n) {
+    dense_forward_rows_impl(W, b, n_in, n_out, X, n, Y, n);
+}
+
+// gX = W^T gY for n samples of rows ld apart (gY (n_out, ld), gX (n_in, ld)),
+// each sample's as in dense_backward_impl on the whole batch.
+template <class T>
+EF_ALWAYS_INLINE void dense_input_grad_rows_impl(const T* W, std::size_t n_in, std::size_t n_out, const T* gY,
+                                                 std::size_t ld, T* gX, std::size_t n) {
+    if (n == 1) {  // as the forward's single sample
+        for (std::size_t k = 0; k < n_in; ++k) {
+            T& gx = gX[k * ld];
+            gx = T(0);
+            for (std::size_t o = 0; o < n_out; ++o) gx += W[o * n_in + k] * gY[o * ld];
+        }
+        return;
+    }
+    constexpr std::size_t L = lanes<T>(), C = 4 * L;
+    for (std::size_t k = 0; k < n_in; ++k) {
+        T* gx = gX + k * ld;
+        std::size_t i0 = 0;
+        for (; n >= C && i0 < n; i0 += C) {  // chunks as in dense_forward_impl
+            const std::size_t i = i0 + C <= n ? i0 : n - C;
+            vec_t<T> a0{}, a1{}, a2{}, a3{};
+            for (std::size_t o = 0; o < n_out; ++o) {
+                const T* gy = gY + o * ld + i;
+                const vec_t<T> w = vec_t<T>{} + W[o * n_in + k];
+                a0 += w * vload(gy);
+                a1 += w * vload(gy + L);
+                a2 += w * vload(gy + 2 * L);
+                a3 += w * vload(gy + 3 * L);
+            }
+            vstore(gx + i, a0);
+            vstore(gx + i + L, a1);
+            vstore(gx + i + 2 * L, a2);
+            vstore(gx + i + 3 * L, a3);
+        }
+        for (std::size_t i = i0; i < n; ++i) gx[i] = T(0);  // as the forward's rest
+        for (std::size_t o = 0; o < n_out; ++o) {
+            const T wo = W[o * n_in + k];
+            const T* gy = gY + o * ld;
+            for (std::size_t i = i0; i < n; ++i) gx[i] += wo * gy[i];
         }
     }
 }
@@ -275,41 +326,7 @@ EF_ALWAYS_INLINE void dense_backward_impl(const T* W, std::size_t n_in, std::siz
     if (gb) {
         for (std::size_t o = 0; o < n_out; ++o) gb[o] += sum_impl(gY + o * n, n);
     }
-    if (!gX) return;
-    if (n == 1) {  // as the forward's single sample
-        for (std::size_t k = 0; k < n_in; ++k) {
-            gX[k] = T(0);
-            for (std::size_t o = 0; o < n_out; ++o) gX[k] += W[o * n_in + k] * gY[o];
-        }
-        return;
-    }
-    constexpr std::size_t L = lanes<T>(), C = 4 * L;
-    for (std::size_t k = 0; k < n_in; ++k) {
-        T* gx = gX + k * n;
-        std::size_t i0 = 0;
-        for (; n >= C && i0 < n; i0 += C) {  // chunks as in dense_forward_impl
-            const std::size_t i = i0 + C <= n ? i0 : n - C;
-            vec_t<T> a0{}, a1{}, a2{}, a3{};
-            for (std::size_t o = 0; o < n_out; ++o) {
-                const T* gy = gY + o * n + i;
-                const vec_t<T> w = vec_t<T>{} + W[o * n_in + k];
-                a0 += w * vload(gy);
-                a1 += w * vload(gy + L);
-                a2 += w * vload(gy + 2 * L);
-                a3 += w * vload(gy + 3 * L);
-            }
-            vstore(gx + i, a0);
-            vstore(gx + i + L, a1);
-            vstore(gx + i + 2 * L, a2);
-            vstore(gx + i + 3 * L, a3);
-        }
-        for (std::size_t i = i0; i < n; ++i) gx[i] = T(0);  // as the forward's rest
-        for (std::size_t o = 0; o < n_out; ++o) {
-            const T wo = W[o * n_in + k];
-            const T* gy = gY + o * n;
-            for (std::size_t i = i0; i < n; ++i) gx[i] += wo * gy[i];
-        }
-    }
+    if (gX) dense_input_grad_rows_impl(W, n_in, n_out, gY, n, gX, n);
 }
 
 // --- lanes: one network per SIMD lane (ensembles) -----------------------------
@@ -383,6 +400,15 @@ void dense_forward(const double* W, const double* b, std::size_t n_in, std::size
                    const double* X, double* Y, std::size_t n);
 void dense_forward(const float* W, const float* b, std::size_t n_in, std::size_t n_out,
                    const float* X, float* Y, std::size_t n);
+// dense_forward_rows_impl and dense_input_grad_rows_impl: n samples of rows ld apart.
+void dense_forward_rows(const double* W, const double* b, std::size_t n_in, std::size_t n_out, const double* X,
+                        std::size_t ld, double* Y, std::size_t n);
+void dense_forward_rows(const float* W, const float* b, std::size_t n_in, std::size_t n_out, const float* X,
+                        std::size_t ld, float* Y, std::size_t n);
+void dense_input_grad_rows(const double* W, std::size_t n_in, std::size_t n_out, const double* gY, std::size_t ld,
+                           double* gX, std::size_t n);
+void dense_input_grad_rows(const float* W, std::size_t n_in, std::size_t n_out, const float* gY, std::size_t ld,
+                           float* gX, std::size_t n);
 void dense_backward(const double* W, std::size_t n_in, std::size_t n_out, const double* X,
                     const double* gY, std::size_t n, double* gW, double* gb, double* gX);
 void dense_backward(const float* W, std::size_t n_in, std::size_t n_out, const float* X,
