@@ -1,5 +1,8 @@
 """A wide MLP (W6: 784-1024-1024-10, tanh, batch 256) on 1, 2, ... threads, float64 and float32.
 
+Then W2's narrow residual tower trained full-batch on 100,000 samples, whose layers split
+their samples across the threads.
+
 Trains the same network for a few SGD steps with every thread count from 1 to the CPUs
 this process may use, checks that every count gives the same bits (weights and losses),
 and reports the time per step beside NumPy's (OpenBLAS, whatever threads it uses) for the
@@ -35,6 +38,14 @@ def main() -> None:
         for n, ms in zip(result["counts"], result["ms"][name], strict=True):
             lines.append(f"| {name} | {n} | {ms:.2f} | {result['numpy_ms'][name]:.2f} | yes |")
             print(lines[-1])
+    tower = demos.tower_threads(50_000 if args.quick else 100_000, steps=2 if args.quick else 3,
+                                repeats=repeats)
+    lines += ["", f"W2's residual tower, full batch of {tower['n']:,} samples (narrow layers, "
+              "samples split across threads; the same bits on every count):", "",
+              "| threads | ms per step |", "|---|---|"]
+    for n, ms in zip(tower["counts"], tower["ms"], strict=True):
+        lines.append(f"| {n} | {ms:.2f} |")
+        print(f"tower, {n} thread(s): {ms:.2f} ms per step")
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     try:
         import matplotlib
@@ -43,7 +54,7 @@ def main() -> None:
     except ImportError:
         print("matplotlib not installed: no figure")
         return
-    fig = demos.wide_mlp_threads_figure(result, sizes)
+    fig = demos.wide_mlp_threads_figure(result, sizes, tower)
     fig.savefig(args.out / "wide_mlp_threads.png", dpi=120)
     print(f"wrote {args.out / 'wide_mlp_threads.png'} and {args.out / 'summary.md'}")
 

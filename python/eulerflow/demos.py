@@ -2683,12 +2683,71 @@ def wide_mlp_threads(sizes: Sequence[int] = WIDE_SIZES, steps: int = 3, repeats:
     return result
 
 
-def wide_mlp_threads_figure(result: dict[str, Any], sizes: Sequence[int]) -> Any:
+def _tower(width: int = 3, depth: int = 20):
+    """Seed 000's residual tower (W2): Dense(7, 3)+elu, depth x average-residual
+    Dense(3, 3)+elu, Dense(3, 3)+elu."""
+    layers = [ef.Dense(7, width, seed=0), ef.Activation("elu")]
+    for i in range(depth):
+        layers.append(ef.Residual(ef.Sequential([ef.Dense(width, width, seed=i + 1),
+                                                 ef.Activation("elu")]), mode="average"))
+    layers += [ef.Dense(width, 3, seed=depth + 1), ef.Activation("elu")]
+    return ef.Sequential(layers)
+
+
+def tower_threads(n: int = 100_000, steps: int = 3, repeats: int = 5,
+                  counts: Sequence[int] | None = None) -> dict[str, Any]:
+    """W2's residual tower trained full-batch (``n`` samples, Nadam) for ``steps`` steps on
+    every thread count in ``counts`` (default 1 to the CPUs this process may use): its
+    narrow layers split their samples across the threads. Raises RuntimeError when a
+    thread count changes a single bit. Returns ``{"counts", "ms": [ms per step], "n"}``."""
+    import os
+
+    if counts is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        counts = list(range(1, max(1, cpus or 1) + 1))
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((n, 7)), rng.standard_normal((n, 3))
+    result: dict[str, Any] = {"counts": list(counts), "ms": [], "n": n}
+    old = ef.get_num_threads()
+    try:
+        reference = None
+        for k in counts:
+            ef.set_num_threads(k)
+
+            def train():
+                net = _tower()
+                net.fit(X, Y, epochs=steps, batch_size=n, optimizer=ef.optim.Nadam(0.002),
+                        shuffle=False)
+                return np.concatenate([p.ravel() for p in net.parameters()])
+
+            got = train()
+            reference = got if reference is None else reference
+            if not np.array_equal(got.view(np.uint8), reference.view(np.uint8)):
+                raise RuntimeError(f"tower: {k} threads changed the bits of the training")
+            result["ms"].append(1e3 * _median_time(train, repeats) / steps)
+    finally:
+        ef.set_num_threads(old)
+    return result
+
+
+def wide_mlp_threads_figure(result: dict[str, Any], sizes: Sequence[int],
+                            tower: dict[str, Any] | None = None) -> Any:
     """Time per SGD step against the thread count, beside NumPy's (a matplotlib Figure)."""
     import matplotlib.pyplot as plt
 
     counts = result["counts"]
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    if tower is None:
+        fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    else:
+        fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+        ax_t.plot(tower["counts"], tower["ms"], marker="o", color="C2", label="eulerflow float64")
+        ax_t.set_xticks(tower["counts"])
+        ax_t.set_xlabel("threads (ef.set_num_threads)")
+        ax_t.set_ylabel("ms per full-batch Nadam step")
+        ax_t.set_ylim(bottom=0)
+        ax_t.set_title(f"W2's residual tower (width 3, 22 layers), batch {tower['n']:,}\n"
+                       "samples split across threads (the same bits)")
+        ax_t.legend(fontsize=7, loc="lower left")
     for (name, marker), color in zip((("float64", "o"), ("float32", "s")), ("C0", "C1"),
                                      strict=True):
         ax.plot(counts, result["ms"][name], marker=marker, color=color, label=f"eulerflow {name}")
@@ -2776,11 +2835,14 @@ def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None
     # 5. wide layers on the core's threads (W6's MLP; narrower in quick mode)
     sizes = WIDE_SIZES_QUICK if quick else WIDE_SIZES
     wide = wide_mlp_threads(sizes, steps=2 if quick else 3, repeats=2 if quick else 5)
-    _save(wide_mlp_threads_figure(wide, sizes), out / "bench_threads.png", figures)
+    tower = tower_threads(50_000 if quick else 100_000, steps=2 if quick else 3,
+                          repeats=2 if quick else 5)
+    _save(wide_mlp_threads_figure(wide, sizes, tower), out / "bench_threads.png", figures)
     top = wide["counts"][-1]
     numbers.update(wide_threads=float(top), wide_f64_ms_1thread=wide["ms"]["float64"][0],
                    wide_f64_ms_all_threads=wide["ms"]["float64"][-1],
-                   wide_f64_numpy_ms=wide["numpy_ms"]["float64"])
+                   wide_f64_numpy_ms=wide["numpy_ms"]["float64"],
+                   tower_ms_1thread=tower["ms"][0], tower_ms_all_threads=tower["ms"][-1])
     wide_rows = [f"| {name} | {n} | {ms:.2f} | {wide['numpy_ms'][name]:.2f} |"
                  for name in ("float64", "float32")
                  for n, ms in zip(wide["counts"], wide["ms"][name], strict=True)]
@@ -2840,6 +2902,11 @@ def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None
         "| dtype | threads | ms per step | NumPy ms per step |",
         "|---|---|---|---|",
         *wide_rows,
+        "",
+        f"W2's residual tower (width 3, 22 layers) trained full-batch on {tower['n']:,} "
+        "samples: its narrow layers split their samples across the threads (the same bits, "
+        "checked); ms per Nadam step on 1 to "
+        f"{top} threads: " + ", ".join(f"{ms:.2f}" for ms in tower["ms"]) + ".",
         "",
         "## A sweep on the local cores (seed 003's open question)",
         "",
