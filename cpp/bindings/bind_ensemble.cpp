@@ -169,4 +169,8 @@ void bind_ensemble(py::module_& m) {
           py::arg("method"), py::arg("steps_per_interval"), py::arg("step_size"), py::arg("data"), py::arg("t"),
           py::arg("window"), py::arg("batch_size"), py::arg("epochs"), py::arg("optim"), py::arg("scalars"),
           py::arg("lr"), py::arg("buf1"), py::arg("buf2"), py::arg("seeds"), py::arg("callback"));
+    m.def("_set_lanes_euler_window", &set_lanes_euler_window, py::arg("enabled"),
+          "Whether node_ensemble_fit runs Euler windows on small fields in one kernel (tests compare "
+          "it with the general sweep). Not for use while a fit runs.");
+    m.def("_lanes_euler_window_enabled", &lanes_euler_window_enabled);
 }
