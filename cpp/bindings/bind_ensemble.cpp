@@ -94,7 +94,7 @@ py::tuple node_ensemble_fit_py(const py::list& spec, py::object params, std::siz
     std::copy(losses.begin(), losses.begin() + std::ptrdiff_t(std::size_t(st.epochs_done) * N), out.mutable_data());
     py::array_t<std::int64_t> bad{py::ssize_t(N)};
     std::copy(st.bad_epoch.begin(), st.bad_epoch.end(), bad.mutable_data());
-    return py::make_tuple(out, st.stopped, bad);
+    return py::make_tuple(out, st.stopped, bad, st.euler_window);
 }
 
 py::tuple ensemble_learn_py(const py::list& spec, py::object params, std::size_t N, CArray X, CArray Y,

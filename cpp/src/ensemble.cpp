@@ -310,6 +310,7 @@ EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, 
     for (std::size_t l = 0; l < N; ++l) std::iota(idx.begin() + std::ptrdiff_t(l * nw), idx.begin() + std::ptrdiff_t((l + 1) * nw), std::size_t(0));
     WindowSteps ws(t, nw, cfg.window, cfg.step_size, cfg.steps_per_interval, N);
     NodeLanes lanes(net, P, G.data(), gacc.data(), n_params, *cfg.tb, N, d, ws.steps);
+    st.euler_window = lanes.hidden >= 0;
     std::size_t alive = N;
     for (std::int64_t e = 0; e < cfg.epochs && alive > 0; ++e) {
         for (std::size_t l = 0; l < N; ++l) {

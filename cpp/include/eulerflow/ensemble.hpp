@@ -57,6 +57,7 @@ struct EnsembleStatus {
     std::int64_t epochs_done = 0;
     bool stopped = false;
     std::vector<std::int64_t> bad_epoch;  // per member: the epoch it diverged in, or -1
+    bool euler_window = false;  // node_ensemble_fit: the windows ran in small_euler_window_lanes
 };
 
 // Called once per epoch with (epoch, the members' mean losses); true stops.
