@@ -85,7 +85,7 @@ struct WindowSteps {
     double step_size;
     std::int64_t k_fixed;
     std::size_t steps = 0;
-    std::vector<double> table, one, lanes;
+    std::vector<double> table, one, per_lane;
 
     WindowSteps(const double* times, std::size_t nw, std::size_t w, double h, std::int64_t k, std::size_t N)
         : t(times), window(w), step_size(h), k_fixed(k) {
@@ -93,7 +93,7 @@ struct WindowSteps {
         steps = one.size();
         constexpr std::size_t kMaxTable = std::size_t(1) << 20;
         if (nw * steps > kMaxTable) {
-            lanes.assign(N * steps, 0.0);
+            per_lane.assign(N * steps, 0.0);
             return;
         }
         table.reserve(nw * steps);
@@ -107,7 +107,7 @@ struct WindowSteps {
     const double* of(std::size_t i, std::size_t l) {
         if (!table.empty()) return table.data() + i * steps;
         compute(i);
-        double* out = lanes.data() + l * steps;
+        double* out = per_lane.data() + l * steps;
         std::copy(one.begin(), one.end(), out);
         return out;
     }
