@@ -204,17 +204,21 @@ struct NodeLanes {
     }
 
     // window_gradient (backprop) for every lane: the window of lane l starts at
-    // data[start[l]]; adds scale * dLoss/dP into gacc; losses into L.
-    void window(const double* data, const std::size_t* start, std::size_t window, WindowSteps& ws, double scale,
-                double* L) {
+    // data[order[l * nw]] (its shuffled windows are nw apart); adds scale *
+    // dLoss/dP into gacc; losses into L.
+    void window(const double* data, const std::size_t* order, std::size_t nw, std::size_t window,
+                WindowSteps& ws, double scale, double* L) {
         const std::size_t n = d * N, steps = ws.steps;
-        const double** hr = h_rows.data();  // local: a store through them might change any pointer
+        // locals: a store through one of these might change any pointer, a member's too
+        const double** hr = h_rows.data();
         const double** zr = z_rows.data();
         const double** tr = t_rows.data();
+        const double* table = ws.table.empty() ? nullptr : ws.table.data();
         for (std::size_t l = 0; l < N; ++l) {
-            hr[l] = ws.of(start[l], l);
-            zr[l] = data + start[l] * d;
-            tr[l] = data + (start[l] + window) * d;
+            const std::size_t i = order[l * nw];
+            hr[l] = table ? table + i * steps : ws.of(i, l);
+            zr[l] = data + i * d;
+            tr[l] = data + (i + window) * d;
         }
         if (hidden >= 0) {  // the whole window in one kernel
             small_euler_window_lanes(small.data(), std::size_t(hidden), N, h_rows.data(), tb.b[0], steps,
@@ -306,7 +310,7 @@ EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, 
     std::vector<double> G(n_params * N), gacc(n_params * N), coef_a(N), coef_b(N);
     std::vector<double> L(N), batch_loss(N), epoch_loss(N);
     std::vector<unsigned char> active(N, 1);
-    std::vector<std::size_t> idx(nw * N), start(N);
+    std::vector<std::size_t> idx(nw * N);
     for (std::size_t l = 0; l < N; ++l) std::iota(idx.begin() + std::ptrdiff_t(l * nw), idx.begin() + std::ptrdiff_t((l + 1) * nw), std::size_t(0));
     WindowSteps ws(t, nw, cfg.window, cfg.step_size, cfg.steps_per_interval, N);
     NodeLanes lanes(net, P, G.data(), gacc.data(), n_params, *cfg.tb, N, d, ws.steps);
@@ -324,8 +328,7 @@ EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, 
             std::fill(gacc.begin(), gacc.end(), 0.0);
             std::fill(batch_loss.begin(), batch_loss.end(), 0.0);
             for (std::size_t b = 0; b < m; ++b) {
-                for (std::size_t l = 0; l < N; ++l) start[l] = idx[l * nw + b0 + b];
-                lanes.window(data, start.data(), cfg.window, ws, 1.0 / double(m), L.data());
+                lanes.window(data, idx.data() + b0 + b, nw, cfg.window, ws, 1.0 / double(m), L.data());
                 for (std::size_t l = 0; l < N; ++l) batch_loss[l] += L[l];
             }
             for (std::size_t l = 0; l < N; ++l) {
