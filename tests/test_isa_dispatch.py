@@ -171,6 +171,22 @@ def ensemble_nodes():
     return [hist.loss] + [p for m in ens.members for p in m.field.parameters()]
 
 
+def ensemble_euler_window():
+    """Neural ODE members in lanes through the one-kernel Euler window
+    (small_euler_window_lanes): a tanh field 2 -> 3 -> 2 and seed 002's linear one."""
+    t = np.linspace(0.0, 5.0, 15)
+    A = np.array([[-0.1, -1.0], [1.0, -0.1]])
+    data = ef.odeint(ef.fields.Linear(A), np.array([0.6, 0.3]), t, method="rk4",
+                     step_size=0.01)
+    out = []
+    for field in (lambda i: ef.mlp([2, 3, 2], "tanh", seed=i),
+                  lambda i: ef.Dense(2, 2, bias=False, seed=i)):
+        ens = ef.Ensemble(lambda i, field=field: ef.NeuralODE(field(i), steps_per_interval=3), 5)
+        hist = ens.fit(data, t, epochs=3, lr=np.geomspace(2e-3, 2e-2, 5), seed=[1, 2, 3, 4, 5])
+        out += [hist.loss] + [p for m in ens.members for p in m.field.parameters()]
+    return out
+
+
 def ensemble_learn():
     """Seed 001's online learning in lanes (lanes_half_se, lanes_sgd)."""
     rng = _rng(9)
@@ -212,6 +228,7 @@ WORKLOADS = {
     "native-rk4": (native_rk4, True, 0.0),
     "native-adaptive": (native_adaptive, True, 0.0),
     "ensemble-nodes": (ensemble_nodes, False, 1e-14),
+    "ensemble-euler-window": (ensemble_euler_window, False, 1e-14),
     "ensemble-learn": (ensemble_learn, False, 1e-14),
     "landscape": (landscape, False, 1e-13),
 }

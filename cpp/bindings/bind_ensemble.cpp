@@ -94,7 +94,7 @@ py::tuple node_ensemble_fit_py(const py::list& spec, py::object params, std::siz
     std::copy(losses.begin(), losses.begin() + std::ptrdiff_t(std::size_t(st.epochs_done) * N), out.mutable_data());
     py::array_t<std::int64_t> bad{py::ssize_t(N)};
     std::copy(st.bad_epoch.begin(), st.bad_epoch.end(), bad.mutable_data());
-    return py::make_tuple(out, st.stopped, bad);
+    return py::make_tuple(out, st.stopped, bad, st.euler_window);
 }
 
 py::tuple ensemble_learn_py(const py::list& spec, py::object params, std::size_t N, CArray X, CArray Y,
@@ -169,4 +169,8 @@ void bind_ensemble(py::module_& m) {
           py::arg("method"), py::arg("steps_per_interval"), py::arg("step_size"), py::arg("data"), py::arg("t"),
           py::arg("window"), py::arg("batch_size"), py::arg("epochs"), py::arg("optim"), py::arg("scalars"),
           py::arg("lr"), py::arg("buf1"), py::arg("buf2"), py::arg("seeds"), py::arg("callback"));
+    m.def("_set_lanes_euler_window", &set_lanes_euler_window, py::arg("enabled"),
+          "Whether node_ensemble_fit runs Euler windows on small fields in one kernel (tests compare "
+          "it with the general sweep). Not for use while a fit runs.");
+    m.def("_lanes_euler_window_enabled", &lanes_euler_window_enabled);
 }

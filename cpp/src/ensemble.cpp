@@ -6,6 +6,7 @@
 #include "eulerflow/ensemble.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -14,6 +15,8 @@
 
 #include "eulerflow/dense.hpp"
 #include "eulerflow/lanes.hpp"
+#include "eulerflow/rk.hpp"
+#include "eulerflow/small_net.hpp"
 
 namespace eulerflow {
 
@@ -71,25 +74,106 @@ const double* LaneNet::backward(const double* P, double* G, const double* gy) {
 
 namespace {
 
+std::atomic<bool> g_lanes_euler_window{true};
+
+// The step sizes of every window, the same number (`steps`) for each: a table
+// computed once per fit, as NeuralOde::fit caches them, or, when the table
+// would take much memory, each window's when it comes.
+struct WindowSteps {
+    const double* t;
+    std::size_t window;
+    double step_size;
+    std::int64_t k_fixed;
+    std::size_t steps = 0;
+    std::vector<double> table, one, per_lane;
+
+    WindowSteps(const double* times, std::size_t nw, std::size_t w, double h, std::int64_t k, std::size_t N)
+        : t(times), window(w), step_size(h), k_fixed(k) {
+        compute(0);
+        steps = one.size();
+        constexpr std::size_t kMaxTable = std::size_t(1) << 20;
+        if (nw * steps > kMaxTable) {
+            per_lane.assign(N * steps, 0.0);
+            return;
+        }
+        table.reserve(nw * steps);
+        for (std::size_t i = 0; i < nw; ++i) {
+            compute(i);
+            table.insert(table.end(), one.begin(), one.end());
+        }
+    }
+
+    // window i's step sizes, for lane l
+    const double* of(std::size_t i, std::size_t l) {
+        if (!table.empty()) return table.data() + i * steps;
+        compute(i);
+        double* out = per_lane.data() + l * steps;
+        std::copy(one.begin(), one.end(), out);
+        return out;
+    }
+
+private:
+    void compute(std::size_t i) {
+        one.clear();
+        fixed_step_sizes(t + i, window + 1, step_size, k_fixed, std::numeric_limits<std::int64_t>::max(), one);
+        if (steps > 0 && one.size() != steps) {
+            throw std::invalid_argument(
+                "the ensemble's windows need different numbers of steps (step_size does not "
+                "divide every interval alike): give steps_per_interval instead");
+        }
+    }
+};
+
 // The scratch of one window's forward integration and reverse sweep.
 struct NodeLanes {
     LaneNet& net;
     const double* P;
     double* G;  // the network's parameter gradients (p.g of the separate run)
+    double* gacc;  // the batch's gradient: scale * G added per window
+    std::size_t n_params;
     const Tableau& tb;
     std::size_t N, d, S;
-    std::vector<double> y, ytmp, K, Y, Yb, kb, abar, target;
+    std::vector<double> y, ytmp, K, Y, Yb, kb, abar, target, a;
     std::vector<double> tape_h, tape_y;  // per step: h (N), y (d * N); fields are autonomous
-    std::vector<double> t0, t1, hn, h, a;  // per lane: interval [t0, t1]
+    std::vector<const double*> h_rows, z_rows, t_rows;  // per lane: its window's step sizes, start, target
+    // Euler on a field small_euler_window takes: the layers over P and gacc, the
+    // hidden width (-1: the general sweep) and the kernel's scratch
+    std::vector<SmallLayer> small;
+    int hidden = -1;
+    std::vector<double> scratch;
 
-    NodeLanes(LaneNet& n, const double* p, double* g, const Tableau& t, std::size_t lanes, std::size_t dim)
-        : net(n), P(p), G(g), tb(t), N(lanes), d(dim), S(std::size_t(t.stages)) {
+    NodeLanes(LaneNet& n, const double* p, double* g, double* acc, std::size_t count, const Tableau& t,
+              std::size_t lanes, std::size_t dim, std::size_t steps)
+        : net(n), P(p), G(g), gacc(acc), n_params(count), tb(t), N(lanes), d(dim), S(std::size_t(t.stages)),
+          h_rows(lanes), z_rows(lanes), t_rows(lanes) {
+        if (S == 1 && tb.b[0] != 0.0 && g_lanes_euler_window.load(std::memory_order_relaxed)) {
+            for (const auto& L : net.layers()) {
+                SmallLayer s;
+                s.dense = L.dense;
+                s.n_in = L.n_in;
+                s.n_out = L.n_out;
+                s.act = L.act;
+                if (L.dense) {
+                    s.W = P + L.w_off * N;
+                    s.b = L.bias ? P + L.b_off * N : nullptr;
+                    s.gW = gacc + L.w_off * N;
+                    s.gb = L.bias ? gacc + L.b_off * N : nullptr;
+                }
+                small.push_back(s);
+            }
+            hidden = small_euler_shape(small.data(), small.size());
+        }
+        if (hidden >= 0) {
+            scratch.assign(small_euler_lanes_scratch(d, std::size_t(hidden), steps), 0.0);
+            return;
+        }
         y.assign(d * N, 0.0);
         ytmp = kb = abar = target = y;
         K.assign(S * d * N, 0.0);
         Y = Yb = K;
-        t0.assign(N, 0.0);
-        t1 = hn = h = a = t0;
+        a.assign(N, 0.0);
+        tape_h.assign(steps * N, 0.0);
+        tape_y.assign(steps * d * N, 0.0);
     }
 
     // f(x) into out, both (d, N): NetworkField::eval for every lane
@@ -98,9 +182,10 @@ struct NodeLanes {
     // x += a_l * Kj per lane where a_l != 0, as rk_step's `if (a == 0.0) continue`
     void add_scaled(double* x, const double* Kj) const { lanes_add_scaled(x, Kj, a.data(), d, N); }
 
-    // rk_step for fixed-step tableaus: K[0] holds f(y); y += h sum b_j K_j in place
-    // (the stages are all computed first, so this is rk_step's y_new)
-    void step() {
+    // rk_step for fixed-step tableaus with the step sizes h (N): K[0] holds f(y);
+    // y += h sum b_j K_j in place (the stages are all computed first, so this is
+    // rk_step's y_new)
+    void step(const double* h) {
         const std::size_t n = d * N;
         for (std::size_t s = 1; s < S; ++s) {
             std::copy(y.begin(), y.end(), ytmp.begin());
@@ -119,62 +204,40 @@ struct NodeLanes {
     }
 
     // window_gradient (backprop) for every lane: the window of lane l starts at
-    // data[start[l]]; adds scale * dLoss/dP into gacc; losses into L.
-    void window(const double* data, const double* t, const std::size_t* start, std::size_t window,
-                std::int64_t k_fixed, double step_size, double scale, double* gacc, std::size_t n_params,
-                double* L) {
-        const std::size_t n = d * N;
-        for (std::size_t i = 0; i < d; ++i)
-            for (std::size_t l = 0; l < N; ++l) y[i * N + l] = data[start[l] * d + i];
-        std::size_t steps = 0;
-        for (std::size_t q = 1; q <= window; ++q) {
-            // the interval [t0, t1] of every lane, and its step count: the same for
-            // every lane (the caller checks it; step_size is checked again here)
-            for (std::size_t l = 0; l < N; ++l) {
-                t0[l] = t[start[l] + q - 1];
-                t1[l] = t[start[l] + q];
+    // data[order[l * nw]] (its shuffled windows are nw apart); adds scale *
+    // dLoss/dP into gacc; losses into L.
+    void window(const double* data, const std::size_t* order, std::size_t nw, std::size_t window,
+                WindowSteps& ws, double scale, double* L) {
+        const std::size_t n = d * N, steps = ws.steps;
+        // locals: a store through one of these might change any pointer, a member's too
+        const double** hr = h_rows.data();
+        const double** zr = z_rows.data();
+        const double** tr = t_rows.data();
+        const double* table = ws.table.empty() ? nullptr : ws.table.data();
+        for (std::size_t l = 0; l < N; ++l) {
+            const std::size_t i = order[l * nw];
+            hr[l] = table ? table + i * steps : ws.of(i, l);
+            zr[l] = data + i * d;
+            tr[l] = data + (i + window) * d;
+        }
+        if (hidden >= 0) {  // the whole window in one kernel
+            small_euler_window_lanes(small.data(), std::size_t(hidden), N, h_rows.data(), tb.b[0], steps,
+                                     z_rows.data(), t_rows.data(), scale, scratch.data(), L);
+            return;
+        }
+        for (std::size_t l = 0; l < N; ++l) {
+            for (std::size_t i = 0; i < d; ++i) {
+                y[i * N + l] = z_rows[l][i];
+                target[i * N + l] = t_rows[l][i];
             }
-            std::int64_t k = 1;
-            if (k_fixed > 0) {
-                k = k_fixed;
-                for (std::size_t l = 0; l < N; ++l) hn[l] = (t1[l] - t0[l]) / double(k);
-            } else if (step_size > 0.0) {
-                for (std::size_t l = 0; l < N; ++l) {
-                    const double span = t1[l] - t0[l];
-                    const double m = std::ceil(std::fabs(span) / step_size * (1.0 - 1e-9));
-                    const std::int64_t kl = std::max<std::int64_t>(std::int64_t(m), 1);
-                    if (l > 0 && kl != k) {
-                        throw std::invalid_argument(
-                            "the ensemble's windows need different numbers of steps (step_size does not "
-                            "divide every interval alike): give steps_per_interval instead");
-                    }
-                    k = kl;
-                    hn[l] = (span > 0.0 ? 1.0 : -1.0) * step_size;
-                }
-            } else {
-                for (std::size_t l = 0; l < N; ++l) hn[l] = t1[l] - t0[l];
-            }
-            const std::size_t need = (steps + std::size_t(k)) * N;
-            if (tape_h.size() < need) {
-                tape_h.resize(2 * need);
-                tape_y.resize(2 * need * d);
-            }
-            for (std::int64_t j = 0; j < k; ++j) {
-                if (j + 1 == k) {  // the last step lands on t1
-                    for (std::size_t l = 0; l < N; ++l) h[l] = t1[l] - (t0[l] + double(j) * hn[l]);
-                } else {
-                    for (std::size_t l = 0; l < N; ++l) h[l] = hn[l];
-                }
-                std::copy(h.begin(), h.end(), tape_h.begin() + std::ptrdiff_t(steps * N));
-                std::copy(y.begin(), y.end(), tape_y.begin() + std::ptrdiff_t(steps * n));
-                ++steps;
-                field(y.data(), K.data());
-                step();
-            }
+            for (std::size_t m = 0; m < steps; ++m) tape_h[m * N + l] = h_rows[l][m];
+        }
+        for (std::size_t m = 0; m < steps; ++m) {
+            std::copy(y.begin(), y.end(), tape_y.begin() + std::ptrdiff_t(m * n));
+            field(y.data(), K.data());
+            step(tape_h.data() + m * N);
         }
         // loss: MSE over the d components, and its gradient
-        for (std::size_t i = 0; i < d; ++i)
-            for (std::size_t l = 0; l < N; ++l) target[i * N + l] = data[(start[l] + window) * d + i];
         lanes_mse(y.data(), target.data(), d, N, L, abar.data());
 
         // reverse sweep, as NeuralOde::window_gradient
@@ -229,6 +292,10 @@ struct NodeLanes {
 
 }  // namespace
 
+void set_lanes_euler_window(bool enabled) { g_lanes_euler_window.store(enabled, std::memory_order_relaxed); }
+
+bool lanes_euler_window_enabled() { return g_lanes_euler_window.load(std::memory_order_relaxed); }
+
 EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, std::size_t N,
                                  const double* data, const double* t, std::size_t T, std::size_t d,
                                  const NodeEnsembleConfig& cfg, const OptimConfig& oc,
@@ -243,21 +310,25 @@ EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, 
     std::vector<double> G(n_params * N), gacc(n_params * N), coef_a(N), coef_b(N);
     std::vector<double> L(N), batch_loss(N), epoch_loss(N);
     std::vector<unsigned char> active(N, 1);
-    std::vector<std::size_t> idx(nw * N), start(N);
+    std::vector<std::size_t> idx(nw * N);
     for (std::size_t l = 0; l < N; ++l) std::iota(idx.begin() + std::ptrdiff_t(l * nw), idx.begin() + std::ptrdiff_t((l + 1) * nw), std::size_t(0));
-    NodeLanes lanes(net, P, G.data(), *cfg.tb, N, d);
+    WindowSteps ws(t, nw, cfg.window, cfg.step_size, cfg.steps_per_interval, N);
+    NodeLanes lanes(net, P, G.data(), gacc.data(), n_params, *cfg.tb, N, d, ws.steps);
+    st.euler_window = lanes.hidden >= 0;
     std::size_t alive = N;
     for (std::int64_t e = 0; e < cfg.epochs && alive > 0; ++e) {
-        for (std::size_t l = 0; l < N; ++l) rngs[l].shuffle(idx.data() + l * nw, nw);
+        for (std::size_t l = 0; l < N; ++l) {
+            Rng r = rngs[l];  // a local copy keeps the state in registers (idx might alias it)
+            r.shuffle(idx.data() + l * nw, nw);
+            rngs[l] = r;
+        }
         std::fill(epoch_loss.begin(), epoch_loss.end(), 0.0);
         for (std::size_t b0 = 0; b0 < nw; b0 += nb) {
             const std::size_t m = std::min(nb, nw - b0);
             std::fill(gacc.begin(), gacc.end(), 0.0);
             std::fill(batch_loss.begin(), batch_loss.end(), 0.0);
             for (std::size_t b = 0; b < m; ++b) {
-                for (std::size_t l = 0; l < N; ++l) start[l] = idx[l * nw + b0 + b];
-                lanes.window(data, t, start.data(), cfg.window, cfg.steps_per_interval, cfg.step_size,
-                             1.0 / double(m), gacc.data(), n_params, L.data());
+                lanes.window(data, idx.data() + b0 + b, nw, cfg.window, ws, 1.0 / double(m), L.data());
                 for (std::size_t l = 0; l < N; ++l) batch_loss[l] += L[l];
             }
             for (std::size_t l = 0; l < N; ++l) {
@@ -267,8 +338,7 @@ EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, 
                     --alive;
                 }
             }
-            std::copy(gacc.begin(), gacc.end(), G.begin());
-            optim_step_lanes(oc, os, lr, active.data(), N, P, G.data(), n_params, buf1, buf2, coef_a.data(),
+            optim_step_lanes(oc, os, lr, active.data(), N, P, gacc.data(), n_params, buf1, buf2, coef_a.data(),
                              coef_b.data());
             for (std::size_t l = 0; l < N; ++l) epoch_loss[l] += batch_loss[l];
         }

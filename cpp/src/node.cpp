@@ -312,19 +312,7 @@ double NeuralOde::window_loss(const double* y, const double* target) {
 }
 
 bool NeuralOde::small_schedule(const double* t, std::size_t nt, std::vector<double>& out) const {
-    const std::size_t start = out.size();
-    for (std::size_t i = 1; i < nt; ++i) {
-        std::int64_t k;
-        double h_nominal;
-        fixed_schedule(t[i - 1], t[i], s_.step_size, s_.steps_per_interval, k, h_nominal);
-        if (k > s_.max_steps - std::int64_t(out.size() - start)) return false;
-        for (std::int64_t j = 0; j < k; ++j) {
-            double tc, h;
-            fixed_step(t[i - 1], t[i], k, h_nominal, j, tc, h);
-            out.push_back(h);
-        }
-    }
-    return true;
+    return fixed_step_sizes(t, nt, s_.step_size, s_.steps_per_interval, s_.max_steps, out);
 }
 
 bool NeuralOde::window_gradient_small(const double* z0, const double* target, const double* t,

@@ -508,7 +508,7 @@ class Ensemble:
                     for cb in callbacks:
                         stop = bool(cb(e, losses)) or stop
                     return stop
-            losses, _stopped, bad = _core.node_ensemble_fit(
+            losses, _stopped, bad, _one_kernel = _core.node_ensemble_fit(
                 self._spec, P, n, first.method, first.steps_per_interval or 0,
                 first.step_size or 0.0, np.ascontiguousarray(data), t, window, batch_size, epochs,
                 optimizer._config(), scalars, np.ascontiguousarray(lrs, dtype=np.float64), buf1,

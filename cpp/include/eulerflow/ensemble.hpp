@@ -45,6 +45,7 @@ public:
     const double* backward(const double* P, double* G, const double* gy);
     std::size_t n_in() const { return layers_.front().n_in; }
     std::size_t n_out() const { return layers_.back().n_out; }
+    const std::vector<LaneLayer>& layers() const { return layers_; }
 
 private:
     std::vector<LaneLayer> layers_;
@@ -56,6 +57,7 @@ struct EnsembleStatus {
     std::int64_t epochs_done = 0;
     bool stopped = false;
     std::vector<std::int64_t> bad_epoch;  // per member: the epoch it diverged in, or -1
+    bool euler_window = false;  // node_ensemble_fit: the windows ran in small_euler_window_lanes
 };
 
 // Called once per epoch with (epoch, the members' mean losses); true stops.
@@ -79,6 +81,13 @@ EnsembleStatus node_ensemble_fit(LaneNet& net, double* P, std::size_t n_params, 
                                  OptimScalars& os, const double* lr, double* buf1, double* buf2,
                                  std::vector<Rng>& rngs, double* loss_out,
                                  const EnsembleCallback& on_epoch);
+
+// Whether node_ensemble_fit runs an Euler window on a small field (Dense d -> d,
+// or Dense, activation, Dense with d and the hidden width <= 4) in one kernel
+// (small_euler_window_lanes; default true). A switch for the tests, which compare
+// it with the general sweep; not for use while a fit runs.
+void set_lanes_euler_window(bool enabled);
+bool lanes_euler_window_enabled();
 
 // Net::learn (seed 001's online learning) for N members at once, member l with
 // rate lr[l]: every member sees the same facts X (count, n_in) -> Y (count, k).

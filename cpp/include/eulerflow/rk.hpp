@@ -120,6 +120,25 @@ inline void fixed_step(double t_start, double t_end, std::int64_t k, double h_no
     h = j + 1 == k ? t_end - tc : h_nominal;
 }
 
+// The step sizes of the schedules of the intervals of t[0..nt), appended to out;
+// false (out then partly filled) when they would take more than max_steps.
+inline bool fixed_step_sizes(const double* t, std::size_t nt, double step_size, std::int64_t steps_per_interval,
+                             std::int64_t max_steps, std::vector<double>& out) {
+    const std::size_t start = out.size();
+    for (std::size_t i = 1; i < nt; ++i) {
+        std::int64_t k;
+        double h_nominal;
+        fixed_schedule(t[i - 1], t[i], step_size, steps_per_interval, k, h_nominal);
+        if (k > max_steps - std::int64_t(out.size() - start)) return false;
+        for (std::int64_t j = 0; j < k; ++j) {
+            double tc, h;
+            fixed_step(t[i - 1], t[i], k, h_nominal, j, tc, h);
+            out.push_back(h);
+        }
+    }
+    return true;
+}
+
 // Weighted RMS norm sqrt(mean((v_i / (atol + rtol * max(|a_i|, |b_i|)))^2)); b may be null.
 double rms_norm(const double* v, const double* a, const double* b, std::size_t n, double rtol,
                 double atol);

@@ -73,4 +73,18 @@ bool small_euler_window(const SmallLayer* layers, std::size_t hidden, const doub
                         std::size_t steps, const double* z0, const double* target, double* tape, double* abar,
                         double& loss);
 
+// small_euler_window for N ensemble members at once, member l in SIMD lane l:
+// the layers' W, b, gW, gb are the ensemble's (count, N) parameters and
+// gradients (N values side by side); member l's window starts from z0[l] (d
+// values) with the step sizes h[l] (steps values) and ends against target[l].
+// Each member goes through small_euler_window's arithmetic, so its loss lands in
+// loss[l] with the same bits, and scale * its gradient is added to gW/gb as
+// NeuralOde::add_param_grads adds it. The backward runs whatever the loss: a
+// member whose loss is not finite gets meaningless gradients. scratch:
+// small_euler_lanes_scratch doubles.
+void small_euler_window_lanes(const SmallLayer* layers, std::size_t hidden, std::size_t N, const double* const* h,
+                              double b0, std::size_t steps, const double* const* z0, const double* const* target,
+                              double scale, double* scratch, double* loss);
+std::size_t small_euler_lanes_scratch(std::size_t d, std::size_t hidden, std::size_t steps);
+
 }  // namespace eulerflow
