@@ -20,9 +20,6 @@ constexpr std::size_t kBlockedWeights = 1024;
 // Work (multiply-adds) from which a product is split across threads: about
 // 100 us on one core, far above the cost of waking the workers.
 constexpr std::size_t kThreadedWork = std::size_t(1) << 20;
-// Outputs of a narrow layer from which its samples are split across threads:
-// the activations' threshold (network.cpp).
-constexpr std::size_t kThreadedElements = std::size_t(1) << 17;
 
 template <class T>
 bool blocked(std::size_t n_in, std::size_t n_out, std::size_t n) {
@@ -99,42 +96,30 @@ void dense_blocked_backward(const T* W, std::size_t n_in, std::size_t n_out, con
     if (gX) matmul_parallel(W, std::size_t(1), n_in, static_cast<const T*>(nullptr), n_in, n_out, gY, gX, n);
 }
 
-// Runs f(begin, count) over the samples [0, n) of a narrow layer, in pieces
-// across the pool for a large batch (n_out n outputs from kThreadedElements,
-// as the activations). Every sample's output is computed alone, whatever the
-// piece (see dense_forward_rows_impl): the bits do not depend on the split.
-template <class F>
-bool by_samples(std::size_t n_out, std::size_t n, F f) {
-    const std::size_t threads = get_num_threads();
-    if (threads <= 1 || n_out * n < kThreadedElements) return false;
-    const std::size_t chunks = 2 * threads;
-    const std::size_t step = (n + chunks * 64 - 1) / (chunks * 64) * 64;
-    auto task = [&](std::size_t c) {
-        const std::size_t lo = std::min(n, c * step), hi = std::min(n, lo + step);
-        if (lo < hi) f(lo, hi - lo);
-    };
-    parallel_for(chunks, task);
-    return true;
+// A narrow layer's samples are split across the pool for a large batch: from
+// kThreadedElements outputs, as the activations.
+std::size_t min_split_samples(std::size_t width) {
+    return (kThreadedElements + width - 1) / std::max<std::size_t>(width, 1);
 }
 
 template <class T>
 void dense_layer_forward(const T* W, const T* b, std::size_t n_in, std::size_t n_out, const T* X,
                          T* Y, std::size_t n) {
     if (blocked<T>(n_in, n_out, n)) return dense_blocked_forward(W, b, n_in, n_out, X, Y, n);
-    const bool split = by_samples(n_out, n, [&](std::size_t lo, std::size_t count) {
+    // every sample's output computed alone (dense_forward_rows_impl): the same bits on any split
+    parallel_range(n, min_split_samples(n_out), [&](std::size_t lo, std::size_t count) {
         dense_forward_rows(W, b, n_in, n_out, X + lo, n, Y + lo, count);
     });
-    if (!split) dense_forward(W, b, n_in, n_out, X, Y, n);
 }
 
 template <class T>
 void dense_layer_backward(const T* W, std::size_t n_in, std::size_t n_out, const T* X, const T* gY,
                           std::size_t n, T* gW, T* gb, T* gX) {
     if (blocked<T>(n_in, n_out, n)) return dense_blocked_backward(W, n_in, n_out, X, gY, n, gW, gb, gX);
-    if (gX && get_num_threads() > 1 && n_in * n >= kThreadedElements) {
+    if (gX && get_num_threads() > 1 && n >= min_split_samples(n_in)) {
         // the sums over the samples (gW, gb) on this thread, in their order; gX by samples
         dense_backward(W, n_in, n_out, X, gY, n, gW, gb, static_cast<T*>(nullptr));
-        by_samples(n_in, n, [&](std::size_t lo, std::size_t count) {
+        parallel_range(n, 0, [&](std::size_t lo, std::size_t count) {
             dense_input_grad_rows(W, n_in, n_out, gY + lo, n, gX + lo, count);
         });
         return;

@@ -14,25 +14,11 @@ std::string width_error(std::size_t expected, std::size_t got) {
            std::to_string(got);
 }
 
-// Arrays from which an element-wise kernel (activations) is split across the
-// thread pool: about 100 us of tanh on one core.
-constexpr std::size_t kThreadedElements = std::size_t(1) << 17;
-
-// Runs f(begin, count) over [0, count), in pieces across the pool for large
-// arrays. Each element is computed alone, and the pieces start at multiples
-// of 64, so every element takes the same (vector or tail) path as in one
-// serial call: the bits do not depend on the split.
+// An element-wise kernel (activations) over count values: in pieces across
+// the pool for large arrays (parallel_range: the same bits).
 template <class F>
 void elementwise(std::size_t count, F f) {
-    const std::size_t threads = get_num_threads();
-    if (threads <= 1 || count < kThreadedElements) return f(std::size_t(0), count);
-    const std::size_t chunks = 2 * threads;
-    const std::size_t step = (count + chunks * 64 - 1) / (chunks * 64) * 64;
-    auto task = [&](std::size_t c) {
-        const std::size_t lo = std::min(count, c * step), hi = std::min(count, lo + step);
-        if (lo < hi) f(lo, hi - lo);
-    };
-    parallel_for(chunks, task);
+    parallel_range(count, kThreadedElements, f);
 }
 
 }  // namespace

@@ -8,16 +8,12 @@ namespace eulerflow {
 
 namespace {
 
-// Parameters from which the step is split across threads: about 100 us of
-// SGD on one core.
-constexpr std::size_t kThreadedValues = std::size_t(1) << 17;
-
 template <class T>
 void step_all(const OptimConfig& c, OptimScalars& s, const std::vector<ParamRef<T>>& params, T* buf1,
               T* buf2) {
     const OptimStep st = optim_advance(c, s);
     parallel_pieces(
-        params.size(), [&](std::size_t a) { return params[a].size; }, kThreadedValues,
+        params.size(), [&](std::size_t a) { return params[a].size; }, kThreadedElements,
         [&](std::size_t a, std::size_t lo, std::size_t n) {
             // the state of parameter a follows the states of the parameters before it
             std::size_t at = lo;

@@ -2480,6 +2480,16 @@ def run_meanfield(out: str | Path, quick: bool = False, progress: bool | None = 
                       seconds_total)
 
 
+def _thread_counts(counts: Sequence[int] | None) -> list[int]:
+    """``counts``, or 1 to the CPUs this process may use."""
+    if counts is not None:
+        return list(counts)
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return list(range(1, max(1, cpus or 1) + 1))
+
+
 #: Student widths of the mean-field threads study (full and quick).
 MEANFIELD_THREAD_WIDTHS = (20, 100, 500, 1000, 2000, 5000, 10000, 20000)
 MEANFIELD_THREAD_WIDTHS_QUICK = (20, 500, 2000, 10000)
@@ -2493,11 +2503,7 @@ def meanfield_threads(widths: Sequence[int] = MEANFIELD_THREAD_WIDTHS, repeats: 
     process may use), about ``work`` particle-steps per timing. Raises RuntimeError when a
     thread count changes a single bit of the particles. Returns ``{"widths", "counts",
     "us": {count: [median us per step per width]}, "steps": [steps per width]}``."""
-    import os
-
-    if counts is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        counts = list(range(1, max(1, cpus or 1) + 1))
+    counts = _thread_counts(counts)
     mf = ef.meanfield
     teacher = mf.TwoLayerReLU.random(4, 2, seed=MEANFIELD_TEACHER_SEED)
     result: dict[str, Any] = {"widths": list(widths), "counts": list(counts),
@@ -2639,11 +2645,7 @@ def wide_mlp_threads(sizes: Sequence[int] = WIDE_SIZES, steps: int = 3, repeats:
     Returns ``{"counts", "ms": {dtype: [ms per step per count]}, "numpy_ms": {dtype: ms}}``:
     median times per step, NumPy's for the same step written by hand (OpenBLAS, whatever
     threads it uses)."""
-    import os
-
-    if counts is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        counts = list(range(1, max(1, cpus or 1) + 1))
+    counts = _thread_counts(counts)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((WIDE_BATCH, sizes[0]))
     y = rng.integers(0, sizes[-1], WIDE_BATCH)
@@ -2700,11 +2702,7 @@ def tower_threads(n: int = 100_000, steps: int = 3, repeats: int = 5,
     every thread count in ``counts`` (default 1 to the CPUs this process may use): its
     narrow layers split their samples across the threads. Raises RuntimeError when a
     thread count changes a single bit. Returns ``{"counts", "ms": [ms per step], "n"}``."""
-    import os
-
-    if counts is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        counts = list(range(1, max(1, cpus or 1) + 1))
+    counts = _thread_counts(counts)
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((n, 7)), rng.standard_normal((n, 3))
     result: dict[str, Any] = {"counts": list(counts), "ms": [], "n": n}
