@@ -2742,26 +2742,28 @@ def wide_mlp_threads_figure(result: dict[str, Any], sizes: Sequence[int],
     else:
         fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
         ax_t.plot(tower["counts"], tower["ms"], marker="o", color="C2", label="eulerflow float64")
-        ax_t.set_xticks(tower["counts"])
-        ax_t.set_xlabel("threads (ef.set_num_threads)")
-        ax_t.set_ylabel("ms per full-batch Nadam step")
-        ax_t.set_ylim(bottom=0)
-        ax_t.set_title(f"W2's residual tower (width 3, 22 layers), batch {tower['n']:,}\n"
-                       "samples split across threads (the same bits)")
-        ax_t.legend(fontsize=7, loc="lower left")
+        _thread_axes(ax_t, tower["counts"], "ms per full-batch Nadam step",
+                     f"W2's residual tower (width 3, 22 layers), batch {tower['n']:,}\n"
+                     "samples split across threads (the same bits)")
     for (name, marker), color in zip((("float64", "o"), ("float32", "s")), ("C0", "C1"),
                                      strict=True):
         ax.plot(counts, result["ms"][name], marker=marker, color=color, label=f"eulerflow {name}")
         ax.axhline(result["numpy_ms"][name], ls="--", color=color,
                    label=f"NumPy/OpenBLAS {name} (its default threads)")
+    _thread_axes(ax, counts, "ms per SGD step",
+                 f"Wide MLP {'-'.join(map(str, sizes))}, batch {WIDE_BATCH}\n"
+                 "time per SGD step (the same bits on every thread count)")
+    return fig
+
+
+def _thread_axes(ax: Any, counts: Sequence[int], ylabel: str, title: str) -> None:
+    """A time-against-threads panel's ticks, labels, title and legend."""
     ax.set_xticks(counts)
     ax.set_xlabel("threads (ef.set_num_threads)")
-    ax.set_ylabel("ms per SGD step")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
-    ax.set_title(f"Wide MLP {'-'.join(map(str, sizes))}, batch {WIDE_BATCH}\n"
-                 "time per SGD step (the same bits on every thread count)")
+    ax.set_title(title)
     ax.legend(fontsize=7, loc="lower left")
-    return fig
 
 
 def run_bench(out: str | Path, quick: bool = False, progress: bool | None = None) -> DemoResult:
